@@ -1,0 +1,53 @@
+/* engine.h: the evaluation engine (the evaluation contract of DESIGN.md) for
+ * one solution over a list of workloads on one GPU, in the calling process.
+ * Used by the evaluator child of kf-worker and by `kf run`. It initialises
+ * CUDA in the calling process: the kf-worker supervisor must never call it
+ * itself, only from a forked evaluator child. Not thread-safe: one
+ * evaluation per process at a time.
+ */
+#ifndef KF_ENGINE_H
+#define KF_ENGINE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "kf_err.h"
+#include "model.h"
+
+/* Eval config, layered defaults < per op_type < per definition < request
+ * (see evconfig.h). Defaults follow flashinfer-bench. */
+struct ev_config {
+    int warmup;                    /* 10 */
+    int iterations;                /* 50 timed runs per trial */
+    int trials;                    /* 3 */
+    double rtol, atol;             /* 1e-2, 1e-2 */
+    double required_matched_ratio; /* 1.0 */
+    double workload_timeout_s;     /* per-workload deadline (the supervisor enforces it) */
+    int check_only;                /* 1: correctness only, no timing */
+};
+
+struct ev_request {
+    const struct kf_dataset *ds;         /* for safetensors blobs (borrowed) */
+    const struct kf_definition *def;     /* borrowed */
+    const struct kf_solution *sol;       /* borrowed */
+    const struct kf_workload *const *workloads; int nworkloads;  /* borrowed */
+    struct ev_config cfg;
+    uint64_t seed;            /* derived from server secret + task id; trials derive from it */
+    const char *cache_dir;    /* compile + reference caches; NULL = no cache */
+    const char *kernels_dir;  /* kernels/ root with reference/<def>/ */
+    int device;               /* CUDA ordinal */
+};
+
+/* Called after each workload with its trace (borrowed: incref to keep). */
+typedef void (*ev_progress_fn)(void *ctx, int done, int total, const json_t *trace);
+
+/* Evaluate every workload; *traces_out gets a new JSON array of traces in
+ * FlashInfer-Trace format (one per workload, in order). A broken solution is
+ * not an error of this function: it yields traces with COMPILE_ERROR,
+ * RUNTIME_ERROR, INCORRECT_* statuses. Returns nonzero only when the engine
+ * itself cannot work (no GPU, no reference kernel, ...), with err set. */
+int ev_evaluate(const struct ev_request *req, ev_progress_fn progress, void *ctx,
+                json_t **traces_out, struct kf_err *err);
+
+#endif
