@@ -1,0 +1,221 @@
+/* queue.h: the Redis task protocol shared by kf-server and kf-worker
+ * (docs/queue.md has the full key layout; schemas/queue-task.json the task).
+ *
+ *   kf:tasks                 stream, one entry per queued task: {task_id, definition, solution}
+ *   kf:workers               the consumer group on kf:tasks (one consumer per worker id)
+ *   kf:task:<id>             hash: status, definition, solution, solution_key, workloads,
+ *                            created_at, started_at, finished_at, attempts, worker,
+ *                            progress_done, progress_total, error, team, entry, ...
+ *   kf:solution:<name>       string: the normalized solution JSON (name = normalized name)
+ *   kf:traces:<id>           list of trace JSON strings, in evaluation order
+ *   kf:idem:<hash>           string: task id for (team, solution content, workload set)
+ *   kf:tasks:dead            stream: dead-lettered entries {task_id, entry, deliveries, reason}
+ *   kf:events                stream (capped): {task_id, status, done, total} wakes long-polls
+ *   kf:worker:<id>           hash with TTL: a worker's heartbeat
+ *   kf:workers:set           set of worker ids seen (stale ones pruned by readers)
+ *   kf:state:<status>        sets of task ids per status (metrics, queue size)
+ *   kf:board:<definition>    hash "<solution>|<hardware>" -> leaderboard entry JSON
+ *   kf:board:defs            set of definitions with leaderboard entries
+ *   kf:stats                 hash of counters (evaluation duration histogram, totals)
+ *
+ * A struct kfq_conn wraps one hiredis context: NOT thread-safe, use one per
+ * thread. Every call that sees an I/O error marks the connection broken;
+ * kfq_ensure() reconnects with exponential backoff (0.1 s doubling to 5 s).
+ * Errors: 0 or negative KF_E* (KF_EREDIS when Redis is unreachable or
+ * answers an error), with struct kf_err filled. Programs using this must
+ * ignore SIGPIPE (a write to a dead Redis socket would otherwise kill them).
+ */
+#ifndef KF_QUEUE_H
+#define KF_QUEUE_H
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kf_err.h"
+
+#define KFQ_STREAM "kf:tasks"
+#define KFQ_GROUP "kf:workers"
+#define KFQ_DEAD "kf:tasks:dead"
+#define KFQ_EVENTS "kf:events"
+#define KFQ_WORKER_SET "kf:workers:set"
+#define KFQ_EVENTS_MAXLEN 10000
+#define KFQ_MAX_DELIVERIES 3
+#define KFQ_DEFAULT_LEASE_MS 300000
+#define KFQ_TASK_ID_MAX 64
+
+/* ---- connection --------------------------------------------------------- */
+
+struct kfq_conn;
+
+/* url: "redis://[:password@]host[:port][/db]" or "unix:///path/to/sock" (also
+ * a bare path starting with '/'). password may be NULL/"" (then the URL's is
+ * used). Connects now; on failure still returns 0 with a broken connection
+ * if lazy is true (kfq_ensure retries), else KF_EREDIS.
+ * *out: new, free with kfq_close. */
+int kfq_connect(const char *url, const char *password, bool lazy, struct kfq_conn **out,
+                struct kf_err *err);
+void kfq_close(struct kfq_conn *c);
+/* Reconnect if broken, at most once per backoff interval (non-blocking
+ * otherwise: returns KF_EREDIS at once while waiting). 0 when usable. */
+int kfq_ensure(struct kfq_conn *c, struct kf_err *err);
+/* Like kfq_ensure, but sleeps through the backoff until connected or
+ * *stop becomes true (stop may be NULL) or max_wait_ms passes (<0: forever). */
+int kfq_ensure_wait(struct kfq_conn *c, volatile int *stop, int64_t max_wait_ms,
+                    struct kf_err *err);
+bool kfq_connected(const struct kfq_conn *c);
+/* Run one command (printf-like, hiredis format). Returns a new reply (free
+ * with freeReplyObject) or NULL with the connection marked broken / an error
+ * reply turned into NULL with err set (KF_EREDIS). */
+redisReply *kfq_command(struct kfq_conn *c, struct kf_err *err, const char *fmt, ...);
+redisReply *kfq_commandargv(struct kfq_conn *c, struct kf_err *err, int argc, const char **argv,
+                            const size_t *argvlen);
+/* Create the stream and consumer group if missing (idempotent). */
+int kfq_init(struct kfq_conn *c, struct kf_err *err);
+
+/* ---- ids and hashes ----------------------------------------------------- */
+
+/* 32 lowercase hex chars of fresh randomness into buf[33]. */
+void kfq_new_id(char buf[33]);
+/* Valid task id: 1..64 chars of [A-Za-z0-9_.-]. */
+bool kfq_valid_task_id(const char *id);
+/* Current time as Unix seconds (ms precision). */
+double kfq_now(void);
+
+/* ---- task record -------------------------------------------------------- */
+
+/* A task as handed to a worker by kfq_worker_claim / kfq_reclaim_own. */
+struct kfq_task {
+    char *id;             /* task id */
+    char *entry;          /* stream entry id ("1763780000000-0") */
+    char *definition;
+    char *solution_name;  /* normalized name */
+    json_t *solution;     /* the normalized solution document (owned) */
+    json_t *workloads;    /* array of workload uuid strings (owned) */
+    json_t *config;       /* eval config overrides object, or NULL (owned) */
+    char *team;           /* "" when auth is off */
+    int64_t deliveries;   /* delivery count of the stream entry (1 = first) */
+    double created_at;
+};
+void kfq_task_free(struct kfq_task *t);
+
+/* ---- server side: submit and read ---------------------------------------- */
+
+struct kfq_submit {
+    const char *task_id;          /* client-chosen id (POST /evaluate task_id) or NULL */
+    const char *definition;
+    const char *solution_name;    /* normalized */
+    const json_t *solution;       /* normalized document (borrowed) */
+    const json_t *workloads;      /* array of uuid strings (borrowed) */
+    const json_t *config;         /* eval config overrides or NULL */
+    const char *team;             /* "" or NULL when auth is off */
+    const char *content_hash;     /* hex: solution content + workload set (idempotency) */
+    bool rerun;                   /* ignore an existing task with the same content */
+    const char *fail_reason;      /* non-NULL: create the task already failed, not queued */
+};
+
+/* Queue a task (or find the existing one). task_id_out[65] receives the id;
+ * *existing is set when an earlier task with the same content (or the
+ * same client task_id and content) was returned instead. KF_ECONFLICT if a
+ * client task_id exists with a different request. */
+int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[65],
+               bool *existing, struct kf_err *err);
+/* The task hash as a JSON object of strings/numbers (new reference); fields
+ * as in docs/queue.md. KF_ENOENT if unknown. */
+int kfq_task_get(struct kfq_conn *c, const char *id, json_t **out, struct kf_err *err);
+/* Traces of a task as a new JSON array (parsed), or as raw strings when raw
+ * is true (array of JSON strings). */
+int kfq_task_traces(struct kfq_conn *c, const char *id, bool raw, json_t **out,
+                    struct kf_err *err);
+/* The stored solution document by normalized name (new reference), KF_ENOENT. */
+int kfq_solution_get(struct kfq_conn *c, const char *name, json_t **out, struct kf_err *err);
+/* Counts: tasks per status (pending, running, completed, failed) and live workers. */
+struct kfq_counts { int64_t pending, running, completed, failed, dead, workers; };
+int kfq_counts(struct kfq_conn *c, struct kfq_counts *out, struct kf_err *err);
+/* Live workers: new JSON array of heartbeat objects; prunes expired ids. */
+int kfq_workers(struct kfq_conn *c, json_t **out, struct kf_err *err);
+/* Leaderboard entries: new object {definition: [entry, ...]} for one
+ * definition (def non-NULL) or all. Entries are the JSON written by
+ * kfq_task_complete (see docs/queue.md), unranked. */
+int kfq_board(struct kfq_conn *c, const char *def, json_t **out, struct kf_err *err);
+/* Evaluation duration histogram: upper bounds in seconds (KFQ_HIST_N, last
+ * +Inf) and cumulative counts, sum of seconds. */
+#define KFQ_HIST_N 10
+extern const double kfq_hist_bounds[KFQ_HIST_N];
+int kfq_eval_hist(struct kfq_conn *c, int64_t counts[KFQ_HIST_N], double *sum,
+                  struct kf_err *err);
+
+/* ---- worker side --------------------------------------------------------- */
+
+struct kfq_claim_opts {
+    const char *consumer;   /* worker id (also the consumer name) */
+    int64_t lease_ms;       /* steal entries idle longer than this (default 300000) */
+    int64_t block_ms;       /* XREADGROUP BLOCK (default 5000; 0 = do not block) */
+    int max_deliveries;     /* dead-letter beyond this many deliveries (default 3) */
+};
+
+/* Take one task: first an entry idle longer than the lease (XAUTOCLAIM),
+ * else a new one (XREADGROUP >, blocking up to block_ms). Entries delivered
+ * more than max_deliveries times are dead-lettered (kf:tasks:dead, task
+ * failed with the reason) and skipped; entries of finished or vanished
+ * tasks are acknowledged and skipped. The task is marked running with
+ * attempts = deliveries; earlier partial traces are cleared.
+ * *out: new task (kfq_task_free) or NULL when nothing arrived in block_ms. */
+int kfq_worker_claim(struct kfq_conn *c, const struct kfq_claim_opts *o, struct kfq_task **out,
+                     struct kf_err *err);
+/* At worker start: take back this consumer's own pending entries (left
+ * by a previous run with the same worker id) one at a time; *out NULL when
+ * none is left. Same dead-letter rule as kfq_worker_claim. */
+int kfq_reclaim_own(struct kfq_conn *c, const struct kfq_claim_opts *o, struct kfq_task **out,
+                    struct kf_err *err);
+/* Keep the lease: reset the entry's idle time (XCLAIM ... JUSTID). Called
+ * by kfq_task_progress; call it at least every lease/2 during long work. */
+int kfq_task_touch(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
+                   struct kf_err *err);
+/* Progress: done of total workloads; touches the lease and emits an event. */
+int kfq_task_progress(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
+                      int done, int total, struct kf_err *err);
+/* Append one trace (borrowed JSON object) to kf:traces:<id>. */
+int kfq_task_add_trace(struct kfq_conn *c, const struct kfq_task *t, const json_t *trace,
+                       struct kf_err *err);
+/* Finish: status completed (traces already added), XACK, leaderboard entry
+ * update, duration histogram, event. */
+int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
+                      struct kf_err *err);
+/* Finish as failed with a task-level reason (traces added so far stay). */
+int kfq_task_fail(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
+                  const char *reason, struct kf_err *err);
+/* Give a task back without finishing it (shutdown mid-task): status
+ * pending again, the entry stays pending for XAUTOCLAIM / kfq_reclaim_own. */
+int kfq_task_release(struct kfq_conn *c, const struct kfq_task *t, struct kf_err *err);
+
+struct kfq_worker_info {
+    const char *id;         /* worker id, e.g. "host-gpu0" */
+    const char *host;
+    int device;             /* CUDA ordinal, -1 if none */
+    const char *hardware;   /* "NVIDIA_H100" or NULL */
+    const char *state;      /* "idle", "busy", "starting", "draining" */
+    const char *task_id;    /* current task or NULL */
+    int64_t pid;
+    double started_at;
+};
+/* Write kf:worker:<id> with a TTL of ttl_s seconds and add to the set. */
+int kfq_heartbeat(struct kfq_conn *c, const struct kfq_worker_info *w, int ttl_s,
+                  struct kf_err *err);
+/* Remove the heartbeat at clean shutdown. */
+int kfq_worker_gone(struct kfq_conn *c, const char *id, struct kf_err *err);
+
+/* ---- events -------------------------------------------------------------- */
+
+/* Append {task_id, status[, done, total]} to kf:events (capped). */
+int kfq_event(struct kfq_conn *c, const char *task_id, const char *status, int done, int total,
+              struct kf_err *err);
+/* Read events after *last_id (updated; "$" to start from now), blocking up
+ * to block_ms. For each, cb(ctx, task_id, status). Returns the number read
+ * or a negative code. */
+typedef void (*kfq_event_fn)(void *ctx, const char *task_id, const char *status);
+int kfq_events_read(struct kfq_conn *c, char last_id[64], int64_t block_ms, kfq_event_fn cb,
+                    void *ctx, struct kf_err *err);
+
+#endif
