@@ -1,0 +1,427 @@
+/* validate.c: `kf validate FILE... [--kind K] [--dataset DIR]`: strict
+ * validation of FlashInfer-Trace documents with lib/model.h. Each file is one
+ * JSON document, or with a .jsonl name one document per non-empty line. The
+ * kind (definition, workload, solution, trace) is detected from the fields or
+ * forced with --kind. Workloads, solutions and traces are also checked
+ * against their definition when it can be found: among the definitions
+ * validated earlier in the same run, then in --dataset DIR, $FIB_DATASET_PATH
+ * and the bundled dataset/ (each as DIR/definitions/[<op_type>/]<name>.json).
+ *
+ * Output: `ok <kind> <name>` on stdout per valid document (name, or uuid for
+ * workloads and traces); `error <file>[:<line>]: <json-path>: <reason>` on
+ * stderr per invalid one. Exit 0 if all were valid, 1 if not, 2 on usage
+ * errors. Single-threaded.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "jsonio.h"
+#include "kf_err.h"
+#include "model.h"
+#include "xalloc.h"
+
+#ifndef KF_SOURCE_DIR
+#define KF_SOURCE_DIR "."
+#endif
+
+#define VALIDATE_MAX_FILE (256u << 20)   /* a .jsonl of traces can be large */
+#define VALIDATE_MAX_LINE (64u << 20)
+
+/* Definitions known to this run: name -> parsed definition (NULL = looked up,
+ * not found). */
+struct def_entry {
+    char *name;
+    struct kf_definition *def;
+};
+
+struct vctx {
+    const char *kind;             /* forced kind or NULL */
+    const char *roots[3];         /* dataset roots to search, NULL-terminated */
+    int nroots;
+    struct def_entry *defs; int ndefs, cap;
+    int nok, nerr;
+};
+
+static void vusage(FILE *f)
+{
+    fprintf(f,
+            "usage: kf validate [--kind definition|workload|solution|trace] [--dataset DIR] FILE...\n\n"
+            "Validate FlashInfer-Trace documents. A .jsonl file is validated line by line.\n"
+            "The kind is detected from the document's fields unless --kind is given.\n"
+            "Workloads, solutions and traces are also checked against their definition\n"
+            "when it is found: definitions given earlier on the same command line, then\n"
+            "DIR/definitions/ for --dataset DIR, $FIB_DATASET_PATH and the bundled dataset/.\n\n"
+            "Prints `ok <kind> <name>` per valid document and exits 0; otherwise prints\n"
+            "`error <file>[:<line>]: <json-path>: <reason>` per invalid one and exits 1.\n");
+}
+
+static void report_error(struct vctx *c, const char *file, int line, const char *path,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void report_error(struct vctx *c, const char *file, int line, const char *path,
+                         const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);   /* keep ok/error lines in order when both go to one place */
+    if (line > 0)
+        fprintf(stderr, "error %s:%d: %s: ", file, line, path && path[0] ? path : "$");
+    else
+        fprintf(stderr, "error %s: %s: ", file, path && path[0] ? path : "$");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    c->nerr++;
+}
+
+static void report_kf_err(struct vctx *c, const char *file, int line, const struct kf_err *e)
+{
+    report_error(c, file, line, e->path, "%s", e->msg[0] ? e->msg : kf_strerror(e->code));
+}
+
+static void report_ok(struct vctx *c, const char *kind, const char *name)
+{
+    printf("ok %s %s\n", kind, name && name[0] ? name : "-");
+    c->nok++;
+}
+
+static struct def_entry *def_slot(struct vctx *c, const char *name)
+{
+    for (int i = 0; i < c->ndefs; i++)
+        if (strcmp(c->defs[i].name, name) == 0)
+            return &c->defs[i];
+    return NULL;
+}
+
+/* Remember a definition (steals d); replaces a negative entry. */
+static void def_remember(struct vctx *c, const char *name, struct kf_definition *d)
+{
+    struct def_entry *e = def_slot(c, name);
+    if (e) {
+        kf_definition_free(e->def);
+        e->def = d;
+        return;
+    }
+    if (c->ndefs == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 8;
+        c->defs = xrealloc(c->defs, (size_t)c->cap * sizeof *c->defs);
+    }
+    c->defs[c->ndefs].name = xstrdup(name);
+    c->defs[c->ndefs].def = d;
+    c->ndefs++;
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Parse a definition file; NULL (with a warning) if it is not one. */
+static struct kf_definition *def_load(const char *path, const char *name)
+{
+    struct kf_err err = {0};
+    struct kf_definition *d = NULL;
+    json_t *j = kf_json_load_file(path, 0, &err);
+    if (!j || kf_definition_from_json(j, &d, &err) != 0) {
+        fprintf(stderr, "warning: %s: %s: %s (not used to check documents of %s)\n", path,
+                err.path[0] ? err.path : "$", err.msg, name);
+        d = NULL;
+    } else if (strcmp(d->name, name) != 0) {
+        kf_definition_free(d);
+        d = NULL;
+    }
+    json_decref(j);
+    return d;
+}
+
+/* Search root/definitions/<name>.json and root/definitions/<op_type>/<name>.json. */
+static struct kf_definition *def_search_root(const char *root, const char *name)
+{
+    struct kf_definition *d = NULL;
+    char *base = xasprintf("%s/definitions", root);
+    char *p = xasprintf("%s/%s.json", base, name);
+    if (is_file(p))
+        d = def_load(p, name);
+    free(p);
+    DIR *dir = d ? NULL : opendir(base);
+    struct dirent *de;
+    while (dir && !d && (de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        p = xasprintf("%s/%s/%s.json", base, de->d_name, name);
+        if (is_file(p))
+            d = def_load(p, name);
+        free(p);
+    }
+    if (dir)
+        closedir(dir);
+    free(base);
+    return d;
+}
+
+/* The definition called name, or NULL (borrowed from the context). */
+static const struct kf_definition *def_find(struct vctx *c, const char *name)
+{
+    struct def_entry *e = def_slot(c, name);
+    if (e)
+        return e->def;
+    struct kf_definition *d = NULL;
+    for (int i = 0; i < c->nroots && !d; i++)
+        d = def_search_root(c->roots[i], name);
+    def_remember(c, name, d);
+    return d;
+}
+
+static void note_unchecked(const char *file, int line, const char *what, const char *def)
+{
+    fflush(stdout);
+    if (line > 0)
+        fprintf(stderr, "note %s:%d: definition %s not found; %s checked on its own\n", file,
+                line, def, what);
+    else
+        fprintf(stderr, "note %s: definition %s not found; %s checked on its own\n", file, def,
+                what);
+}
+
+static void validate_definition(struct vctx *c, const char *file, int line, const json_t *j)
+{
+    struct kf_err err = {0};
+    struct kf_definition *d = NULL;
+    if (kf_definition_from_json(j, &d, &err) != 0) {
+        report_kf_err(c, file, line, &err);
+        return;
+    }
+    report_ok(c, "definition", d->name);
+    char *name = xstrdup(d->name);
+    def_remember(c, name, d);   /* later documents in this run check against it */
+    free(name);
+}
+
+static void validate_workload(struct vctx *c, const char *file, int line, const json_t *j)
+{
+    struct kf_err err = {0};
+    struct kf_workload *w = NULL;
+    char *defname = NULL;
+    if (kf_workload_from_json(j, &w, &defname, &err) != 0) {
+        report_kf_err(c, file, line, &err);
+        goto out;
+    }
+    if (defname) {
+        const struct kf_definition *d = def_find(c, defname);
+        if (d && kf_workload_check(w, d, &err) != 0) {
+            kf_err_prefix(&err, "workload");
+            report_kf_err(c, file, line, &err);
+            goto out;
+        }
+        if (!d)
+            note_unchecked(file, line, "workload", defname);
+    }
+    report_ok(c, "workload", w->uuid);
+out:
+    free(defname);
+    kf_workload_free(w);
+}
+
+static void validate_solution(struct vctx *c, const char *file, int line, const json_t *j)
+{
+    struct kf_err err = {0};
+    struct kf_solution *s = NULL;
+    if (kf_solution_from_json(j, &s, &err) != 0) {
+        report_kf_err(c, file, line, &err);
+        goto out;
+    }
+    const struct kf_definition *d = def_find(c, s->definition);
+    if (d && kf_solution_check(s, d, &err) != 0) {
+        report_kf_err(c, file, line, &err);
+        goto out;
+    }
+    if (!d)
+        note_unchecked(file, line, "solution", s->definition);
+    report_ok(c, "solution", s->name);
+out:
+    kf_solution_free(s);
+}
+
+static void validate_trace(struct vctx *c, const char *file, int line, const json_t *j)
+{
+    struct kf_err err = {0};
+    struct kf_workload *w = NULL;
+    if (kf_trace_validate(j, &err) != 0) {
+        report_kf_err(c, file, line, &err);
+        return;
+    }
+    const json_t *jw = json_object_get(j, "workload");
+    const char *defname = json_string_value(json_object_get(j, "definition"));
+    const char *uuid = json_string_value(json_object_get(jw, "uuid"));
+    if (defname && jw) {
+        const struct kf_definition *d = def_find(c, defname);
+        if (d) {
+            if (kf_workload_from_json(jw, &w, NULL, &err) != 0 || kf_workload_check(w, d, &err) != 0) {
+                kf_err_prefix(&err, "workload");
+                report_kf_err(c, file, line, &err);
+                kf_workload_free(w);
+                return;
+            }
+            kf_workload_free(w);
+        }
+    }
+    report_ok(c, "trace", uuid);
+}
+
+static void validate_doc(struct vctx *c, const char *file, int line, const json_t *j)
+{
+    const char *kind = c->kind ? c->kind : kf_model_detect_kind(j);
+    if (!kind) {
+        report_error(c, file, line, "$",
+                     "cannot tell the kind of document (definition, workload, solution or trace);"
+                     " use --kind");
+        return;
+    }
+    if (strcmp(kind, "definition") == 0)
+        validate_definition(c, file, line, j);
+    else if (strcmp(kind, "workload") == 0)
+        validate_workload(c, file, line, j);
+    else if (strcmp(kind, "solution") == 0)
+        validate_solution(c, file, line, j);
+    else if (strcmp(kind, "trace") == 0)
+        validate_trace(c, file, line, j);
+    else
+        report_error(c, file, line, "$", "unknown kind '%s'", kind);
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static void validate_jsonl(struct vctx *c, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        report_error(c, file, 0, "$", "cannot open: %s", strerror(errno));
+        return;
+    }
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0, ndocs = 0;
+    while ((n = getline(&buf, &cap, f)) >= 0) {
+        lineno++;
+        size_t len = (size_t)n;
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+                           buf[len - 1] == '\t'))
+            len--;
+        size_t start = 0;
+        while (start < len && (buf[start] == ' ' || buf[start] == '\t'))
+            start++;
+        if (start == len)
+            continue;   /* blank lines are allowed between records */
+        ndocs++;
+        if (len > VALIDATE_MAX_LINE) {
+            report_error(c, file, lineno, "$", "line longer than %u bytes", VALIDATE_MAX_LINE);
+            continue;
+        }
+        struct kf_err err = {0};
+        json_t *j = kf_json_loadb(buf + start, len - start, &err);
+        if (!j) {
+            report_kf_err(c, file, lineno, &err);
+            continue;
+        }
+        validate_doc(c, file, lineno, j);
+        json_decref(j);
+    }
+    if (ferror(f))
+        report_error(c, file, 0, "$", "read error: %s", strerror(errno));
+    else if (ndocs == 0)
+        report_error(c, file, 0, "$", "no JSON lines in the file");
+    free(buf);
+    fclose(f);
+}
+
+static void validate_file(struct vctx *c, const char *file)
+{
+    if (has_suffix(file, ".jsonl")) {
+        validate_jsonl(c, file);
+        return;
+    }
+    struct kf_err err = {0};
+    json_t *j = kf_json_load_file(file, VALIDATE_MAX_FILE, &err);
+    if (!j) {
+        /* kf_json_load_file names the file in err.path; the location is in msg. */
+        report_error(c, file, 0, "$", "%s", err.msg[0] ? err.msg : "cannot read");
+        return;
+    }
+    validate_doc(c, file, 0, j);
+    json_decref(j);
+}
+
+int kf_cmd_validate(int argc, char **argv)
+{
+    struct vctx c = {0};
+    const char *dataset = NULL;
+    char **files = xcalloc((size_t)argc, sizeof *files);
+    int nfiles = 0, rc = 2;
+
+    if (kf_cli_wants_help(argc, argv)) {
+        vusage(stdout);
+        rc = 0;
+        goto out;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--kind") == 0 && i + 1 < argc) {
+            c.kind = argv[++i];
+        } else if (strncmp(a, "--kind=", 7) == 0) {
+            c.kind = a + 7;
+        } else if (strcmp(a, "--dataset") == 0 && i + 1 < argc) {
+            dataset = argv[++i];
+        } else if (strncmp(a, "--dataset=", 10) == 0) {
+            dataset = a + 10;
+        } else if (strcmp(a, "--") == 0) {
+            while (++i < argc)
+                files[nfiles++] = argv[i];
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "kf validate: unknown option '%s'\n", a);
+            vusage(stderr);
+            goto out;
+        } else {
+            files[nfiles++] = argv[i];
+        }
+    }
+    if (c.kind && strcmp(c.kind, "definition") != 0 && strcmp(c.kind, "workload") != 0 &&
+        strcmp(c.kind, "solution") != 0 && strcmp(c.kind, "trace") != 0) {
+        fprintf(stderr, "kf validate: --kind must be definition, workload, solution or trace\n");
+        goto out;
+    }
+    if (nfiles == 0) {
+        vusage(stderr);
+        goto out;
+    }
+    if (dataset)
+        c.roots[c.nroots++] = dataset;
+    const char *env = getenv("FIB_DATASET_PATH");
+    if (env && env[0])
+        c.roots[c.nroots++] = env;
+    c.roots[c.nroots++] = KF_SOURCE_DIR "/dataset";
+
+    for (int i = 0; i < nfiles; i++)
+        validate_file(&c, files[i]);
+    rc = c.nerr ? 1 : 0;
+out:
+    for (int i = 0; i < c.ndefs; i++) {
+        free(c.defs[i].name);
+        kf_definition_free(c.defs[i].def);
+    }
+    free(c.defs);
+    free(files);
+    return rc;
+}
