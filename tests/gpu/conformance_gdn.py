@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""conformance_gdn.py: GDN decode/prefill conformance and timing (GPU hosts only).
+
+For every workload axis set of gdn_decode_qk4_v8_d128_k_last and
+gdn_prefill_qk4_v8_d128_k_last (read from the derived workload TSVs), draws
+inputs the way kernelfarm's synthesizer does (q, k L2-normalised per head,
+cu_seqlens a random partition of total_seq_len into num_seqs non-empty
+sequences, everything else N(0, 1), the optional state present on most
+workloads and absent on some), runs the OFFICIAL PyTorch reference read from
+the definition file given on the command line, kernelfarm's reference kernel
+and the example solution (through tests/gpu/kfnv.py, the independent nvrtc-lane
+launcher), and reports per workload and output: max abs error, max relative
+error against the largest reference magnitude, norm-wise relative error and
+the matched ratio under the contest tolerance (atol = rtol = 1e-2).
+
+Pass: reference kernels: new_state max-abs / max|ref| <= 1e-3 and every
+element within the contest tolerance; examples: every element within the
+contest tolerance. Outputs are poisoned with NaN before each run, so an
+unwritten element fails. A few extra cases cover an empty sequence, an absent
+state and the default scale (scale = 0).
+
+Then times reference and example kernels per distinct axis set (CUDA events,
+L2 flushed by a 256 MiB write before every run, the GPU kept busy while the
+host enqueues, median of --iters runs) against speed of light (compulsory
+bytes / HBM bandwidth) and the wall time of one official PyTorch reference
+call.
+
+Usage:
+  conformance_gdn.py --defs DIR_WITH_DEFINITION_JSONS --workloads DIR_WITH_TSVS
+                     [--out results.json] [--iters 50] [--budget-s 200]
+Prints a table and, last, `N passed, N failed`; exits 1 on any failure.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kfnv  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DECODE = "gdn_decode_qk4_v8_d128_k_last"
+PREFILL = "gdn_prefill_qk4_v8_d128_k_last"
+HV, HQ, D = 8, 4, 128
+ATOL = RTOL = 1e-2
+STATE_REL_TOL = 1e-3
+
+BW = {"H100": 3.35e12, "H200": 4.8e12, "B200": 8.0e12}
+
+
+def bandwidth(name):
+    for key, bw in BW.items():
+        if key in name:
+            return key, bw
+    return "H100 (assumed)", 3.35e12
+
+
+def read_tsv(path):
+    rows = []
+    with open(path) as f:
+        header = None
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            cells = line.rstrip("\n").split("\t")
+            if header is None:
+                header = cells
+                continue
+            rows.append(dict(zip(header, cells)))
+    return rows
+
+
+def l2norm(x):
+    return (x.float() / x.float().norm(dim=-1, keepdim=True).clamp_min(1e-6)).to(torch.bfloat16)
+
+
+def partition(total, n, gen):
+    if n == 1:
+        return [0, total]
+    cuts = torch.randperm(total - 1, generator=gen)[: n - 1] + 1
+    return [0] + sorted(int(c) for c in cuts) + [total]
+
+
+def make_decode(B, with_state, scale, gen):
+    dev = "cuda"
+    r = lambda *s: torch.randn(*s, generator=gen).to(dev)  # noqa: E731
+    return {
+        "q": l2norm(r(B, 1, HQ, D)).to(dev), "k": l2norm(r(B, 1, HQ, D)).to(dev),
+        "v": r(B, 1, HV, D).to(torch.bfloat16),
+        "state": r(B, HV, D, D) if with_state else None,
+        "A_log": r(HV), "a": r(B, 1, HV).to(torch.bfloat16), "dt_bias": r(HV),
+        "b": r(B, 1, HV).to(torch.bfloat16), "scale": scale,
+    }
+
+
+def make_prefill(T, N, with_state, scale, gen, cu=None):
+    dev = "cuda"
+    r = lambda *s: torch.randn(*s, generator=gen).to(dev)  # noqa: E731
+    if cu is None:
+        cu = partition(T, N, gen)
+    return {
+        "q": l2norm(r(T, HQ, D)), "k": l2norm(r(T, HQ, D)),
+        "v": r(T, HV, D).to(torch.bfloat16),
+        "state": r(N, HV, D, D) if with_state else None,
+        "A_log": r(HV), "a": r(T, HV).to(torch.bfloat16), "dt_bias": r(HV),
+        "b": r(T, HV).to(torch.bfloat16),
+        "cu_seqlens": torch.tensor(cu, dtype=torch.int64, device=dev), "scale": scale,
+    }
+
+
+def sol_bytes(defname, inp):
+    n = 0
+    for name, t in inp.items():
+        if isinstance(t, torch.Tensor):
+            n += t.numel() * t.element_size()
+    # outputs: output (bf16, like v) and new_state (fp32)
+    n += inp["v"].numel() * 2
+    lead = inp["q"].shape[0] if defname == DECODE else inp["cu_seqlens"].numel() - 1
+    n += lead * HV * D * D * 4
+    return n
+
+
+def poisoned_outputs(definition, inp):
+    axes = kfnv.Plan.bind_axes(definition, inp)
+    if definition["name"] == PREFILL:
+        axes["num_seqs"] = inp["cu_seqlens"].numel() - 1
+    outs = {}
+    for name, spec in definition["outputs"].items():
+        shape = [axes[a] for a in spec["shape"]]
+        outs[name] = torch.full(shape, float("nan"), dtype=kfnv.torch_dtype(spec["dtype"]),
+                                device="cuda")
+    return outs
+
+
+def compare(out, ref):
+    mabs, _, matched = kfnv.errors(out, ref, ATOL, RTOL)
+    x, y = out.float(), ref.float()
+    big = float(y.abs().max()) if y.numel() else 0.0
+    finite = bool(torch.isfinite(x).all())
+    norm_rel = float((x - y).norm() / y.norm().clamp_min(1e-30)) if y.numel() else 0.0
+    return {"max_abs": mabs, "rel_to_max": mabs / big if big > 0 else mabs,
+            "norm_rel": norm_rel, "matched": matched, "finite": finite}
+
+
+def check_case(label, definition, ref_run, plans, inp, results):
+    t = time.time()
+    args = [inp[n] for n in definition["inputs"]]
+    ref_out, ref_state = ref_run(*args)
+    torch.cuda.synchronize()
+    ref_wall = time.time() - t
+    ok_all = True
+    for kind, plan in plans.items():
+        outs = poisoned_outputs(definition, inp)
+        plan.run(definition, inp, outs)
+        torch.cuda.synchronize()
+        o = compare(outs["output"], ref_out)
+        s = compare(outs["new_state"], ref_state)
+        # a second run must reproduce the first bit for bit (a moving result is a race)
+        outs2 = poisoned_outputs(definition, inp)
+        plan.run(definition, inp, outs2)
+        torch.cuda.synchronize()
+        same = bool(torch.equal(outs["output"].view(torch.int16), outs2["output"].view(torch.int16))
+                    and torch.equal(outs["new_state"].view(torch.int32),
+                                    outs2["new_state"].view(torch.int32)))
+        ok = (o["finite"] and s["finite"] and o["matched"] == 1.0 and s["matched"] == 1.0
+              and same)
+        if kind == "reference":
+            ok = ok and s["rel_to_max"] <= STATE_REL_TOL
+        ok_all &= ok
+        results.append({"definition": definition["name"], "case": label, "kernel": kind,
+                        "output": o, "new_state": s, "deterministic": same, "pass": ok,
+                        "torch_ref_wall_s": ref_wall})
+        print(f"{'PASS' if ok else 'FAIL'} {definition['name'][:11]} {label:34s} {kind:9s} "
+              f"out max_abs={o['max_abs']:.2e} matched={o['matched']:.6f} | "
+              f"state max_abs={s['max_abs']:.2e} rel={s['rel_to_max']:.2e} "
+              f"norm_rel={s['norm_rel']:.2e} matched={s['matched']:.6f} det={same}", flush=True)
+    return ok_all, ref_wall
+
+
+def time_plan(plan, definition, inp, iters):
+    outs = poisoned_outputs(definition, inp)
+    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+    for _ in range(3):
+        plan.run(definition, inp, outs)
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        flush.zero_()
+        torch.cuda._sleep(1_000_000)  # keep the GPU busy while the host enqueues the launch
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        plan.run(definition, inp, outs)
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--defs", required=True)
+    ap.add_argument("--workloads", required=True)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--budget-s", type=float, default=200.0)
+    ap.add_argument("--only", default=None, help="decode or prefill")
+    a = ap.parse_args()
+
+    start = time.time()
+    dev_name = torch.cuda.get_device_name()
+    gpu, bw = bandwidth(dev_name)
+    print(f"device: {dev_name} (speed of light at {bw / 1e12:.2f} TB/s)", flush=True)
+    gen = torch.Generator().manual_seed(20261122)
+    results, timings = [], []
+    passed = failed = skipped = 0
+
+    for defname in (DECODE, PREFILL):
+        if a.only and a.only not in defname:
+            continue
+        definition, ref_run = kfnv.load_official_reference(os.path.join(a.defs, defname + ".json"))
+        plans = {"reference": kfnv.Plan.load(os.path.join(ROOT, "kernels/reference", defname)),
+                 "example": kfnv.Plan.load(os.path.join(ROOT, "kernels/examples", defname))}
+        for p in plans.values():
+            p.compile()
+        rows = read_tsv(os.path.join(a.workloads, defname + ".uuid_axes.tsv"))
+        cases = []
+        for i, row in enumerate(rows):
+            with_state = i % 4 != 3
+            scale = 0.0 if i % 5 == 4 else 1.0 / math.sqrt(D)
+            if defname == DECODE:
+                B = int(row["batch_size"])
+                cases.append((f"w{i} B={B}", lambda B=B, s=with_state, c=scale:
+                              make_decode(B, s, c, gen), ("B", B)))
+            else:
+                T, N = int(row["total_seq_len"]), int(row["num_seqs"])
+                cases.append((f"w{i} T={T} N={N}", lambda T=T, N=N, s=with_state, c=scale:
+                              make_prefill(T, N, s, c, gen), ("T,N", T, N)))
+        if defname == PREFILL:
+            cases.append(("extra empty-seq T=100 N=3", lambda: make_prefill(
+                100, 3, True, 0.1, gen, cu=[0, 50, 50, 100]), None))
+            cases.append(("extra no-state T=300 N=2 scale=0", lambda: make_prefill(
+                300, 2, False, 0.0, gen), None))
+        else:
+            cases.append(("extra no-state B=64 scale=0", lambda: make_decode(64, False, 0.0, gen),
+                          None))
+        timed = {}
+        for label, mk, key in cases:
+            if time.time() - start > a.budget_s:
+                skipped += 1
+                print(f"SKIP {defname[:11]} {label} (time budget spent)", flush=True)
+                continue
+            inp = mk()
+            ok, ref_wall = check_case(label, definition, ref_run, plans, inp, results)
+            passed += ok
+            failed += not ok
+            if key is not None and key not in timed:
+                timed[key] = (label, inp, ref_wall)
+        # timing per distinct axis set: the largest first, then a spread
+        keys = sorted(timed, key=lambda k: -sol_bytes(defname, timed[k][1]))
+        if len(keys) > 9:
+            keys = keys[:3] + keys[3::max(1, (len(keys) - 3) // 6)][:6]
+        for key in keys:
+            label, inp, ref_wall = timed[key]
+            if inp.get("state") is None:  # time the full-traffic case
+                inp = dict(inp)
+                lead = inp["q"].shape[0] if defname == DECODE else inp["cu_seqlens"].numel() - 1
+                inp["state"] = torch.randn(lead, HV, D, D, device="cuda")
+            nbytes = sol_bytes(defname, inp)
+            sol_us = nbytes / bw * 1e6
+            row = {"definition": defname, "case": label, "bytes": nbytes, "sol_us": sol_us,
+                   "torch_ref_us": ref_wall * 1e6, "gpu": dev_name}
+            for kind, plan in plans.items():
+                row[kind + "_us"] = time_plan(plan, definition, inp, a.iters)
+            timings.append(row)
+            print(f"TIME {defname[:11]} {label:24s} bytes={nbytes / 1e6:8.2f}MB sol={sol_us:8.2f}us "
+                  f"ref={row['reference_us']:9.2f}us ({sol_us / row['reference_us'] * 100:5.1f}% sol) "
+                  f"example={row['example_us']:9.2f}us ({sol_us / row['example_us'] * 100:5.1f}% sol) "
+                  f"torch={ref_wall * 1e6:12.0f}us", flush=True)
+
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump({"gpu": dev_name, "results": results, "timings": timings}, f, indent=1)
+    if skipped:
+        print(f"WARNING: {skipped} cases skipped for the time budget", flush=True)
+    print(f"{passed} passed, {failed + skipped} failed")
+    return 1 if failed or skipped else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
