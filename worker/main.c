@@ -1,0 +1,234 @@
+/* main.c: kf-worker, the GPU worker: one supervisor process per GPU. It
+ * reads its settings from one table (lib/config.h), loads the dataset,
+ * probes its GPU in a short-lived child, and runs the queue loop
+ * (worker.h), evaluating every task in fresh evaluator children
+ * (supervisor.h) that call the evaluation engine (engine.h). The supervisor
+ * itself never initialises CUDA. SIGTERM/SIGINT: the task in progress is
+ * abandoned (its evaluator killed) and released, so it stays pending and
+ * is reclaimed. Single-threaded.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dataset.h"
+#include "engine.h"
+#include "log.h"
+#include "probe.h"
+#include "supervisor.h"
+#include "worker.h"
+#include "xalloc.h"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+/* Settings. */
+static int64_t c_device, c_lease_ms, c_log_tail, c_max_tasks;
+static char *c_redis, *c_redis_password, *c_dataset, *c_cache, *c_kernels, *c_secret,
+    *c_worker_id, *c_log_level, *c_config;
+static double c_wl_timeout, c_startup, c_task_timeout, c_heartbeat, c_probe_timeout;
+static bool c_require_gpu;
+
+static struct kf_cfg_opt opts[] = {
+    {"config", "KF_WORKER_CONFIG", KF_CFG_STR, NULL, 1, 0,
+     "settings file (lines 'name = value')", &c_config, NULL},
+    {"device", "KF_DEVICE", KF_CFG_INT, "0", 0, 63, "CUDA device ordinal this worker serves",
+     &c_device, NULL},
+    {"redis", "KF_REDIS_URL", KF_CFG_STR, "unix://var/redis/redis.sock", 1, 0,
+     "Redis URL: redis://[:password@]host[:port][/db] or unix:///path", &c_redis, NULL},
+    {"redis-password", "KF_REDIS_PASSWORD", KF_CFG_STR, NULL, 1, 0,
+     "Redis password (else from the URL)", &c_redis_password, NULL},
+    {"dataset", "FIB_DATASET_PATH", KF_CFG_STR, "var/dataset", 1, 0,
+     "FlashInfer-Trace dataset directory (definitions, workloads, blobs)", &c_dataset, NULL},
+    {"cache", "KF_CACHE_DIR", KF_CFG_STR, "var/cache", 1, 0,
+     "compile and reference cache directory (created if missing)", &c_cache, NULL},
+    {"kernels", "KF_KERNELS_DIR", KF_CFG_STR, "kernels", 1, 0,
+     "reference kernels root (kernels/reference/<definition>/)", &c_kernels, NULL},
+    {"seed-secret", "KF_SEED_SECRET", KF_CFG_STR, NULL, 1, 0,
+     "server secret for input seeds (shared by all workers; random if empty)", &c_secret,
+     NULL},
+    {"worker-id", "KF_WORKER_ID", KF_CFG_STR, NULL, 1, 0,
+     "queue consumer name; keep it across restarts to reclaim own tasks [default: "
+     "<host>-gpu<device>]",
+     &c_worker_id, NULL},
+    {"workload-timeout", "KF_WORKLOAD_TIMEOUT", KF_CFG_DOUBLE, "120", 0.1, 86400,
+     "deadline per workload in seconds (an eval config's workload_timeout_s wins)",
+     &c_wl_timeout, NULL},
+    {"startup-timeout", "KF_STARTUP_TIMEOUT", KF_CFG_DOUBLE, "120", 0, 86400,
+     "extra seconds for each evaluator's first workload (CUDA init, compile, reference)",
+     &c_startup, NULL},
+    {"task-timeout", "KF_TASK_TIMEOUT", KF_CFG_DOUBLE, "3600", 1, 604800,
+     "deadline for a whole task in seconds", &c_task_timeout, NULL},
+    {"heartbeat", "KF_HEARTBEAT", KF_CFG_DOUBLE, "5", 0.1, 600,
+     "heartbeat period in seconds (TTL 3x, at least 10 s)", &c_heartbeat, NULL},
+    {"lease-ms", "KF_LEASE_MS", KF_CFG_INT, "300000", 1000, 86400000,
+     "queue lease: tasks idle this long are taken over from dead workers", &c_lease_ms, NULL},
+    {"log-tail", "KF_LOG_TAIL", KF_CFG_INT, "8192", 256, 1048576,
+     "bytes of an evaluator's output kept in RUNTIME_ERROR/TIMEOUT traces", &c_log_tail, NULL},
+    {"probe-timeout", "KF_PROBE_TIMEOUT", KF_CFG_DOUBLE, "60", 1, 3600,
+     "seconds allowed for the start-up GPU probe", &c_probe_timeout, NULL},
+    {"require-gpu", "KF_REQUIRE_GPU", KF_CFG_BOOL, "true", 1, 0,
+     "exit when the GPU probe fails (--no-require-gpu: serve anyway)", &c_require_gpu, NULL},
+    {"max-tasks", "KF_MAX_TASKS", KF_CFG_INT, "0", 0, 1e9,
+     "exit after this many tasks (0: run until SIGTERM)", &c_max_tasks, NULL},
+    {"log-level", "KF_LOG_LEVEL", KF_CFG_STR, "info", 1, 0, "debug, info, warn or error",
+     &c_log_level, NULL},
+};
+
+static struct kf_config cfg = {
+    "kf-worker",
+    "GPU worker: takes evaluation tasks from Redis and runs each in a fresh evaluator "
+    "process on one GPU.",
+    opts, (int)(sizeof opts / sizeof opts[0])};
+
+static int random_secret(char out[65])
+{
+    unsigned char b[32];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(b, 1, sizeof b, f) != sizeof b) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct kf_err err;
+    struct kf_dataset *ds = NULL;
+    struct wk_super sup;
+    struct wk_worker_opts wo;
+    struct sigaction sa;
+    char host[HOST_NAME_MAX + 1] = "localhost", idbuf[HOST_NAME_MAX + 32], rnd[65];
+    char *devname = NULL, *hardware = NULL, *scrub[3];
+    json_t *env = NULL;
+    int rc, lvl, ret = 1;
+
+    kf_err_clear(&err);
+    rc = kf_config_load(&cfg, argc, argv, NULL, &err);
+    if (rc == 1)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "kf-worker: %s\n", err.msg);
+        return 2;
+    }
+    lvl = kf_log_level_parse(c_log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "kf-worker: --log-level: unknown level '%s'\n", c_log_level);
+        return 2;
+    }
+    kf_log_set_level((enum kf_log_level)lvl);
+    gethostname(host, sizeof host - 1);
+    if (!c_worker_id || !*c_worker_id) {
+        snprintf(idbuf, sizeof idbuf, "%s-gpu%d", host, (int)c_device);
+        free(c_worker_id);
+        c_worker_id = xstrdup(idbuf);
+    }
+    kf_config_log(&cfg, "worker");
+    if (!c_secret || !*c_secret) {
+        if (random_secret(rnd) < 0) {
+            log_error("worker", "cannot read /dev/urandom for a seed secret");
+            goto out;
+        }
+        free(c_secret);
+        c_secret = xstrdup(rnd);
+        log_warn("worker", "no seed-secret set: using a random one (input seeds differ "
+                           "between workers and restarts)");
+    }
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (mkdir(c_cache, 0755) < 0 && access(c_cache, W_OK) < 0) {
+        log_error("worker", "cache directory %s is not usable", c_cache);
+        goto out;
+    }
+    rc = kf_dataset_load(c_dataset, &ds, &err);
+    if (rc < 0) {
+        log_error("worker", "cannot load dataset %s: %s%s%s", c_dataset, err.path,
+                  err.path[0] ? ": " : "", err.msg);
+        goto out;
+    }
+    log_info("worker", "dataset %s: %d definitions", ds->root, ds->ndefs);
+
+    rc = wk_probe_gpu((int)c_device, c_probe_timeout, &env, &devname, &err);
+    if (rc < 0) {
+        if (c_require_gpu) {
+            log_error("worker", "no GPU: %s (this worker needs CUDA device %d)", err.msg,
+                      (int)c_device);
+            goto out;
+        }
+        log_warn("worker", "GPU probe failed: %s; serving anyway (--no-require-gpu)", err.msg);
+    } else {
+        log_info("worker", "device %d: %s (%s)", (int)c_device, devname,
+                 json_string_value(json_object_get(env, "hardware")));
+    }
+
+    memset(&sup, 0, sizeof sup);
+    sup.eval = ev_evaluate;
+    sup.environment = env;
+    env = NULL;
+    /* The evaluator child gets no copy of these. */
+    scrub[0] = c_secret;
+    scrub[1] = c_redis_password;
+    scrub[2] = c_redis;
+    sup.scrub = scrub;
+    sup.nscrub = 3;
+    sup.lim.workload_s = c_wl_timeout;
+    sup.lim.startup_s = c_startup;
+    sup.lim.total_s = c_task_timeout;
+    sup.lim.log_tail = (size_t)c_log_tail;
+
+    memset(&wo, 0, sizeof wo);
+    wo.redis_url = c_redis;
+    wo.redis_password = c_redis_password && *c_redis_password ? c_redis_password : NULL;
+    wo.worker_id = c_worker_id;
+    wo.host = host;
+    wo.device = (int)c_device;
+    hardware = xstrdup(json_string_value(json_object_get(sup.environment, "hardware")));
+    wo.hardware = hardware;
+    wo.ds = ds;
+    wo.cache_dir = c_cache;
+    wo.kernels_dir = c_kernels;
+    wo.seed_secret = c_secret;
+    wo.sup = &sup;
+    wo.heartbeat_s = c_heartbeat;
+    wo.lease_ms = c_lease_ms;
+    wo.block_ms = 1000;
+    wo.max_tasks = (int)c_max_tasks;
+    wo.stop = &stop_flag;
+
+    rc = wk_worker_run(&wo, &err);
+    if (rc < 0) {
+        log_error("worker", "cannot serve: %s", err.msg);
+        json_decref(sup.environment);
+        goto out;
+    }
+    json_decref(sup.environment);
+    ret = 0;
+out:
+    free(devname);
+    free(hardware);
+    json_decref(env);
+    kf_dataset_free(ds);
+    kf_config_free(&cfg);
+    return ret;
+}

@@ -1,0 +1,324 @@
+/* worker.c: the kf-worker queue loop (see worker.h). Not thread-safe. */
+#include "worker.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue.h"
+#include "seed.h"
+#include "xalloc.h"
+
+struct wctx {
+    const struct wk_worker_opts *o;
+    struct kfq_conn *c;
+    struct kfq_claim_opts claim;
+    double started_at;
+    double next_beat, next_touch;
+    const struct kfq_task *task;   /* current task or NULL */
+    int ntotal;
+    int store_failed;              /* a trace could not be stored */
+};
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void beat(struct wctx *w, const char *state)
+{
+    const struct wk_worker_opts *o = w->o;
+    struct kfq_worker_info info = {o->worker_id, o->host, o->device, o->hardware, state,
+                                   w->task ? w->task->id : NULL, (int64_t)getpid(),
+                                   w->started_at};
+    int ttl = (int)ceil(o->heartbeat_s * 3);
+    struct kf_err e;
+    if (ttl < 10)
+        ttl = 10;
+    if (kfq_ensure(w->c, &e) == 0 && kfq_heartbeat(w->c, &info, ttl, &e) < 0)
+        log_warn("worker", "heartbeat failed: %s", e.msg);
+    w->next_beat = mono() + o->heartbeat_s;
+}
+
+/* ---- eval config ---------------------------------------------------------- */
+
+int wk_config_default(const struct kf_definition *def, const json_t *overrides,
+                      struct ev_config *out, struct kf_err *err)
+{
+    static const struct {
+        const char *key;
+        int is_int;
+        double min, max;
+        size_t off;
+    } keys[] = {
+        {"warmup", 1, 0, 1000, offsetof(struct ev_config, warmup)},
+        {"iterations", 1, 1, 10000, offsetof(struct ev_config, iterations)},
+        {"trials", 1, 1, 100, offsetof(struct ev_config, trials)},
+        {"rtol", 0, 0, 1e6, offsetof(struct ev_config, rtol)},
+        {"atol", 0, 0, 1e6, offsetof(struct ev_config, atol)},
+        {"required_matched_ratio", 0, 0, 1, offsetof(struct ev_config, required_matched_ratio)},
+    };
+    const char *k;
+    json_t *v;
+    (void)def;
+    memset(out, 0, sizeof *out);
+    out->warmup = 10;
+    out->iterations = 50;
+    out->trials = 3;
+    out->rtol = out->atol = 1e-2;
+    out->required_matched_ratio = 1.0;
+    if (!overrides || json_is_null(overrides))
+        return 0;
+    if (!json_is_object(overrides))
+        return kf_err_set(err, KF_EINVAL, "config", "eval config must be an object");
+    json_object_foreach((json_t *)overrides, k, v) {
+        size_t i;
+        double x;
+        for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            if (strcmp(k, keys[i].key) == 0)
+                break;
+        if (i == sizeof keys / sizeof keys[0])
+            continue;   /* other layers' keys (timeouts, ...) are not ours to reject */
+        if (!json_is_number(v))
+            return kf_err_set(err, KF_EINVAL, "config", "%s: expected a number", k);
+        x = json_number_value(v);
+        if (x < keys[i].min || x > keys[i].max || (keys[i].is_int && x != floor(x)))
+            return kf_err_set(err, KF_EINVAL, "config", "%s: %g outside [%g, %g]", k, x,
+                              keys[i].min, keys[i].max);
+        if (keys[i].is_int)
+            *(int *)((char *)out + keys[i].off) = (int)x;
+        else
+            *(double *)((char *)out + keys[i].off) = x;
+    }
+    return 0;
+}
+
+/* ---- one task -------------------------------------------------------------- */
+
+static void on_trace(void *ctx, int index, const json_t *trace)
+{
+    struct wctx *w = ctx;
+    struct kf_err e;
+    if (kfq_task_add_trace(w->c, w->task, trace, &e) < 0 ||
+        kfq_task_progress(w->c, w->task, w->o->worker_id, index + 1, w->ntotal, &e) < 0) {
+        log_error("worker", "task=%s cannot store trace %d: %s", w->task->id, index, e.msg);
+        w->store_failed = 1;
+    }
+    w->next_touch = mono() + (double)w->claim.lease_ms / 2000.0;
+}
+
+static int on_tick(void *ctx)
+{
+    struct wctx *w = ctx;
+    double now = mono();
+    if (now >= w->next_beat)
+        beat(w, "busy");
+    if (now >= w->next_touch) {
+        struct kf_err e;
+        if (kfq_task_touch(w->c, w->task, w->o->worker_id, &e) < 0)
+            log_warn("worker", "task=%s lease touch failed: %s", w->task->id, e.msg);
+        w->next_touch = now + (double)w->claim.lease_ms / 2000.0;
+    }
+    return w->o->stop && *w->o->stop;
+}
+
+static void finish_fail(struct wctx *w, const struct kfq_task *t, const char *reason)
+{
+    struct kf_err e;
+    log_warn("worker", "task=%s status=failed reason=\"%s\"", t->id, reason);
+    if (kfq_task_fail(w->c, t, w->o->worker_id, reason, &e) < 0)
+        log_error("worker", "task=%s cannot mark failed: %s", t->id, e.msg);
+}
+
+/* Returns 1 when the loop must stop (task abandoned on shutdown). */
+static int run_one(struct wctx *w, const struct kfq_task *t)
+{
+    const struct wk_worker_opts *o = w->o;
+    struct kf_solution *sol = NULL;
+    const struct kf_dataset_def *dd;
+    const struct kf_workload **wl = NULL;
+    struct ev_request req;
+    struct wk_hooks hooks = {on_trace, on_tick, 0.5, w};
+    struct wk_super *sup = o->sup;
+    struct kf_err e;
+    char reason[512];
+    json_t *traces = NULL;
+    double t0 = mono(), saved_wl = sup->lim.workload_s;
+    int n, rc, stop = 0, passed = 0;
+
+    kf_err_clear(&e);
+    w->task = t;
+    w->store_failed = 0;
+    w->next_touch = mono() + (double)w->claim.lease_ms / 2000.0;
+    beat(w, "busy");
+    n = json_is_array(t->workloads) ? (int)json_array_size(t->workloads) : 0;
+    log_info("worker", "task=%s start definition=%s solution=%s workloads=%d attempt=%lld",
+             t->id, t->definition, t->solution_name, n, (long long)t->deliveries);
+
+    dd = kf_dataset_find(o->ds, t->definition);
+    if (!dd) {
+        snprintf(reason, sizeof reason, "definition %s is not in this worker's dataset",
+                 t->definition);
+        finish_fail(w, t, reason);
+        goto out;
+    }
+    if (kf_solution_from_json(t->solution, &sol, &e) < 0 ||
+        kf_solution_check(sol, dd->def, &e) < 0) {
+        snprintf(reason, sizeof reason, "invalid solution: %s%s%s", e.path,
+                 e.path[0] ? ": " : "", e.msg);
+        finish_fail(w, t, reason);
+        goto out;
+    }
+    if (n == 0) {
+        finish_fail(w, t, "task lists no workloads");
+        goto out;
+    }
+    wl = xcalloc((size_t)n, sizeof *wl);
+    for (int i = 0; i < n; i++) {
+        const char *u = json_string_value(json_array_get(t->workloads, (size_t)i));
+        const struct kf_dataset_def *wd = NULL;
+        wl[i] = u ? kf_dataset_workload(o->ds, u, &wd) : NULL;
+        if (!wl[i] || wd != dd) {
+            snprintf(reason, sizeof reason, "workload %s of %s is not in this worker's dataset",
+                     u ? u : "(not a string)", t->definition);
+            finish_fail(w, t, reason);
+            goto out;
+        }
+    }
+    memset(&req, 0, sizeof req);
+    req.ds = o->ds;
+    req.def = dd->def;
+    req.sol = sol;
+    req.workloads = wl;
+    req.nworkloads = n;
+    req.cache_dir = o->cache_dir;
+    req.kernels_dir = o->kernels_dir;
+    req.device = o->device;
+    req.seed = wk_seed_derive(o->seed_secret, t->id);
+    if ((o->make_config ? o->make_config : wk_config_default)(dd->def, t->config, &req.cfg,
+                                                               &e) < 0) {
+        snprintf(reason, sizeof reason, "invalid eval config: %s", e.msg);
+        finish_fail(w, t, reason);
+        goto out;
+    }
+    /* A definition's own per-workload deadline (eval config) wins. */
+    if (req.cfg.workload_timeout_s > 0)
+        sup->lim.workload_s = req.cfg.workload_timeout_s;
+    else
+        req.cfg.workload_timeout_s = sup->lim.workload_s;
+
+    w->ntotal = n;
+    rc = wk_run_task(sup, t->id, &req, &hooks, &traces, &e);
+    if (rc == WK_ABANDONED) {
+        if (kfq_task_release(w->c, t, &e) < 0)
+            log_error("worker", "task=%s cannot release: %s (the lease will expire)", t->id,
+                      e.msg);
+        log_warn("worker", "task=%s released on shutdown: stays pending and is reclaimed",
+                 t->id);
+        stop = 1;
+    } else if (rc < 0) {
+        finish_fail(w, t, e.msg);
+    } else if (w->store_failed) {
+        /* Not every trace reached Redis: leave the entry pending so that the
+         * lease expires and the task runs again from a clean slate. */
+        log_error("worker", "task=%s not completed: traces were lost; the lease will expire",
+                  t->id);
+    } else {
+        for (size_t i = 0; i < json_array_size(traces); i++) {
+            const char *st = json_string_value(json_object_get(
+                json_object_get(json_array_get(traces, i), "evaluation"), "status"));
+            passed += st && strcmp(st, "PASSED") == 0;
+        }
+        if (kfq_task_complete(w->c, t, o->worker_id, &e) < 0)
+            log_error("worker", "task=%s cannot complete: %s", t->id, e.msg);
+        else
+            log_info("worker", "task=%s status=completed passed=%d/%d seconds=%.2f", t->id,
+                     passed, n, mono() - t0);
+    }
+out:
+    sup->lim.workload_s = saved_wl;
+    json_decref(traces);
+    free(wl);
+    kf_solution_free(sol);
+    w->task = NULL;
+    beat(w, stop ? "draining" : "idle");
+    return stop;
+}
+
+/* ---- the loop -------------------------------------------------------------- */
+
+int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
+{
+    struct wctx w;
+    int rc = 0, done = 0, reclaiming = 1;
+
+    memset(&w, 0, sizeof w);
+    w.o = o;
+    w.started_at = (double)time(NULL);
+    w.claim.consumer = o->worker_id;
+    w.claim.lease_ms = o->lease_ms > 0 ? o->lease_ms : KFQ_DEFAULT_LEASE_MS;
+    w.claim.block_ms = o->block_ms > 0 ? o->block_ms : 1000;
+    w.claim.max_deliveries = KFQ_MAX_DELIVERIES;
+
+    rc = kfq_connect(o->redis_url, o->redis_password, true, &w.c, err);
+    if (rc < 0)
+        return rc;
+    rc = kfq_ensure_wait(w.c, (volatile int *)o->stop, 30000, err);
+    if (rc == 0)
+        rc = kfq_init(w.c, err);
+    if (rc < 0) {
+        kfq_close(w.c);
+        return rc;
+    }
+    log_info("worker", "connected id=%s device=%d hardware=%s", o->worker_id, o->device,
+             o->hardware ? o->hardware : "unknown");
+    beat(&w, "starting");
+
+    while (!(o->stop && *o->stop) && !(o->max_tasks > 0 && done >= o->max_tasks)) {
+        struct kfq_task *t = NULL;
+        struct kf_err e;
+        int k;
+        if (mono() >= w.next_beat)
+            beat(&w, "idle");
+        if (kfq_ensure(w.c, &e) < 0) {
+            usleep(200 * 1000);
+            continue;
+        }
+        k = reclaiming ? kfq_reclaim_own(w.c, &w.claim, &t, &e)
+                       : kfq_worker_claim(w.c, &w.claim, &t, &e);
+        if (k < 0) {
+            log_warn("worker", "claim failed: %s", e.msg);
+            usleep(200 * 1000);
+            continue;
+        }
+        if (!t) {
+            if (reclaiming)
+                log_info("worker", "no pending tasks of this worker left; waiting for tasks");
+            reclaiming = 0;
+            continue;
+        }
+        if (reclaiming)
+            log_info("worker", "task=%s reclaimed from an earlier run of %s", t->id,
+                     o->worker_id);
+        k = run_one(&w, t);
+        kfq_task_free(t);
+        done++;
+        if (k)
+            break;
+    }
+    {
+        struct kf_err e;
+        if (kfq_worker_gone(w.c, o->worker_id, &e) < 0)
+            log_warn("worker", "cannot remove heartbeat: %s", e.msg);
+    }
+    log_info("worker", "stopped after %d task(s)", done);
+    kfq_close(w.c);
+    return 0;
+}

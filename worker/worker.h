@@ -1,0 +1,55 @@
+/* worker.h: the kf-worker main loop over the Redis queue (lib/queue.h):
+ * reclaim this worker's own pending tasks, then claim tasks one at a time,
+ * resolve definition, solution and workloads against the local dataset,
+ * evaluate them under supervision (supervisor.h), store each trace and the
+ * progress as it arrives, send heartbeats and keep the lease while busy,
+ * and finish the task (completed, failed with a reason, or released on
+ * shutdown so that it is reclaimed). Never touches CUDA: the evaluation
+ * function runs only in forked children.
+ * Not thread-safe: one loop per process.
+ */
+#ifndef KF_WORKER_H
+#define KF_WORKER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "engine.h"
+#include "supervisor.h"
+
+/* Build the evaluation config of a task: defaults and per-definition
+ * layers, then the request's overrides (user input: bounded). */
+typedef int (*wk_config_fn)(const struct kf_definition *def, const json_t *overrides,
+                            struct ev_config *out, struct kf_err *err);
+
+struct wk_worker_opts {
+    const char *redis_url;
+    const char *redis_password;      /* NULL: from the URL / KF_REDIS_PASSWORD */
+    const char *worker_id;           /* consumer name, e.g. "host-gpu0" */
+    const char *host;
+    int device;
+    const char *hardware;            /* "NVIDIA_H100" or NULL (heartbeat) */
+    const struct kf_dataset *ds;     /* borrowed */
+    const char *cache_dir, *kernels_dir;
+    const char *seed_secret;         /* never leaves the supervisor */
+    struct wk_super *sup;            /* evaluation function, limits, scrub list */
+    wk_config_fn make_config;        /* NULL: wk_config_default */
+    double heartbeat_s;              /* heartbeat period (TTL: 3x, at least 10 s) */
+    int64_t lease_ms;                /* queue lease (kfq_claim_opts) */
+    int64_t block_ms;                /* wait for new tasks at most this long per call */
+    int max_tasks;                   /* stop after this many tasks; 0: run until *stop */
+    volatile sig_atomic_t *stop;     /* set by SIGTERM/SIGINT */
+};
+
+/* Run until *stop (or max_tasks). Returns 0 on a clean stop, negative when
+ * Redis cannot be reached at start (err set). */
+int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err);
+
+/* flashinfer-bench's defaults (warmup 10, iterations 50, trials 3,
+ * rtol = atol = 1e-2, matched ratio 1.0) and the request's overrides with
+ * bounds. Used when no layered eval config is supplied. */
+int wk_config_default(const struct kf_definition *def, const json_t *overrides,
+                      struct ev_config *out, struct kf_err *err);
+
+#endif
