@@ -54,6 +54,9 @@ struct kf_definition {
     struct kf_tensor_spec *inputs; int ninputs;  /* in document order */
     struct kf_tensor_spec *outputs; int noutputs;
     char *reference;            /* reference source text (may be NULL) */
+    json_t *json;               /* the document as parsed, reference elided (owned;
+                                   NULL if built in code): key order and unknown
+                                   keys for a byte-stable round trip */
 };
 
 int kf_definition_from_json(const json_t *j, struct kf_definition **out, struct kf_err *err);
@@ -77,6 +80,7 @@ struct kf_workload_input {
     bool scalar_is_int;
     int64_t scalar_int;
     double scalar_real;
+    bool scalar_is_bool;    /* written as true/false (scalar_int 0/1) */
     /* safetensors */
     char *path;         /* as written, relative to the dataset root */
     char *tensor_key;
@@ -88,6 +92,7 @@ struct kf_workload {
     char *uuid;
     struct kf_workload_axis *axes; int naxes;
     struct kf_workload_input *inputs; int ninputs;
+    json_t *json;       /* the bare workload object as parsed (owned; may be NULL) */
 };
 
 /* Accepts a bare workload object, or a dataset line
@@ -96,6 +101,8 @@ struct kf_workload {
 int kf_workload_from_json(const json_t *j, struct kf_workload **out, char **definition_name,
                           struct kf_err *err);
 json_t *kf_workload_to_json(const struct kf_workload *w);
+/* The dataset line {"definition", "solution": null, "workload", "evaluation": null}. */
+json_t *kf_workload_line_to_json(const struct kf_workload *w, const char *definition);
 void kf_workload_free(struct kf_workload *w);
 const struct kf_workload_input *kf_workload_input(const struct kf_workload *w, const char *name);
 /* Check a workload against its definition: every var axis bound (and no
@@ -166,6 +173,8 @@ struct kf_solution {
     char *description;      /* may be NULL */
     struct kf_solution_spec spec;
     struct kf_source *sources; int nsources;
+    json_t *json;           /* the document as parsed, source contents elided
+                               (owned; may be NULL): key order, unknown keys */
 };
 
 /* Structural validation of a solution document (fields, types, entry_point
@@ -177,7 +186,12 @@ void kf_solution_free(struct kf_solution *s);
 /* Semantic check against the definition: names match, launch plan kernels
  * are defined with extern "C" in the sources, every argument resolves to an
  * input/output/axis/workspace/literal, expressions use only axis names and
- * device facts (num_sms, ...), all outputs appear among the arguments. */
+ * device facts (num_sms, ...), all outputs appear among the arguments.
+ * After parsing, a string launch argument's kind is KF_ARG_WORKSPACE (index
+ * set) or provisionally KF_ARG_INT (index -1); this check resolves names of
+ * inputs/outputs to KF_ARG_INPUT / KF_ARG_SCALAR / KF_ARG_OUTPUT with their
+ * index (the one mutation after parsing: call it before sharing s between
+ * threads; calling it again is harmless). */
 int kf_solution_check(const struct kf_solution *s, const struct kf_definition *d,
                       struct kf_err *err);
 /* True for the nvrtc lane (language cuda, binding nvrtc). */

@@ -1,0 +1,199 @@
+/* solution_check.c: a solution checked against its definition (see
+ * kf_solution_check in model.h): the definition name, and for the nvrtc lane
+ * the launch plan: kernels defined as extern "C" __global__ in the sources,
+ * arguments that resolve to inputs, outputs, scalars, axes, workspaces or
+ * literals, expressions over axis names and device facts only, every output
+ * passed to some kernel. Resolves string arguments' kinds in place (the one
+ * post-parse mutation, documented in model.h).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jpath.h"
+#include "model.h"
+#include "xalloc.h"
+
+/* Kept in step with worker/evdev.c's ev_dev_fact names. */
+const char *const kf_device_facts[] = {
+    "num_sms", "sm_count", "multi_processor_count", "l2_bytes", "l2_cache_bytes",
+    "l2_cache_size", "max_shared_mem", "max_smem", "max_shared_memory_per_block_optin",
+    "max_smem_per_block", "warp_size", "max_threads_per_block", "cc_major", "sm_major",
+    "cc_minor", "sm_minor", "sm_version", "compute_capability", NULL,
+};
+
+static bool is_fact(const char *name)
+{
+    for (int i = 0; kf_device_facts[i]; i++)
+        if (strcmp(kf_device_facts[i], name) == 0)
+            return true;
+    return false;
+}
+
+static bool ident_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_';
+}
+
+/* Is name defined as an extern "C" __global__ function in src? A textual
+ * check: the declaration (back to the previous ';', '{' or '}') holds
+ * __global__, and extern "C" appears before it (inline or as a block). */
+static bool defines_kernel(const char *src, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = src;
+    while ((p = strstr(p, name)) != NULL) {
+        const char *q = p + n, *b = p;
+        bool ok = (p == src || !ident_char(p[-1])) && !ident_char(*q);
+        while (ok && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+            q++;
+        if (ok && *q == '(') {
+            while (b > src && b[-1] != ';' && b[-1] != '{' && b[-1] != '}')
+                b--;
+            if (memmem(b, (size_t)(p - b), "__global__", 10) &&
+                memmem(src, (size_t)(p - src), "extern \"C\"", 10))
+                return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
+struct ref_ctx {
+    const struct kf_definition *d;
+    struct kf_err *err;
+};
+
+/* Launch-plan expressions: axis names and device facts only. */
+static int plan_ref(void *c, const struct kf_expr_ref *r)
+{
+    struct ref_ctx *cx = c;
+    if (r->kind != KF_REF_NAME)
+        return kf_err_set(cx->err, KF_EINVAL, "",
+                          "'%s' refers to tensor data or shapes; launch plans use axis names "
+                          "and device facts only", r->name);
+    if (kf_definition_axis(cx->d, r->name) || is_fact(r->name))
+        return 0;
+    if (kf_definition_input(cx->d, r->name) || kf_definition_output(cx->d, r->name))
+        return kf_err_set(cx->err, KF_EINVAL, "",
+                          "'%s' is a tensor; only axis names and device facts may appear in "
+                          "expressions", r->name);
+    return kf_err_set(cx->err, KF_EINVAL, "", "unknown name '%s' (not an axis or a device fact)",
+                      r->name);
+}
+
+static int check_lexpr(const struct kf_lexpr *e, const struct kf_definition *d, const char *path,
+                       struct kf_err *err)
+{
+    struct ref_ctx cx = {d, err};
+    int rc;
+    if (!e->expr)
+        return 0;
+    rc = kf_expr_walk_refs(e->expr, plan_ref, &cx);
+    if (rc && err)
+        snprintf(err->path, sizeof err->path, "%s", path);
+    return rc;
+}
+
+static int check_arg(struct kf_launch_arg *a, const struct kf_definition *d, const char *path,
+                     bool *out_seen, struct kf_err *err)
+{
+    int i;
+    if (a->kind == KF_ARG_FLOAT || a->kind == KF_ARG_WORKSPACE)
+        return 0;
+    if (a->value.was_int)
+        return 0;
+    if (jp_is_ident(a->src)) {
+        if ((i = kf_definition_input_index(d, a->src)) >= 0) {
+            a->kind = d->inputs[i].is_scalar ? KF_ARG_SCALAR : KF_ARG_INPUT;
+            a->index = i;
+            return 0;
+        }
+        if ((i = kf_definition_output_index(d, a->src)) >= 0) {
+            a->kind = KF_ARG_OUTPUT;
+            a->index = i;
+            out_seen[i] = true;
+            return 0;
+        }
+    }
+    a->kind = KF_ARG_INT;
+    a->index = -1;
+    return check_lexpr(&a->value, d, path, err);
+}
+
+int kf_solution_check(const struct kf_solution *cs, const struct kf_definition *d,
+                      struct kf_err *err)
+{
+    struct kf_solution *s = (struct kf_solution *)cs; /* argument resolution, see model.h */
+    struct kf_solution_spec *sp = &s->spec;
+    char path[96];
+    bool *seen = NULL;
+    int rc = 0;
+
+    if (strcmp(s->definition, d->name) != 0)
+        return kf_err_set(err, KF_EINVAL, "definition", "solution is for '%s', not '%s'",
+                          s->definition, d->name);
+    if (!kf_solution_is_nvrtc(s))
+        return 0;
+    if (sp->has_dps && !sp->destination_passing_style)
+        return kf_err_set(err, KF_EINVAL, "spec.destination_passing_style",
+                          "the nvrtc lane writes outputs in place: must be true");
+    for (int w = 0; w < sp->nworkspace; w++) {
+        const char *n = sp->workspace[w].name;
+        if (kf_definition_input(d, n) || kf_definition_output(d, n) ||
+            kf_definition_axis(d, n)) {
+            snprintf(path, sizeof path, "spec.workspace[%d].name", w);
+            return kf_err_set(err, KF_EINVAL, path,
+                              "'%s' is already an input, output or axis name", n);
+        }
+        snprintf(path, sizeof path, "spec.workspace[%d].bytes", w);
+        if ((rc = check_lexpr(&sp->workspace[w].bytes, d, path, err)))
+            return rc;
+    }
+    seen = xcalloc((size_t)d->noutputs + 1, sizeof *seen);
+    for (int i = 0; i < sp->nlaunch; i++) {
+        struct kf_launch_step *st = &sp->launch[i];
+        bool found = false;
+        for (int f = 0; !found && f < s->nsources; f++)
+            found = defines_kernel(s->sources[f].content, st->kernel);
+        if (!found) {
+            snprintf(path, sizeof path, "spec.launch[%d].kernel", i);
+            rc = kf_err_set(err, KF_EINVAL, path,
+                            "no extern \"C\" __global__ function '%s' in the sources", st->kernel);
+            goto out;
+        }
+        for (int k = 0; k < st->ngrid; k++) {
+            snprintf(path, sizeof path, "spec.launch[%d].grid[%d]", i, k);
+            if ((rc = check_lexpr(&st->grid[k], d, path, err)))
+                goto out;
+        }
+        for (int k = 0; k < st->nblock; k++) {
+            snprintf(path, sizeof path, "spec.launch[%d].block[%d]", i, k);
+            if ((rc = check_lexpr(&st->block[k], d, path, err)))
+                goto out;
+        }
+        for (int k = 0; k < st->ncluster; k++) {
+            snprintf(path, sizeof path, "spec.launch[%d].cluster[%d]", i, k);
+            if ((rc = check_lexpr(&st->cluster[k], d, path, err)))
+                goto out;
+        }
+        snprintf(path, sizeof path, "spec.launch[%d].shared_mem_bytes", i);
+        if ((rc = check_lexpr(&st->shared_mem_bytes, d, path, err)))
+            goto out;
+        for (int a = 0; a < st->nargs; a++) {
+            snprintf(path, sizeof path, "spec.launch[%d].args[%d]", i, a);
+            if ((rc = check_arg(&st->args[a], d, path, seen, err)))
+                goto out;
+        }
+    }
+    for (int o = 0; o < d->noutputs; o++)
+        if (!seen[o]) {
+            rc = kf_err_set(err, KF_EINVAL, "spec.launch",
+                            "output '%s' is not passed to any kernel", d->outputs[o].name);
+            goto out;
+        }
+out:
+    free(seen);
+    return rc;
+}
