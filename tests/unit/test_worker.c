@@ -1,0 +1,453 @@
+/* test_worker.c: the kf-worker queue loop (worker/worker.c) end to end
+ * against a real redis-server on a unix socket, with a small on-disk
+ * dataset and a fake evaluation function in real evaluator children (no
+ * GPU): tasks complete with their traces and progress in Redis, a hung
+ * workload gets TIMEOUT and the task still completes, a task naming an
+ * unknown workload or an engine failure fails with a reason, a task left
+ * pending by a dead run of the same worker id is reclaimed, and a stop
+ * request mid-task releases it (pending again) for the next run. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kf_check.h"
+#include "queue.h"
+#include "seed.h"
+#include "supervisor.h"
+#include "worker.h"
+
+static char dir[64];
+static char sock[128];
+static char url[160];
+static pid_t redis_pid;
+static struct kf_dataset *ds;
+static struct kfq_conn *conn;
+static volatile sig_atomic_t stop;
+static const char *SECRET = "test-secret";
+
+static const char *DEF =
+    "{\"name\":\"vadd\",\"op_type\":\"fake\",\"description\":\"copy\","
+    "\"axes\":{\"n\":{\"type\":\"var\"}},"
+    "\"inputs\":{\"x\":{\"shape\":[\"n\"],\"dtype\":\"float32\"}},"
+    "\"outputs\":{\"y\":{\"shape\":[\"n\"],\"dtype\":\"float32\"}},"
+    "\"reference\":\"y = x\"}\n";
+
+static const char *SOL =
+    "{\"name\":\"vadd_copy_0123abcd\",\"definition\":\"vadd\",\"author\":\"test\","
+    "\"spec\":{\"language\":\"cuda\",\"binding\":\"nvrtc\",\"target_hardware\":[\"cuda\"],"
+    "\"entry_point\":\"k.cu::copy\",\"destination_passing_style\":true,"
+    "\"launch\":[{\"kernel\":\"copy\",\"grid\":[\"cdiv(n, 128)\"],\"block\":[128],"
+    "\"args\":[\"x\",\"y\",\"n\"]}]},"
+    "\"sources\":[{\"path\":\"k.cu\",\"content\":\"extern \\\"C\\\" __global__ void copy("
+    "const float *x, float *y, long long n) { long long i = blockIdx.x * 128 + threadIdx.x; "
+    "if (i < n) y[i] = x[i]; }\"}]}";
+
+static const char *const UUIDS[] = {"ok-1", "ok-2", "hang-3", "engine-4"};
+
+/* ---- the fake evaluator ---------------------------------------------------- */
+
+static int fake_eval(const struct ev_request *req, ev_progress_fn progress, void *ctx,
+                     json_t **traces_out, struct kf_err *err)
+{
+    json_t *all = json_array();
+    for (int i = 0; i < req->nworkloads; i++) {
+        const struct kf_workload *w = req->workloads[i];
+        char log[128];
+        json_t *t;
+        if (strncmp(w->uuid, "hang", 4) == 0)
+            for (;;)
+                pause();
+        if (strncmp(w->uuid, "engine", 6) == 0) {
+            json_decref(all);
+            return kf_err_set(err, KF_ECUDA, NULL, "fake engine cannot work");
+        }
+        snprintf(log, sizeof log, "seed=%llu", (unsigned long long)req->seed);
+        t = json_pack("{s:s, s:o, s:s, s:{s:s, s:s, s:{s:f, s:f}, s:{s:f, s:f, s:f}, "
+                      "s:{s:s, s:{}}, s:s}}",
+                      "definition", req->def->name, "workload", kf_workload_to_json(w),
+                      "solution", req->sol->name, "evaluation", "status", "PASSED", "log", log,
+                      "correctness", "max_relative_error", 0.0, "max_absolute_error", 0.0,
+                      "performance", "latency_ms", 1.0, "reference_latency_ms", 3.0,
+                      "speedup_factor", 3.0, "environment", "hardware", "FAKE_GPU", "libs",
+                      "timestamp", "2026-11-22T04:00:00.000000Z");
+        ck_assert_ptr_nonnull(t);
+        progress(ctx, i + 1, req->nworkloads, t);
+        json_array_append_new(all, t);
+    }
+    *traces_out = all;
+    return 0;
+}
+
+/* ---- fixture: redis-server + dataset ------------------------------------------ */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void setup(void)
+{
+    char p[256], *buf;
+    struct kf_err e;
+    size_t off = 0;
+
+    snprintf(dir, sizeof dir, "/tmp/kf-worker-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sock, sizeof sock, "%s/redis.sock", dir);
+    snprintf(url, sizeof url, "unix://%s", sock);
+    redis_pid = fork();
+    ck_assert_int_ge(redis_pid, 0);
+    if (redis_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        freopen("/dev/null", "w", stdout);
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock, "--save",
+               "", "--appendonly", "no", "--dir", dir, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        struct stat st;
+        if (stat(sock, &st) == 0)
+            break;
+        usleep(10000);
+    }
+    ck_assert_int_eq(kfq_connect(url, NULL, false, &conn, &e), 0);
+    ck_assert_int_eq(kfq_init(conn, &e), 0);
+
+    snprintf(p, sizeof p, "mkdir -p %s/ds/definitions/fake %s/ds/workloads/fake", dir, dir);
+    ck_assert_int_eq(system(p), 0);
+    snprintf(p, sizeof p, "%s/ds/definitions/fake/vadd.json", dir);
+    write_file(p, DEF);
+    buf = malloc(4096);
+    for (size_t i = 0; i < sizeof UUIDS / sizeof UUIDS[0]; i++)
+        off += (size_t)snprintf(buf + off, 4096 - off,
+                                "{\"definition\":\"vadd\",\"workload\":{\"uuid\":\"%s\","
+                                "\"axes\":{\"n\":16},\"inputs\":{\"x\":{\"type\":\"random\"}}},"
+                                "\"solution\":null,\"evaluation\":null}\n",
+                                UUIDS[i]);
+    snprintf(p, sizeof p, "%s/ds/workloads/fake/vadd.jsonl", dir);
+    write_file(p, buf);
+    free(buf);
+    snprintf(p, sizeof p, "%s/ds", dir);
+    ck_assert_msg(kf_dataset_load(p, &ds, &e) == 0, "dataset: %s %s", e.path, e.msg);
+    stop = 0;
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    kfq_close(conn);
+    kf_dataset_free(ds);
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGKILL);
+        waitpid(redis_pid, NULL, 0);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)!system(cmd);
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static void submit(const char *const *uuids, int n, char id[65])
+{
+    json_t *sol = json_loads(SOL, 0, NULL), *wl = json_array();
+    struct kfq_submit s;
+    struct kf_err e;
+    bool existing;
+    ck_assert_ptr_nonnull(sol);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(wl, json_string(uuids[i]));
+    memset(&s, 0, sizeof s);
+    s.definition = "vadd";
+    s.solution_name = "vadd_copy_0123abcd";
+    s.solution = sol;
+    s.workloads = wl;
+    s.rerun = true;
+    ck_assert_msg(kfq_submit(conn, &s, id, &existing, &e) == 0, "submit: %s", e.msg);
+    json_decref(sol);
+    json_decref(wl);
+}
+
+static struct wk_super sup;
+static char *scrub_none[1];
+
+static void run_worker(const char *worker_id, int max_tasks)
+{
+    struct wk_worker_opts o;
+    struct kf_err e;
+    memset(&sup, 0, sizeof sup);
+    sup.eval = fake_eval;
+    sup.scrub = scrub_none;
+    sup.lim.workload_s = 1.0;
+    sup.lim.startup_s = 0.5;
+    sup.lim.total_s = 60;
+    sup.lim.log_tail = 1024;
+    memset(&o, 0, sizeof o);
+    o.redis_url = url;
+    o.worker_id = worker_id;
+    o.host = "testhost";
+    o.device = 0;
+    o.hardware = "FAKE_GPU";
+    o.ds = ds;
+    o.cache_dir = dir;
+    o.kernels_dir = dir;
+    o.seed_secret = SECRET;
+    o.sup = &sup;
+    o.heartbeat_s = 0.2;
+    o.lease_ms = 300000;
+    o.block_ms = 200;
+    o.max_tasks = max_tasks;
+    o.stop = &stop;
+    ck_assert_msg(wk_worker_run(&o, &e) == 0, "worker: %s", e.msg);
+    json_decref(sup.environment);
+    sup.environment = NULL;
+}
+
+static json_t *task_get(const char *id)
+{
+    json_t *t;
+    struct kf_err e;
+    ck_assert_msg(kfq_task_get(conn, id, &t, &e) == 0, "%s", e.msg);
+    return t;
+}
+
+static const char *field(json_t *t, const char *k)
+{
+    const char *s = json_string_value(json_object_get(t, k));
+    return s ? s : "";
+}
+
+static json_t *traces_of(const char *id)
+{
+    json_t *t;
+    struct kf_err e;
+    ck_assert_msg(kfq_task_traces(conn, id, false, &t, &e) == 0, "%s", e.msg);
+    return t;
+}
+
+static const char *trace_status(json_t *traces, int i)
+{
+    return json_string_value(json_object_get(
+        json_object_get(json_array_get(traces, (size_t)i), "evaluation"), "status"));
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+START_TEST(test_task_completes)
+{
+    const char *u[] = {"ok-1", "ok-2"};
+    char id[65], want[64];
+    json_t *t, *tr;
+    const char *log;
+    submit(u, 2, id);
+    run_worker("w-a", 1);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "completed");
+    ck_assert_int_eq(json_integer_value(json_object_get(t, "progress_done")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(t, "progress_total")), 2);
+    ck_assert_str_eq(field(t, "worker"), "w-a");
+    tr = traces_of(id);
+    ck_assert_int_eq((int)json_array_size(tr), 2);
+    for (int i = 0; i < 2; i++) {
+        struct kf_err e;
+        ck_assert_str_eq(trace_status(tr, i), "PASSED");
+        ck_assert_int_eq(kf_trace_validate(json_array_get(tr, (size_t)i), &e), 0);
+    }
+    /* The evaluator got the seed derived from the secret and the task id. */
+    snprintf(want, sizeof want, "seed=%llu", (unsigned long long)wk_seed_derive(SECRET, id));
+    log = json_string_value(json_object_get(
+        json_object_get(json_array_get(tr, 0), "evaluation"), "log"));
+    ck_assert_str_eq(log, want);
+    json_decref(t);
+    json_decref(tr);
+}
+END_TEST
+
+START_TEST(test_hang_then_next_task)
+{
+    const char *u1[] = {"hang-3", "ok-1"}, *u2[] = {"ok-2"};
+    char id1[65], id2[65];
+    json_t *t, *tr;
+    submit(u1, 2, id1);
+    submit(u2, 1, id2);
+    run_worker("w-b", 2);
+    t = task_get(id1);
+    ck_assert_str_eq(field(t, "status"), "completed");
+    json_decref(t);
+    tr = traces_of(id1);
+    ck_assert_str_eq(trace_status(tr, 0), "TIMEOUT");
+    ck_assert_str_eq(trace_status(tr, 1), "PASSED");
+    json_decref(tr);
+    t = task_get(id2);
+    ck_assert_str_eq(field(t, "status"), "completed");
+    json_decref(t);
+    tr = traces_of(id2);
+    ck_assert_str_eq(trace_status(tr, 0), "PASSED");
+    json_decref(tr);
+}
+END_TEST
+
+START_TEST(test_unknown_workload_fails)
+{
+    const char *u[] = {"ok-1", "no-such-uuid"};
+    char id[65];
+    json_t *t;
+    submit(u, 2, id);
+    run_worker("w-c", 1);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "failed");
+    ck_assert_msg(strstr(field(t, "error"), "no-such-uuid") != NULL, "%s", field(t, "error"));
+    json_decref(t);
+}
+END_TEST
+
+START_TEST(test_engine_failure_fails_task)
+{
+    const char *u[] = {"ok-1", "engine-4"};
+    char id[65];
+    json_t *t, *tr;
+    submit(u, 2, id);
+    run_worker("w-d", 1);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "failed");
+    ck_assert_msg(strstr(field(t, "error"), "fake engine cannot work") != NULL, "%s",
+                  field(t, "error"));
+    json_decref(t);
+    tr = traces_of(id);
+    ck_assert_int_eq((int)json_array_size(tr), 1);
+    json_decref(tr);
+}
+END_TEST
+
+START_TEST(test_reclaims_own_pending)
+{
+    const char *u[] = {"ok-1"};
+    char id[65];
+    struct kfq_claim_opts co = {"w-e", 300000, 0, 3};
+    struct kfq_task *tk = NULL;
+    struct kf_err e;
+    json_t *t;
+    submit(u, 1, id);
+    /* An earlier run of w-e took the task and died without finishing. */
+    ck_assert_int_eq(kfq_worker_claim(conn, &co, &tk, &e), 0);
+    ck_assert_ptr_nonnull(tk);
+    ck_assert_str_eq(tk->id, id);
+    kfq_task_free(tk);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "running");
+    json_decref(t);
+    /* The new run finds it at start, even though nothing new is queued. */
+    run_worker("w-e", 1);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "completed");
+    json_decref(t);
+}
+END_TEST
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+START_TEST(test_stop_releases_task)
+{
+    const char *u[] = {"ok-1", "hang-3"};
+    char id[65];
+    json_t *t, *tr;
+    submit(u, 2, id);
+    signal(SIGALRM, on_alarm);
+    alarm(1);   /* the stop request arrives while hang-3 runs (deadline 30 s) */
+    {
+        struct wk_worker_opts o;
+        struct kf_err e;
+        memset(&sup, 0, sizeof sup);
+        sup.eval = fake_eval;
+        sup.scrub = scrub_none;
+        sup.lim.workload_s = 30;
+        sup.lim.startup_s = 0;
+        sup.lim.total_s = 60;
+        sup.lim.log_tail = 1024;
+        memset(&o, 0, sizeof o);
+        o.redis_url = url;
+        o.worker_id = "w-f";
+        o.host = "testhost";
+        o.ds = ds;
+        o.seed_secret = SECRET;
+        o.sup = &sup;
+        o.heartbeat_s = 0.2;
+        o.lease_ms = 300000;
+        o.block_ms = 200;
+        o.stop = &stop;
+        ck_assert_int_eq(wk_worker_run(&o, &e), 0);
+        json_decref(sup.environment);
+    }
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "pending");
+    json_decref(t);
+    /* The same worker id, restarted, reclaims and finishes it. */
+    stop = 0;
+    run_worker("w-f", 1);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "completed");
+    json_decref(t);
+    tr = traces_of(id);
+    ck_assert_int_eq((int)json_array_size(tr), 2);
+    ck_assert_str_eq(trace_status(tr, 0), "PASSED");
+    ck_assert_str_eq(trace_status(tr, 1), "TIMEOUT");
+    json_decref(tr);
+}
+END_TEST
+
+START_TEST(test_eval_config_bounds)
+{
+    struct ev_config c;
+    struct kf_err e;
+    json_t *ok = json_pack("{s:i, s:f, s:s}", "iterations", 7, "atol", 0.5, "other", "x");
+    json_t *bad = json_pack("{s:i}", "trials", 100000);
+    json_t *frac = json_pack("{s:f}", "warmup", 1.5);
+    ck_assert_int_eq(wk_config_default(NULL, NULL, &c, &e), 0);
+    ck_assert_int_eq(c.warmup, 10);
+    ck_assert_int_eq(c.iterations, 50);
+    ck_assert_int_eq(c.trials, 3);
+    ck_assert_double_eq(c.rtol, 1e-2);
+    ck_assert_int_eq(wk_config_default(NULL, ok, &c, &e), 0);
+    ck_assert_int_eq(c.iterations, 7);
+    ck_assert_double_eq(c.atol, 0.5);
+    ck_assert_int_eq(wk_config_default(NULL, bad, &c, &e), KF_EINVAL);
+    ck_assert_int_eq(wk_config_default(NULL, frac, &c, &e), KF_EINVAL);
+    json_decref(ok);
+    json_decref(bad);
+    json_decref(frac);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("worker");
+    TCase *tc = tcase_create("loop");
+    TCase *tu = tcase_create("config");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_task_completes);
+    tcase_add_test(tc, test_hang_then_next_task);
+    tcase_add_test(tc, test_unknown_workload_fails);
+    tcase_add_test(tc, test_engine_failure_fails_task);
+    tcase_add_test(tc, test_reclaims_own_pending);
+    tcase_add_test(tc, test_stop_releases_task);
+    suite_add_tcase(s, tc);
+    tcase_add_test(tu, test_eval_config_bounds);
+    suite_add_tcase(s, tu);
+    return s;
+}
+
+KF_CHECK_MAIN
