@@ -92,7 +92,9 @@ static int mkdirs(const char *path)
 static char *blob_name(struct synth *s, const char *purpose, uint64_t index)
 {
     struct kf_synth_rng r;
-    kf_synth_rng_init(&r, s->seed, purpose, index);
+    char *tag = xasprintf("%s/%s", s->def->name, purpose);
+    kf_synth_rng_init(&r, s->seed, tag, index);
+    free(tag);
     uint64_t a = kf_synth_next(&r), b = kf_synth_next(&r);
     return xasprintf("%s_%016" PRIx64 "%016" PRIx64 ".safetensors", s->def->name, a, b);
 }
