@@ -12,7 +12,7 @@
  *      to bf16 into shared memory; row sums from the rounded P.
  *   4. O[16 x 512] = P . ckv with mma.sync (ldmatrix.trans for ckv), 64
  *      columns per warp; O / l stored as bf16, (max, l) as fp32.
- * dsa_attn_combine then merges the 32 chunks per (token, head) with weights
+ * dsa_attn_combine then merges the 32 chunks per (token, head, 4 groups of 8) with weights
  * l_i * 2^(m_i - M) and writes output and lse = M + log2(L); a token with no
  * valid index gets zero output and lse -inf.
  * Stateless: every launch writes all it later reads (chunks with no valid
@@ -229,15 +229,19 @@ dsa_attn_split(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat16 *__
     }
 }
 
-/* grid (num_tokens, 16), block 64: thread -> 8 columns */
-extern "C" __global__ void __launch_bounds__(64)
+/* grid (num_tokens, 16), block 256: 4 groups of 64 threads, group q merges
+ * chunks 8q..8q+7 for 8 columns per thread (8 independent 16-byte loads in
+ * flight), then the groups are summed through shared memory. */
+extern "C" __global__ void __launch_bounds__(256)
 dsa_attn_combine(const __nv_bfloat16 *__restrict__ part_o, const float2 *__restrict__ part_ml,
                  __nv_bfloat16 *__restrict__ output, float *__restrict__ lse)
 {
     const long long t = blockIdx.x;
     const int h = blockIdx.y, tid = threadIdx.x;
+    const int grp = tid >> 6, col = tid & 63;
     __shared__ float wts[NS];
     __shared__ float sM, sL;
+    __shared__ float4 part[3][64][2];
 
     if (tid < 32) {   /* NS == 32: one lane per chunk */
         float2 ml = part_ml[(t * NS + tid) * H + h];
@@ -257,13 +261,18 @@ dsa_attn_combine(const __nv_bfloat16 *__restrict__ part_o, const float2 *__restr
     }
     __syncthreads();
     float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    const uint4 *src = reinterpret_cast<const uint4 *>(part_o + (t * NS * H + h) * DC) + tid;
-#pragma unroll 8
-    for (int i = 0; i < NS; ++i) {
-        float w = wts[i];
+    const uint4 *src = reinterpret_cast<const uint4 *>(part_o + (t * NS * H + h) * DC) + col;
+    uint4 v[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {   /* zero-weight chunks may hold stale bytes: never read */
+        const int i = grp * 8 + k;
+        v[k] = wts[i] != 0.f ? src[(long long)i * H * DC / 8] : make_uint4(0u, 0u, 0u, 0u);
+    }
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+        const float w = wts[grp * 8 + k];
         if (w == 0.f) continue;
-        uint4 v = src[(long long)i * H * DC / 8];
-        const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&v);
+        const __nv_bfloat162 *b = reinterpret_cast<const __nv_bfloat162 *>(&v[k]);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             float2 f = __bfloat1622float2(b[j]);
@@ -271,10 +280,22 @@ dsa_attn_combine(const __nv_bfloat16 *__restrict__ part_o, const float2 *__restr
             acc[2 * j + 1] = fmaf(w, f.y, acc[2 * j + 1]);
         }
     }
+    if (grp > 0) {
+        part[grp - 1][col][0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+        part[grp - 1][col][1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+    }
+    __syncthreads();
+    if (grp > 0) return;
+#pragma unroll
+    for (int q = 0; q < 3; ++q) {
+        float4 a = part[q][col][0], b = part[q][col][1];
+        acc[0] += a.x; acc[1] += a.y; acc[2] += a.z; acc[3] += a.w;
+        acc[4] += b.x; acc[5] += b.y; acc[6] += b.z; acc[7] += b.w;
+    }
     uint4 r;
     unsigned *rp = reinterpret_cast<unsigned *>(&r);
 #pragma unroll
     for (int j = 0; j < 4; ++j) rp[j] = pack_bf2(__floats2bfloat162_rn(acc[2 * j], acc[2 * j + 1]));
-    reinterpret_cast<uint4 *>(output + (t * H + h) * DC)[tid] = r;
+    reinterpret_cast<uint4 *>(output + (t * H + h) * DC)[col] = r;
     if (tid == 0) lse[t * H + h] = sM == NEG_INF ? NEG_INF : sM + log2f(sL);
 }
