@@ -2,7 +2,7 @@
  *   definitions/<op_type>/<name>.json
  *   workloads/<op_type>/<name>.jsonl     (one wrapped workload per line)
  *   blob/...                             (safetensors inputs)
- *   solutions/**.json, traces/<op_type>/<name>.jsonl  (optional)
+ *   solutions/ (any depth, .json), traces/<op_type>/<name>.jsonl  (optional)
  * Errors name the file (and line for jsonl) in err->path as "file:line" and
  * the field's JSON path in err->msg. A loaded dataset is read-only:
  * thread-safe to share.

@@ -1,6 +1,6 @@
 /* pack.h: build a solution document from a kernel directory
  * (kernels/reference/<def>/, kernels/examples/<def>/): spec.json holds the
- * solution without sources; every *.cu/*.cuh/*.h file beside it becomes a
+ * solution without sources; every .cu, .cuh and .h file beside it becomes a
  * source {path, content}. Used by `kf pack` and by the evaluator to load the
  * reference kernels. Thread-safe.
  */
