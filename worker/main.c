@@ -18,6 +18,8 @@
 #include "config.h"
 #include "dataset.h"
 #include "engine.h"
+#include "evconfig.h"
+#include "jsonio.h"
 #include "log.h"
 #include "probe.h"
 #include "supervisor.h"
@@ -35,7 +37,7 @@ static void on_signal(int sig)
 /* Settings. */
 static int64_t c_device, c_lease_ms, c_log_tail, c_max_tasks;
 static char *c_redis, *c_redis_password, *c_dataset, *c_cache, *c_kernels, *c_secret,
-    *c_worker_id, *c_log_level, *c_config;
+    *c_worker_id, *c_log_level, *c_config, *c_eval_config;
 static double c_wl_timeout, c_startup, c_task_timeout, c_heartbeat, c_probe_timeout;
 static bool c_require_gpu;
 
@@ -61,8 +63,12 @@ static struct kf_cfg_opt opts[] = {
      "queue consumer name; keep it across restarts to reclaim own tasks [default: "
      "<host>-gpu<device>]",
      &c_worker_id, NULL},
-    {"workload-timeout", "KF_WORKLOAD_TIMEOUT", KF_CFG_DOUBLE, "120", 0.1, 86400,
-     "deadline per workload in seconds (an eval config's workload_timeout_s wins)",
+    {"eval-config", "KF_EVAL_CONFIG", KF_CFG_STR, NULL, 1, 0,
+     "eval config file (JSON layers default/op_type/definition; e.g. "
+     "deploy/eval-contest.json) [default: flashinfer-bench defaults]",
+     &c_eval_config, NULL},
+    {"workload-timeout", "KF_WORKLOAD_TIMEOUT", KF_CFG_DOUBLE, "300", 0.1, 86400,
+     "upper bound of the per-workload deadline in seconds (the eval config may set less)",
      &c_wl_timeout, NULL},
     {"startup-timeout", "KF_STARTUP_TIMEOUT", KF_CFG_DOUBLE, "120", 0, 86400,
      "extra seconds for each evaluator's first workload (CUDA init, compile, reference)",
@@ -115,7 +121,7 @@ int main(int argc, char **argv)
     struct sigaction sa;
     char host[HOST_NAME_MAX + 1] = "localhost", idbuf[HOST_NAME_MAX + 32], rnd[65];
     char *devname = NULL, *hardware = NULL, *scrub[3];
-    json_t *env = NULL;
+    json_t *env = NULL, *evcfg = NULL;
     int rc, lvl, ret = 1;
 
     kf_err_clear(&err);
@@ -169,6 +175,27 @@ int main(int argc, char **argv)
     }
     log_info("worker", "dataset %s: %d definitions", ds->root, ds->ndefs);
 
+    if (c_eval_config && *c_eval_config) {
+        evcfg = kf_json_load_file(c_eval_config, 0, &err);
+        if (!evcfg) {
+            log_error("worker", "eval config %s: %s", err.path, err.msg);
+            goto out;
+        }
+        if (!json_is_object(evcfg)) {
+            log_error("worker", "eval config %s: not a JSON object", c_eval_config);
+            goto out;
+        }
+    }
+    /* A broken layer would fail every task: refuse to start instead. */
+    for (int i = 0; i < ds->ndefs; i++) {
+        struct ev_config ec;
+        if (ev_config_resolve(evcfg, ds->defs[i].def, NULL, &ec, &err) < 0) {
+            log_error("worker", "eval config %s: %s: %s", c_eval_config ? c_eval_config : "",
+                      err.path, err.msg);
+            goto out;
+        }
+    }
+
     rc = wk_probe_gpu((int)c_device, c_probe_timeout, &env, &devname, &err);
     if (rc < 0) {
         if (c_require_gpu) {
@@ -210,6 +237,7 @@ int main(int argc, char **argv)
     wo.kernels_dir = c_kernels;
     wo.seed_secret = c_secret;
     wo.sup = &sup;
+    wo.eval_config = evcfg;
     wo.heartbeat_s = c_heartbeat;
     wo.lease_ms = c_lease_ms;
     wo.block_ms = 1000;
@@ -228,6 +256,7 @@ out:
     free(devname);
     free(hardware);
     json_decref(env);
+    json_decref(evcfg);
     kf_dataset_free(ds);
     kf_config_free(&cfg);
     return ret;

@@ -2,13 +2,13 @@
 #include "worker.h"
 
 #include <math.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "evconfig.h"
 #include "log.h"
 #include "queue.h"
 #include "seed.h"
@@ -45,59 +45,6 @@ static void beat(struct wctx *w, const char *state)
     if (kfq_ensure(w->c, &e) == 0 && kfq_heartbeat(w->c, &info, ttl, &e) < 0)
         log_warn("worker", "heartbeat failed: %s", e.msg);
     w->next_beat = mono() + o->heartbeat_s;
-}
-
-/* ---- eval config ---------------------------------------------------------- */
-
-int wk_config_default(const struct kf_definition *def, const json_t *overrides,
-                      struct ev_config *out, struct kf_err *err)
-{
-    static const struct {
-        const char *key;
-        int is_int;
-        double min, max;
-        size_t off;
-    } keys[] = {
-        {"warmup", 1, 0, 1000, offsetof(struct ev_config, warmup)},
-        {"iterations", 1, 1, 10000, offsetof(struct ev_config, iterations)},
-        {"trials", 1, 1, 100, offsetof(struct ev_config, trials)},
-        {"rtol", 0, 0, 1e6, offsetof(struct ev_config, rtol)},
-        {"atol", 0, 0, 1e6, offsetof(struct ev_config, atol)},
-        {"required_matched_ratio", 0, 0, 1, offsetof(struct ev_config, required_matched_ratio)},
-    };
-    const char *k;
-    json_t *v;
-    (void)def;
-    memset(out, 0, sizeof *out);
-    out->warmup = 10;
-    out->iterations = 50;
-    out->trials = 3;
-    out->rtol = out->atol = 1e-2;
-    out->required_matched_ratio = 1.0;
-    if (!overrides || json_is_null(overrides))
-        return 0;
-    if (!json_is_object(overrides))
-        return kf_err_set(err, KF_EINVAL, "config", "eval config must be an object");
-    json_object_foreach((json_t *)overrides, k, v) {
-        size_t i;
-        double x;
-        for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
-            if (strcmp(k, keys[i].key) == 0)
-                break;
-        if (i == sizeof keys / sizeof keys[0])
-            continue;   /* other layers' keys (timeouts, ...) are not ours to reject */
-        if (!json_is_number(v))
-            return kf_err_set(err, KF_EINVAL, "config", "%s: expected a number", k);
-        x = json_number_value(v);
-        if (x < keys[i].min || x > keys[i].max || (keys[i].is_int && x != floor(x)))
-            return kf_err_set(err, KF_EINVAL, "config", "%s: %g outside [%g, %g]", k, x,
-                              keys[i].min, keys[i].max);
-        if (keys[i].is_int)
-            *(int *)((char *)out + keys[i].off) = (int)x;
-        else
-            *(double *)((char *)out + keys[i].off) = x;
-    }
-    return 0;
 }
 
 /* ---- one task -------------------------------------------------------------- */
@@ -202,17 +149,18 @@ static int run_one(struct wctx *w, const struct kfq_task *t)
     req.kernels_dir = o->kernels_dir;
     req.device = o->device;
     req.seed = wk_seed_derive(o->seed_secret, t->id);
-    if ((o->make_config ? o->make_config : wk_config_default)(dd->def, t->config, &req.cfg,
-                                                               &e) < 0) {
-        snprintf(reason, sizeof reason, "invalid eval config: %s", e.msg);
+    /* defaults < file default < op_type < definition < the request's overrides */
+    if (ev_config_resolve(o->eval_config, dd->def, t->config, &req.cfg, &e) < 0) {
+        snprintf(reason, sizeof reason, "invalid eval config: %s%s%s", e.path,
+                 e.path[0] ? ": " : "", e.msg);
         finish_fail(w, t, reason);
         goto out;
     }
-    /* A definition's own per-workload deadline (eval config) wins. */
-    if (req.cfg.workload_timeout_s > 0)
+    /* The worker's workload-timeout caps the eval config's deadline: a
+     * request cannot hold the GPU longer than the operator allows. */
+    if (req.cfg.workload_timeout_s > 0 && req.cfg.workload_timeout_s < sup->lim.workload_s)
         sup->lim.workload_s = req.cfg.workload_timeout_s;
-    else
-        req.cfg.workload_timeout_s = sup->lim.workload_s;
+    req.cfg.workload_timeout_s = sup->lim.workload_s;
 
     w->ntotal = n;
     rc = wk_run_task(sup, t->id, &req, &hooks, &traces, &e);

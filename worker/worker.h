@@ -18,11 +18,6 @@
 #include "engine.h"
 #include "supervisor.h"
 
-/* Build the evaluation config of a task: defaults and per-definition
- * layers, then the request's overrides (user input: bounded). */
-typedef int (*wk_config_fn)(const struct kf_definition *def, const json_t *overrides,
-                            struct ev_config *out, struct kf_err *err);
-
 struct wk_worker_opts {
     const char *redis_url;
     const char *redis_password;      /* NULL: from the URL / KF_REDIS_PASSWORD */
@@ -34,7 +29,7 @@ struct wk_worker_opts {
     const char *cache_dir, *kernels_dir;
     const char *seed_secret;         /* never leaves the supervisor */
     struct wk_super *sup;            /* evaluation function, limits, scrub list */
-    wk_config_fn make_config;        /* NULL: wk_config_default */
+    const json_t *eval_config;       /* eval config file (evconfig.h layers) or NULL */
     double heartbeat_s;              /* heartbeat period (TTL: 3x, at least 10 s) */
     int64_t lease_ms;                /* queue lease (kfq_claim_opts) */
     int64_t block_ms;                /* wait for new tasks at most this long per call */
@@ -45,11 +40,5 @@ struct wk_worker_opts {
 /* Run until *stop (or max_tasks). Returns 0 on a clean stop, negative when
  * Redis cannot be reached at start (err set). */
 int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err);
-
-/* flashinfer-bench's defaults (warmup 10, iterations 50, trials 3,
- * rtol = atol = 1e-2, matched ratio 1.0) and the request's overrides with
- * bounds. Used when no layered eval config is supplied. */
-int wk_config_default(const struct kf_definition *def, const json_t *overrides,
-                      struct ev_config *out, struct kf_err *err);
 
 #endif
