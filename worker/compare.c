@@ -1,0 +1,213 @@
+/* compare.c: host-side correctness maths. See compare.h. Thread-safe.
+ */
+#include "compare.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+void ev_compare(enum kf_dtype dt, const void *out, const void *ref, int64_t numel, double atol,
+                double rtol, struct ev_cmp *c)
+{
+    memset(c, 0, sizeof *c);
+    c->first_fail = -1;
+    c->n = numel;
+    for (int64_t i = 0; i < numel; i++) {
+        double x = kf_dtype_load(dt, out, (size_t)i), y = kf_dtype_load(dt, ref, (size_t)i);
+        int bad = 0;
+        if (!isfinite(y)) {
+            if (!((isnan(y) && isnan(x)) || (isinf(y) && x == y))) {
+                c->nonfinite++;
+                bad = 1;
+            }
+        } else if (!isfinite(x)) {
+            c->nonfinite++;
+            bad = 1;
+        } else {
+            double d = fabs(x - y), r = d / (fabs(y) + 1e-8);
+            if (d > c->max_abs)
+                c->max_abs = d;
+            if (r > c->max_rel)
+                c->max_rel = r;
+            bad = d > atol && d > rtol * fabs(y);
+        }
+        if (bad) {
+            if (c->first_fail < 0)
+                c->first_fail = i;
+            c->nfail++;
+        }
+    }
+    c->matched_ratio = numel ? (double)(numel - c->nfail) / (double)numel : 1.0;
+}
+
+void ev_cmp_merge(struct ev_cmp *a, const struct ev_cmp *b)
+{
+    if (b->max_abs > a->max_abs || isnan(b->max_abs))
+        a->max_abs = b->max_abs;
+    if (b->max_rel > a->max_rel || isnan(b->max_rel))
+        a->max_rel = b->max_rel;
+    if (a->first_fail < 0 && b->first_fail >= 0)
+        a->first_fail = a->n + b->first_fail;
+    a->n += b->n;
+    a->nfail += b->nfail;
+    a->nonfinite += b->nonfinite;
+    a->matched_ratio = a->n ? (double)(a->n - a->nfail) / (double)a->n : 1.0;
+}
+
+int ev_cmp_pass(const struct ev_cmp *c, double required_matched_ratio)
+{
+    return c->nonfinite == 0 && c->matched_ratio >= required_matched_ratio;
+}
+
+enum ev_evaluator ev_evaluator_for(const struct kf_definition *d)
+{
+    if (!strncmp(d->name, "dsa_topk_indexer", 16))
+        return EV_EVAL_TOPK_SET;
+    if (!strncmp(d->name, "dsa_sparse_attention", 20))
+        return EV_EVAL_DSA_ATTN;
+    return EV_EVAL_DEFAULT;
+}
+
+const char *ev_evaluator_name(enum ev_evaluator e)
+{
+    switch (e) {
+    case EV_EVAL_TOPK_SET: return "topk_index_set";
+    case EV_EVAL_DSA_ATTN: return "dsa_attention_lse2";
+    default: return "elementwise";
+    }
+}
+
+struct gid { int64_t g; int64_t t; };
+
+static int gid_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const struct gid *)a)->g, y = ((const struct gid *)b)->g;
+    return x < y ? -1 : x > y;
+}
+
+static int dbl_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int64_t ev_topk_check(const struct ev_topk_in *in, const int32_t *out, double atol, double rtol,
+                      struct ev_cmp *c, char *msg, size_t msgn)
+{
+    const int64_t PS = in->page_size, D = in->dim, H = in->heads;
+    const int64_t page_bytes = PS * (D + 4);
+    int64_t badrows = 0;
+    float *q = xmalloc(sizeof(float) * (size_t)(H * D)), *k = xmalloc(sizeof(float) * (size_t)D);
+    memset(c, 0, sizeof *c);
+    c->first_fail = -1;
+    if (msg && msgn)
+        msg[0] = 0;
+#define PROBLEM(...)                                                                   \
+    do {                                                                               \
+        if (msg && msgn && !msg[0])                                                    \
+            snprintf(msg, msgn, __VA_ARGS__);                                          \
+    } while (0)
+    for (int64_t b = 0; b < in->batch; b++) {
+        int64_t seq = in->seq_lens[b], want, got = 0, rowbad = 0;
+        const int32_t *row = out + b * in->topk;
+        struct gid *ids;
+        double *sc, *sorted, kth, tol;
+        if (seq < 0)
+            seq = 0;
+        if (seq > in->max_pages * PS)
+            seq = in->max_pages * PS;
+        want = seq < in->topk ? seq : in->topk;
+        ids = xmalloc(sizeof *ids * (size_t)(seq + 1));
+        sc = xmalloc(sizeof *sc * (size_t)(seq + 1));
+        sorted = xmalloc(sizeof *sorted * (size_t)(seq + 1));
+        for (int64_t h = 0; h < H * D; h++)
+            q[h] = (float)kf_e4m3_to_f32(in->q_fp8[b * H * D + h]);
+        for (int64_t t = 0; t < seq; t++) {
+            int64_t page = in->block_table[b * in->max_pages + t / PS], off = t % PS;
+            double s = 0;
+            ids[t].g = page * PS + off;
+            ids[t].t = t;
+            if (page < 0 || page >= in->num_pages) {
+                sc[t] = -INFINITY;
+                continue;
+            }
+            {
+                const uint8_t *pg = in->kcache + page * page_bytes;
+                float scale;
+                memcpy(&scale, pg + PS * D + off * 4, 4);
+                for (int64_t d = 0; d < D; d++)
+                    k[d] = kf_e4m3_to_f32(pg[off * D + d]) * scale;
+            }
+            for (int64_t h = 0; h < H; h++) {
+                double dot = 0;
+                for (int64_t d = 0; d < D; d++)
+                    dot += (double)q[h * D + d] * k[d];
+                if (dot > 0)
+                    s += dot * in->weights[b * H + h];
+            }
+            sc[t] = s;
+        }
+        memcpy(sorted, sc, sizeof *sc * (size_t)seq);
+        qsort(sorted, (size_t)seq, sizeof *sorted, dbl_desc);
+        qsort(ids, (size_t)seq, sizeof *ids, gid_cmp);
+        kth = want > 0 ? sorted[want - 1] : 0;
+        tol = atol + rtol * fabs(kth);
+        {
+            unsigned char *seen = xcalloc((size_t)seq + 1, 1);
+            for (int64_t j = 0; j < in->topk; j++) {
+                int64_t v = row[j];
+                struct gid key = {v, 0}, *hit;
+                c->n++;
+                if (v == -1)
+                    continue;
+                got++;
+                hit = seq ? bsearch(&key, ids, (size_t)seq, sizeof *ids, gid_cmp) : NULL;
+                if (!hit) {
+                    PROBLEM("row %lld: index %lld is not a token of the sequence", (long long)b,
+                            (long long)v);
+                    rowbad++;
+                } else if (seen[hit->t]) {
+                    PROBLEM("row %lld: index %lld returned twice", (long long)b, (long long)v);
+                    rowbad++;
+                } else {
+                    double s = sc[hit->t];
+                    seen[hit->t] = 1;
+                    if (s < kth - tol) {
+                        PROBLEM("row %lld: index %lld has score %.6g below the k-th best %.6g",
+                                (long long)b, (long long)v, s, kth);
+                        rowbad++;
+                        if (kth - s > c->max_abs)
+                            c->max_abs = kth - s;
+                        if ((kth - s) / (fabs(kth) + 1e-8) > c->max_rel)
+                            c->max_rel = (kth - s) / (fabs(kth) + 1e-8);
+                    }
+                }
+                if (rowbad && c->first_fail < 0)
+                    c->first_fail = b * in->topk + j;
+            }
+            free(seen);
+        }
+        if (got != want) {
+            PROBLEM("row %lld: %lld indices returned, expected %lld (seq_len %lld)", (long long)b,
+                    (long long)got, (long long)want, (long long)seq);
+            rowbad += got > want ? got - want : want - got;
+        }
+        if (rowbad) {
+            badrows++;
+            c->nfail += rowbad;
+        }
+        free(ids);
+        free(sc);
+        free(sorted);
+    }
+#undef PROBLEM
+    if (c->nfail > c->n)
+        c->nfail = c->n;
+    c->matched_ratio = c->n ? (double)(c->n - c->nfail) / (double)c->n : 1.0;
+    free(q);
+    free(k);
+    return badrows;
+}

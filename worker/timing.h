@@ -1,0 +1,44 @@
+/* timing.h: GPU timing of one run (a whole launch plan) the way DESIGN.md
+ * step 6 says: CUPTI activity records (kernels, memcpys, memsets, every
+ * stream) with a run's time = last end - first start; the L2 flushed (a 2x L2
+ * memset and a persisting-L2 reset) and the context synchronised before each
+ * timed run, outside its window; warm-up until the SM clock has ramped (NVML
+ * through dlopen when present). CUDA events only if CUPTI cannot be enabled.
+ * Not thread-safe: CUPTI's activity buffers are process-wide.
+ */
+#ifndef EV_TIMING_H
+#define EV_TIMING_H
+
+#include "cudrv.h"
+
+#include "evdev.h"
+#include "kf_err.h"
+
+struct ev_timer;
+
+/* One run enqueued on s; returns its launch result. */
+typedef CUresult (*ev_run_fn)(void *ctx, CUstream s);
+
+struct ev_clock {
+    int sm_mhz_before, sm_mhz_after;   /* -1 if NVML is unavailable */
+    int sm_mhz_max;
+    int warmup_runs;                   /* runs done before timing */
+};
+
+/* force_events: skip CUPTI (tests, or KF_TIMER=events). */
+int ev_timer_open(struct ev_dev *d, int force_events, struct ev_timer **out, struct kf_err *err);
+void ev_timer_close(struct ev_timer *t);
+/* "cupti" or "cuda_events". */
+const char *ev_timer_kind(const struct ev_timer *t);
+
+/* Warm up, then time iters runs into samples_ms[iters]. A failing run stops
+ * with *run_err set (and KF_ECUDA returned); the caller turns it into
+ * RUNTIME_ERROR. */
+int ev_timer_measure(struct ev_timer *t, struct ev_dev *d, ev_run_fn run, void *ctx, int warmup,
+                     int iters, double *samples_ms, struct ev_clock *clk, CUresult *run_err,
+                     struct kf_err *err);
+
+/* Current SM clock in MHz via NVML, -1 if unavailable. */
+int ev_sm_clock_mhz(const struct ev_dev *d, int max_clock);
+
+#endif
