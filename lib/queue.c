@@ -504,6 +504,7 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
 
     tx_begin(&tx, c);
     tx_add(&tx, "SET kf:solution:%s %s", s->solution_name, sol);
+    tx_add(&tx, "SADD kf:solteams:%s %s", s->solution_name, team);
     tx_add(&tx,
            "HSET kf:task:%s id %s status %s definition %s solution %s solution_key %s "
            "workloads %s config %s team %s content_hash %s author %s created_at %s "
@@ -525,9 +526,9 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
            KFQ_EVENTS_MAXLEN, id, s->fail_reason ? "failed" : "pending", (long long)nwl);
     r = tx_exec(&tx, err);
     if (!r) { rc = KF_EREDIS; goto out; }
-    if (!s->fail_reason && r->elements >= 4 && r->element[3]->type == REDIS_REPLY_STRING) {
+    if (!s->fail_reason && r->elements >= 5 && r->element[4]->type == REDIS_REPLY_STRING) {
         char entry[64];
-        snprintf(entry, sizeof entry, "%s", r->element[3]->str);
+        snprintf(entry, sizeof entry, "%s", r->element[4]->str);
         freeReplyObject(r);
         r = kfq_command(c, err, "HSET kf:task:%s entry %s", id, entry);
         if (!r) { rc = KF_EREDIS; goto out; }

@@ -1,0 +1,254 @@
+/* h_tasks.c: task reads. GET /tasks/{id}?timeout=S (long-poll, 0..3600),
+ * POST /tasks/batch {task_ids, timeout} (fail-fast 404), GET
+ * /tasks/{id}/traces (JSONL). A long-poll handler answers resp->wait; the
+ * HTTP layer suspends the connection and calls it again on a wake-up or at
+ * the deadline (req->wait_deadline). Thread-safe. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "auth.h"
+#include "jsonio.h"
+#include "xalloc.h"
+
+#define MAX_TIMEOUT 3600.0
+
+static bool terminal(const char *st)
+{
+    return st && (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0);
+}
+
+/* Load one task visible to the caller. Returns the task record or NULL with
+ * resp set (404 / 503). */
+static json_t *load_task(struct api_ctx *ctx, struct api_req *req, const char *id,
+                         const char *path, struct api_resp *resp)
+{
+    struct kf_err err;
+    json_t *t = NULL;
+    if (!kfq_valid_task_id(id)) {
+        api_error(resp, 404, "not_found", path, "unknown task '%.80s'", id);
+        return NULL;
+    }
+    int rc = kfq_task_get(api_redis(ctx), id, &t, &err);
+    if (rc) {
+        if (rc == KF_ENOENT)
+            api_error(resp, 404, "not_found", path, "unknown task '%s'", id);
+        else
+            api_error_from(resp, &err);
+        return NULL;
+    }
+    if (!api_can_see(&req->who, json_string_value(json_object_get(t, "team")))) {
+        json_decref(t);
+        api_error(resp, 404, "not_found", path, "unknown task '%s'", id);
+        return NULL;
+    }
+    return t;
+}
+
+/* The flashinfer-bench TaskResponse, plus kernelfarm's extra fields. */
+static json_t *task_view(struct api_ctx *ctx, const json_t *t, struct kf_err *err, int *rc)
+{
+    const char *st = json_string_value(json_object_get(t, "status"));
+    const char *id = json_string_value(json_object_get(t, "id"));
+    json_t *traces = json_null();
+    *rc = 0;
+    if (terminal(st)) {
+        *rc = kfq_task_traces(api_redis(ctx), id, false, &traces, err);
+        if (*rc)
+            return NULL;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:O, s:O, s:o, s:O}", "task_id", id, "status", st ? st : "",
+                          "definition", json_object_get(t, "definition"), "solution",
+                          json_object_get(t, "solution"), "traces", traces, "error",
+                          json_object_get(t, "error") ? json_object_get(t, "error")
+                                                      : json_null());
+    json_object_set_new(o, "progress",
+                        json_pack("{s:O, s:O}", "done", json_object_get(t, "progress_done"),
+                                  "total", json_object_get(t, "progress_total")));
+    static const char *const extra[] = {"workloads", "created_at", "started_at", "finished_at",
+                                        "attempts", "worker", NULL};
+    for (int i = 0; extra[i]; i++) {
+        json_t *v = json_object_get(t, extra[i]);
+        json_object_set(o, extra[i], v ? v : json_null());
+    }
+    return o;
+}
+
+static int parse_timeout(const char *s, double *out)
+{
+    char *end;
+    if (!s || !*s) {
+        *out = 0;
+        return 0;
+    }
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v) || v < 0 || v > MAX_TIMEOUT)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Common long-poll decision: true if the handler should answer now. */
+static bool answer_now(struct api_ctx *ctx, struct api_req *req, double timeout, bool all_done,
+                       double *deadline)
+{
+    double now = kfq_now();
+    *deadline = req->wait_deadline > 0 ? req->wait_deadline : now + timeout;
+    if (all_done || timeout <= 0)
+        return true;
+    if (atomic_load(&ctx->shutting_down))
+        return true;
+    return now >= *deadline - 0.0005;
+}
+
+static void shutdown_reply(struct api_resp *resp)
+{
+    api_error(resp, 503, "shutting_down", "", "the server is shutting down; retry");
+    resp->retry_after = 2;
+}
+
+void api_task_get(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+    double timeout, deadline;
+    struct kf_err err;
+    int rc;
+    if (parse_timeout(api_query(req, "timeout"), &timeout)) {
+        api_error(resp, 400, "invalid", "timeout", "timeout must be a number in 0..3600");
+        return;
+    }
+    json_t *t = load_task(ctx, req, req->params[0], "task_id", resp);
+    if (!t)
+        return;
+    bool done = terminal(json_string_value(json_object_get(t, "status")));
+    if (!answer_now(ctx, req, timeout, done, &deadline)) {
+        resp->wait = true;
+        resp->wait_ids = json_pack("[s]", req->params[0]);
+        resp->wait_deadline = deadline;
+        json_decref(t);
+        return;
+    }
+    if (!done && atomic_load(&ctx->shutting_down) && timeout > 0) {
+        shutdown_reply(resp);
+        json_decref(t);
+        return;
+    }
+    json_t *v = task_view(ctx, t, &err, &rc);
+    json_decref(t);
+    if (!v) {
+        api_error_from(resp, &err);
+        return;
+    }
+    api_json(resp, 200, v);
+}
+
+void api_tasks_batch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+    struct kf_err err;
+    json_t *body = NULL, *tasks = NULL, *out = NULL;
+    double timeout = 0, deadline;
+    int rc;
+    if (!req->body || !req->body_len) {
+        api_error(resp, 400, "invalid", "$", "empty request body: expected {task_ids, timeout}");
+        return;
+    }
+    body = kf_json_loadb(req->body, req->body_len, &err);
+    if (!body) {
+        api_error_from(resp, &err);
+        return;
+    }
+    const json_t *ids = json_object_get(body, "task_ids");
+    const json_t *to = json_object_get(body, "timeout");
+    if (!json_is_object(body) || !json_is_array(ids)) {
+        api_error(resp, 400, "invalid", "task_ids", "expected {\"task_ids\": [...], \"timeout\": S}");
+        goto out;
+    }
+    if (json_array_size(ids) > (size_t)ctx->max_batch) {
+        api_error(resp, 400, "invalid", "task_ids", "at most %d task ids", ctx->max_batch);
+        goto out;
+    }
+    if (to && !json_is_null(to)) {
+        if (!json_is_number(to)) {
+            api_error(resp, 400, "invalid", "timeout", "expected a number of seconds");
+            goto out;
+        }
+        timeout = json_number_value(to);
+        if (!isfinite(timeout) || timeout < 0)
+            timeout = 0;
+        if (timeout > MAX_TIMEOUT)
+            timeout = MAX_TIMEOUT;
+    }
+    tasks = json_array();
+    bool all_done = true;
+    size_t i;
+    json_t *idv;
+    json_array_foreach(ids, i, idv) {
+        char path[48];
+        snprintf(path, sizeof path, "task_ids[%zu]", i);
+        if (!json_is_string(idv)) {
+            api_error(resp, 400, "invalid", path, "expected a task id string");
+            goto out;
+        }
+        json_t *t = load_task(ctx, req, json_string_value(idv), path, resp);
+        if (!t)
+            goto out;   /* fail-fast: 404 for the first unknown id */
+        all_done = all_done && terminal(json_string_value(json_object_get(t, "status")));
+        json_array_append_new(tasks, t);
+    }
+    if (!answer_now(ctx, req, timeout, all_done, &deadline)) {
+        resp->wait = true;
+        resp->wait_ids = json_array();
+        json_array_foreach(tasks, i, idv) {
+            if (!terminal(json_string_value(json_object_get(idv, "status"))))
+                json_array_append(resp->wait_ids, json_object_get(idv, "id"));
+        }
+        resp->wait_deadline = deadline;
+        goto out;
+    }
+    if (!all_done && atomic_load(&ctx->shutting_down) && timeout > 0) {
+        shutdown_reply(resp);
+        goto out;
+    }
+    out = json_array();
+    json_array_foreach(tasks, i, idv) {
+        json_t *v = task_view(ctx, idv, &err, &rc);
+        if (!v) {
+            api_error_from(resp, &err);
+            goto out;
+        }
+        json_array_append_new(out, v);
+    }
+    api_json(resp, 200, out);
+    out = NULL;
+out:
+    json_decref(out);
+    json_decref(tasks);
+    json_decref(body);
+}
+
+void api_task_traces(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+    struct kf_err err;
+    json_t *raw = NULL;
+    json_t *t = load_task(ctx, req, req->params[0], "task_id", resp);
+    if (!t)
+        return;
+    json_decref(t);
+    if (kfq_task_traces(api_redis(ctx), req->params[0], true, &raw, &err)) {
+        api_error_from(resp, &err);
+        return;
+    }
+    size_t len = 0, cap = 1, i;
+    json_t *v;
+    json_array_foreach(raw, i, v) cap += json_string_length(v) + 1;
+    char *buf = xmalloc(cap);
+    json_array_foreach(raw, i, v) {
+        memcpy(buf + len, json_string_value(v), json_string_length(v));
+        len += json_string_length(v);
+        buf[len++] = '\n';
+    }
+    buf[len] = '\0';
+    json_decref(raw);
+    api_text(resp, 200, "application/x-ndjson", buf, len);
+}

@@ -1,0 +1,340 @@
+/* http.c: libmicrohttpd plumbing (see http.h). Thread-safe: per-connection
+ * state lives in the connection; shared state is the read-mostly ctx. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jsonio.h"
+#include "log.h"
+#include "longpoll.h"
+#include "metrics.h"
+#include "router.h"
+#include "xalloc.h"
+
+struct api_http {
+    struct MHD_Daemon *d;
+    struct api_ctx *ctx;
+    struct api_longpoll *lp;
+    int port;
+};
+
+struct conn_state {
+    struct api_http *h;
+    struct MHD_Connection *conn;
+    char *body; size_t len, cap;
+    bool too_big;
+    bool waiting;             /* suspended (or about to be resumed) */
+    double deadline;
+    struct api_lp_waiter w;
+};
+
+static void resume_conn(void *conn)
+{
+    MHD_resume_connection(conn);
+}
+
+static enum MHD_Result add_header_kv(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct api_req *req = cls;
+    (void)kind;
+    if (req->nquery < API_MAX_QUERY)
+        req->query[req->nquery++] = (struct api_kv){key, value ? value : ""};
+    return MHD_YES;
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct api_resp *resp)
+{
+    char *body;
+    size_t len;
+    const char *ctype;
+    if (resp->text) {
+        body = resp->text;
+        len = resp->text_len;
+        ctype = resp->content_type ? resp->content_type : "text/plain";
+        resp->text = NULL;
+    } else {
+        body = resp->json ? kf_json_dumps(resp->json) : xstrdup("{}");
+        len = strlen(body);
+        ctype = "application/json";
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (resp->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", resp->retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (resp->www_authenticate)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"kernelfarm\"");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct api_http *h, struct MHD_Connection *conn,
+                                   const char *route, int status, const char *code,
+                                   const char *msg)
+{
+    struct api_resp resp = {0};
+    api_error(&resp, status, code, "", "%s", msg);
+    api_metrics_request(h->ctx->metrics, route, status);
+    enum MHD_Result r = send_resp(conn, &resp);
+    api_resp_clear(&resp);
+    return r;
+}
+
+static void client_addr(struct MHD_Connection *conn, char *buf, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(buf, n, "?");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+                  (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+                  (socklen_t)n);
+    else
+        snprintf(buf, n, "local");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    struct api_http *h = cls;
+    struct api_ctx *ctx = h->ctx;
+    struct conn_state *st = *con_cls;
+    (void)version;
+
+    if (!st) {
+        st = xcalloc(1, sizeof *st);
+        st->h = h;
+        st->conn = conn;
+        *con_cls = st;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (*end == '\0' && n > ctx->max_body) {
+                st->too_big = true;
+                char msg[128];
+                snprintf(msg, sizeof msg, "request body of %llu bytes is over the %zu byte cap", n,
+                         ctx->max_body);
+                return reply_error(h, conn, "unmatched", 413, "too_large", msg);
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!st->too_big) {
+            if (st->len + *upload_size > ctx->max_body) {
+                st->too_big = true;
+                free(st->body);
+                st->body = NULL;
+                st->len = st->cap = 0;
+            } else {
+                if (st->len + *upload_size + 1 > st->cap) {
+                    size_t nc = st->cap ? st->cap : 4096;
+                    while (nc < st->len + *upload_size + 1)
+                        nc *= 2;
+                    if (nc > ctx->max_body + 1)
+                        nc = ctx->max_body + 1;
+                    st->body = xrealloc(st->body, nc);
+                    st->cap = nc;
+                }
+                memcpy(st->body + st->len, upload_data, *upload_size);
+                st->len += *upload_size;
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (st->too_big) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body is over the %zu byte cap", ctx->max_body);
+        return reply_error(h, conn, "unmatched", 413, "too_large", msg);
+    }
+
+    struct api_req req;
+    struct api_resp resp;
+    char client[64];
+    memset(&resp, 0, sizeof resp);
+    req.method = method;
+    req.path = url;
+    req.nquery = 0;
+    req.nparams = 0;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_header_kv, &req);
+    req.body = st->body;
+    req.body_len = st->len;
+    req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    client_addr(conn, client, sizeof client);
+    req.client = client;
+    req.wait_deadline = 0;
+    if (st->waiting) {
+        st->waiting = false;
+        req.wait_deadline = st->deadline;
+        api_metrics_waiting(ctx->metrics, -1);
+    }
+    const char *route = api_dispatch(ctx, &req, &resp);
+    if (resp.wait) {
+        st->deadline = resp.wait_deadline;
+        st->waiting = true;
+        st->w.conn = conn;
+        st->w.deadline = resp.wait_deadline;
+        st->w.nids = 0;
+        for (size_t i = 0; i < json_array_size(resp.wait_ids) && i < API_LP_MAX_IDS; i++)
+            snprintf(st->w.ids[st->w.nids++], sizeof st->w.ids[0], "%s",
+                     json_string_value(json_array_get(resp.wait_ids, i)));
+        api_resp_clear(&resp);
+        api_metrics_waiting(ctx->metrics, 1);
+        /* suspend first, then register: a wake-up can only find a suspended
+         * connection */
+        MHD_suspend_connection(conn);
+        if (api_lp_add(h->lp, &st->w))
+            MHD_resume_connection(conn);
+        return MHD_YES;
+    }
+    api_metrics_request(ctx->metrics, route, resp.status);
+    log_debug("http", "request method=%s path=%s status=%d route=%s", method, url, resp.status,
+              route);
+    enum MHD_Result r = send_resp(conn, &resp);
+    api_resp_clear(&resp);
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct api_http *h = cls;
+    struct conn_state *st = *con_cls;
+    (void)conn;
+    (void)toe;
+    if (!st)
+        return;
+    api_lp_remove(h->lp, &st->w);
+    if (st->waiting)
+        api_metrics_waiting(h->ctx->metrics, -1);
+    free(st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    (void)cls;
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    log_warn("http", "libmicrohttpd: %s", buf);
+}
+
+int api_http_start(struct api_ctx *ctx, const struct api_http_opts *o, struct api_http **out,
+                   struct kf_err *err)
+{
+    struct api_http *h = xcalloc(1, sizeof *h);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     MHD_USE_TURBO;
+    const char *host = o->host && *o->host ? o->host : "127.0.0.1";
+    if (strchr(host, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)o->port);
+        if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+            goto bad_host;
+        flags |= MHD_USE_IPv6;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)o->port);
+        if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+            goto bad_host;
+    }
+    int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1)
+        threads = 1;
+    h->ctx = ctx;
+    h->lp = api_lp_new(ctx, resume_conn);
+    if (api_lp_start(h->lp, err)) {
+        api_lp_free(h->lp);
+        free(h);
+        return KF_EIO;
+    }
+    h->d = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)o->conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+    if (!h->d) {
+        api_lp_free(h->lp);
+        free(h);
+        return kf_err_set(err, KF_EIO, "listen",
+                          "cannot listen on %s:%d (address in use or not permitted?)", host,
+                          o->port);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : o->port;
+    log_info("http", "listening addr=%s port=%d threads=%d max_connections=%d", host, h->port,
+             threads, o->max_connections);
+    *out = h;
+    return 0;
+bad_host:
+    free(h);
+    return kf_err_set(err, KF_EINVAL, "host", "not an IP address: '%s'", host);
+}
+
+int api_http_port(const struct api_http *h)
+{
+    return h->port;
+}
+
+void api_http_stop(struct api_http *h, int grace_ms)
+{
+    if (!h)
+        return;
+    atomic_store(&h->ctx->draining, true);
+    atomic_store(&h->ctx->shutting_down, true);
+    MHD_socket fd = MHD_quiesce_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    /* waiting long-polls answer 503 + Retry-After */
+    for (int waited = 0; waited <= grace_ms; waited += 20) {
+        api_lp_wake_all(h->lp);
+        const union MHD_DaemonInfo *di =
+            MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (api_metrics_waiting_now(h->ctx->metrics) <= 0 &&
+            (waited >= 200 || (di && di->num_connections == 0)))
+            break;   /* idle keep-alive connections are just closed */
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    api_lp_stop(h->lp);
+    api_lp_wake_all(h->lp);
+    MHD_stop_daemon(h->d);
+    api_lp_free(h->lp);
+    free(h);
+}

@@ -1,0 +1,99 @@
+/* router.c: route table and dispatch (see router.h). Thread-safe. */
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+
+const struct api_route api_routes[] = {
+    {"GET", "/", api_index, "index", 0},
+    {"GET", "/health", api_health, "health", 0},
+    {"GET", "/metrics", api_metrics_get, "metrics", 0},
+    {"GET", "/definitions", api_definitions_list, "definitions", 0},
+    {"GET", "/definitions/{name}", api_definition_get, "definition", 0},
+    {"GET", "/definitions/{name}/workloads", api_definition_workloads, "definition_workloads", 0},
+    {"GET", "/workloads/{uuid}", api_workload_get, "workload", 0},
+    {"POST", "/evaluate", api_evaluate, "evaluate", API_ROLE_SUBMIT},
+    {"POST", "/solutions", api_solutions_post, "solutions_post", API_ROLE_SUBMIT},
+    {"GET", "/solutions/{name}", api_solution_get, "solution", API_ROLE_READ},
+    {"POST", "/tasks/batch", api_tasks_batch, "tasks_batch", API_ROLE_READ},
+    {"GET", "/tasks/{id}", api_task_get, "task", API_ROLE_READ},
+    {"GET", "/tasks/{id}/traces", api_task_traces, "task_traces", API_ROLE_READ},
+    {"GET", "/results", api_results, "results", 0},
+    {"POST", "/drain", api_drain, "drain", API_ROLE_ADMIN},
+    {"POST", "/shutdown", api_shutdown, "shutdown", API_ROLE_ADMIN},
+};
+const int api_nroutes = (int)(sizeof api_routes / sizeof api_routes[0]);
+
+/* Match one pattern; captures go to params. */
+static bool match(const char *pat, const char *path, struct api_req *req)
+{
+    int np = 0;
+    while (*pat && *path) {
+        if (*pat == '{') {
+            const char *pe = strchr(pat, '}');
+            const char *se = strchr(path, '/');
+            size_t len = se ? (size_t)(se - path) : strlen(path);
+            if (!pe || len == 0 || len >= sizeof req->params[0] || np >= API_MAX_PARAMS)
+                return false;
+            memcpy(req->params[np], path, len);
+            req->params[np][len] = '\0';
+            np++;
+            pat = pe + 1;
+            path += len;
+            continue;
+        }
+        if (*pat != *path)
+            return false;
+        pat++;
+        path++;
+    }
+    /* a trailing slash is tolerated ("/definitions/") */
+    if (!*pat && (*path == '\0' || (path[0] == '/' && path[1] == '\0' && pat[-1] != '/'))) {
+        req->nparams = np;
+        return true;
+    }
+    return false;
+}
+
+const struct api_route *api_route_find(struct api_req *req, bool *wrong_method, char *allow,
+                                       size_t allow_len)
+{
+    const char *m = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    *wrong_method = false;
+    if (allow_len)
+        allow[0] = '\0';
+    for (int i = 0; i < api_nroutes; i++) {
+        if (!match(api_routes[i].pattern, req->path, req))
+            continue;
+        if (strcmp(api_routes[i].method, m) == 0)
+            return &api_routes[i];
+        *wrong_method = true;
+        if (allow_len) {
+            size_t n = strlen(allow);
+            if (!strstr(allow, api_routes[i].method))
+                snprintf(allow + n, allow_len - n, "%s%s", n ? ", " : "", api_routes[i].method);
+        }
+    }
+    return NULL;
+}
+
+const char *api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+    bool wrong;
+    char allow[64];
+    const struct api_route *r = api_route_find(req, &wrong, allow, sizeof allow);
+    if (!r) {
+        if (wrong)
+            api_error(resp, 405, "method_not_allowed", "", "%s is not allowed on %s (allowed: %s)",
+                      req->method, req->path, allow);
+        else
+            api_error(resp, 404, "not_found", "", "no route for %s %s", req->method, req->path);
+        return "unmatched";
+    }
+    if (api_auth_check(ctx, req, r->role, resp))
+        return r->name;
+    r->fn(ctx, req, resp);
+    return r->name;
+}
