@@ -18,6 +18,8 @@ struct kf_command {
 int kf_cmd_validate(int argc, char **argv);   /* cli/validate.c */
 int kf_cmd_synth(int argc, char **argv);      /* cli/synth.c */
 int kf_cmd_pack(int argc, char **argv);       /* cli/pack.c */
+/* Local evaluation on this machine's GPU. */
+int kf_cmd_run(int argc, char **argv);        /* cli/run.c */
 
 /* Still to come from their owners, who add both the declaration here and the
  * entry in cli/main.c's table:
