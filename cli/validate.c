@@ -21,10 +21,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bind.h"
 #include "commands.h"
+#include "dataset.h"
 #include "jsonio.h"
 #include "kf_err.h"
 #include "model.h"
+#include "safetensors.h"
 #include "xalloc.h"
 
 #ifndef KF_SOURCE_DIR
@@ -33,6 +36,7 @@
 
 #define VALIDATE_MAX_FILE (256u << 20)   /* a .jsonl of traces can be large */
 #define VALIDATE_MAX_LINE (64u << 20)
+#define VALIDATE_MAX_BLOB ((size_t)4 << 30)
 
 /* Definitions known to this run: name -> parsed definition (NULL = looked up,
  * not found). */
@@ -52,14 +56,19 @@ struct vctx {
 static void vusage(FILE *f)
 {
     fprintf(f,
-            "usage: kf validate [--kind definition|workload|solution|trace] [--dataset DIR] FILE...\n\n"
+            "usage: kf validate [--kind definition|workload|solution|trace] [--dataset DIR] FILE...\n"
+            "       kf validate --dataset DIR\n\n"
             "Validate FlashInfer-Trace documents. A .jsonl file is validated line by line.\n"
             "The kind is detected from the document's fields unless --kind is given.\n"
             "Workloads, solutions and traces are also checked against their definition\n"
             "when it is found: definitions given earlier on the same command line, then\n"
             "DIR/definitions/ for --dataset DIR, $FIB_DATASET_PATH and the bundled dataset/.\n\n"
             "Prints `ok <kind> <name>` per valid document and exits 0; otherwise prints\n"
-            "`error <file>[:<line>]: <json-path>: <reason>` per invalid one and exits 1.\n");
+            "`error <file>[:<line>]: <json-path>: <reason>` per invalid one and exits 1.\n\n"
+            "With --dataset DIR and no FILE, checks the whole dataset instead: it must load\n"
+            "(every workload checked against its definition), and every safetensors input\n"
+            "must exist and hold its tensor with the dtype and shape the definition gives\n"
+            "for that workload's axes. Prints `ok dataset <definition> <n> workloads`.\n");
 }
 
 static void report_error(struct vctx *c, const char *file, int line, const char *path,
@@ -364,6 +373,92 @@ static void validate_file(struct vctx *c, const char *file)
     json_decref(j);
 }
 
+/* Check every safetensors input of one workload against its bound shape.
+ * *cache holds the last blob read (workloads often share one). */
+static void check_blobs(struct vctx *c, const struct kf_dataset *ds, const struct kf_dataset_def *dd,
+                        int wi, char **cache_path, struct kf_safetensors **cache)
+{
+    const struct kf_workload *w = dd->workloads[wi];
+    const char *file = dd->workloads_path ? dd->workloads_path : dd->path;
+    struct kf_binding *b = NULL;
+    struct kf_err err = {0};
+    int line = wi + 1;   /* workloads are kept in file order, one per line */
+
+    if (kf_bind(dd->def, w, 0, &b, &err) != 0) {
+        kf_err_prefix(&err, "workload");
+        report_kf_err(c, file, line, &err);
+        return;
+    }
+    for (int i = 0; i < w->ninputs; i++) {
+        const struct kf_workload_input *in = &w->inputs[i];
+        char jp[160];
+        if (in->kind != KF_IN_SAFETENSORS)
+            continue;
+        int idx = kf_definition_input_index(dd->def, in->name);
+        char *abs = kf_dataset_blob_path(ds, in->path);
+        snprintf(jp, sizeof jp, "workload.inputs.%.100s", in->name);
+        if (!abs) {
+            report_error(c, file, line, jp, "blob path '%s' leaves the dataset", in->path);
+            continue;
+        }
+        if (!*cache_path || strcmp(*cache_path, abs) != 0) {
+            kf_st_free(*cache);
+            *cache = NULL;
+            free(*cache_path);
+            *cache_path = NULL;
+            kf_err_clear(&err);
+            if (kf_st_read(abs, VALIDATE_MAX_BLOB, cache, &err) != 0) {
+                report_error(c, file, line, jp, "%s: %s", in->path, err.msg);
+                free(abs);
+                continue;
+            }
+            *cache_path = xstrdup(abs);
+        }
+        free(abs);
+        const struct kf_st_tensor *t = kf_st_find(*cache, in->tensor_key);
+        if (!t) {
+            snprintf(jp, sizeof jp, "workload.inputs.%.100s.tensor_key", in->name);
+            report_error(c, file, line, jp, "no tensor '%s' in %s", in->tensor_key, in->path);
+            continue;
+        }
+        kf_err_clear(&err);
+        if (idx >= 0 && kf_st_check(t, dd->def->inputs[idx].dtype, &b->inputs[idx], &err) != 0) {
+            report_error(c, file, line, jp, "%s: %s", in->path, err.msg);
+            continue;
+        }
+    }
+    kf_binding_free(b);
+}
+
+static void validate_dataset(struct vctx *c, const char *root)
+{
+    struct kf_dataset *ds = NULL;
+    struct kf_err err = {0};
+    if (kf_dataset_load(root, &ds, &err) != 0) {
+        /* the loader names "file[:line]" in path and "<json path>: <reason>" in msg */
+        fflush(stdout);
+        fprintf(stderr, "error %s: %s\n", err.path[0] ? err.path : root, err.msg);
+        c->nerr++;
+        return;
+    }
+    char *cache_path = NULL;
+    struct kf_safetensors *cache = NULL;
+    for (int i = 0; i < ds->ndefs; i++) {
+        const struct kf_dataset_def *dd = &ds->defs[i];
+        int before = c->nerr;
+        for (int k = 0; k < dd->nworkloads; k++)
+            check_blobs(c, ds, dd, k, &cache_path, &cache);
+        if (c->nerr == before) {
+            printf("ok dataset %s %d workloads\n", dd->def->name, dd->nworkloads);
+            c->nok++;
+        }
+    }
+    printf("dataset %s: %d definitions, %d solutions\n", ds->root, ds->ndefs, ds->nsolutions);
+    kf_st_free(cache);
+    free(cache_path);
+    kf_dataset_free(ds);
+}
+
 int kf_cmd_validate(int argc, char **argv)
 {
     struct vctx c = {0};
@@ -400,6 +495,11 @@ int kf_cmd_validate(int argc, char **argv)
     if (c.kind && strcmp(c.kind, "definition") != 0 && strcmp(c.kind, "workload") != 0 &&
         strcmp(c.kind, "solution") != 0 && strcmp(c.kind, "trace") != 0) {
         fprintf(stderr, "kf validate: --kind must be definition, workload, solution or trace\n");
+        goto out;
+    }
+    if (nfiles == 0 && dataset) {
+        validate_dataset(&c, dataset);
+        rc = c.nerr ? 1 : 0;
         goto out;
     }
     if (nfiles == 0) {
