@@ -97,6 +97,14 @@ static struct kf_config cfg = {
     "process on one GPU.",
     opts, (int)(sizeof opts / sizeof opts[0])};
 
+static int reprobe(int device, struct kf_err *err)
+{
+    json_t *env = NULL;
+    int rc = wk_probe_gpu(device, c_probe_timeout, &env, NULL, err);
+    json_decref(env);
+    return rc;
+}
+
 static int random_secret(char out[65])
 {
     unsigned char b[32];
@@ -238,6 +246,7 @@ int main(int argc, char **argv)
     wo.seed_secret = c_secret;
     wo.sup = &sup;
     wo.eval_config = evcfg;
+    wo.probe = c_require_gpu ? reprobe : NULL;
     wo.heartbeat_s = c_heartbeat;
     wo.lease_ms = c_lease_ms;
     wo.block_ms = 1000;

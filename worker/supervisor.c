@@ -195,7 +195,8 @@ enum outcome { OC_RUNNING, OC_EXITED, OC_WL_TIMEOUT, OC_TOTAL_TIMEOUT, OC_ABANDO
 struct attempt {
     struct wk_child c;
     int first;
-    int got_hello, got_done, yielded, engine_failed;
+    int got_hello, got_done, yielded;
+    int engine_failed;      /* 0, or KF_ECUDA / KF_EUNSUP from an error frame */
     char why[512];          /* protocol violation or engine error */
     double wl_deadline;
 };
@@ -267,8 +268,11 @@ static int on_frame(struct run *r, struct attempt *a, json_t *m, double now)
     }
     if (strcmp(type, "error") == 0) {
         const char *msg = json_string_value(json_object_get(m, "message"));
+        const char *code = json_string_value(json_object_get(m, "code"));
         snprintf(a->why, sizeof a->why, "%s", msg ? msg : "evaluation engine failed");
-        a->engine_failed = 1;
+        /* Keep the one distinction the caller acts on: the device itself. */
+        a->engine_failed = code && strcmp(code, kf_strerror(KF_ECUDA)) == 0 ? KF_ECUDA
+                                                                             : KF_EUNSUP;
         return 0;
     }
     if (strcmp(type, "done") == 0) {
@@ -480,7 +484,7 @@ static int run_child(struct run *r, double task_deadline, struct kf_err *err)
             if (tt[0])
                 log_error("worker", "task=%s evaluator log tail: %s", r->task_id, tt);
             free(tt);
-            rc = kf_err_set(err, KF_EUNSUP, NULL, "evaluation engine failed: %s", a.why);
+            rc = kf_err_set(err, a.engine_failed, NULL, "evaluation engine failed: %s", a.why);
             break;
         }
         if (clean && (a.got_done || a.yielded))

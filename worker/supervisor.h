@@ -50,8 +50,9 @@ enum { WK_ABANDONED = 1 };
 /* Evaluate req (its workloads, in order) under supervision. task_id is for
  * logs. On 0, *traces_out (if non-NULL) is a new array with one trace per
  * workload. WK_ABANDONED: on_tick asked to stop. Negative: the engine
- * reported that it cannot work (err has its message) or no child could be
- * started; traces reported so far stay reported. */
+ * reported that it cannot work (err has its message; KF_ECUDA when it named
+ * the device, KF_EUNSUP otherwise) or no child could be started (KF_EIO);
+ * traces reported so far stay reported. */
 int wk_run_task(struct wk_super *s, const char *task_id, const struct ev_request *req,
                 const struct wk_hooks *h, json_t **traces_out, struct kf_err *err);
 

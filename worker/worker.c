@@ -23,6 +23,8 @@ struct wctx {
     const struct kfq_task *task;   /* current task or NULL */
     int ntotal;
     int store_failed;              /* a trace could not be stored */
+    int gpu_lost;                  /* the probe failed after an engine CUDA error */
+    struct kf_err gpu_err;
 };
 
 static double mono(void)
@@ -171,6 +173,14 @@ static int run_one(struct wctx *w, const struct kfq_task *t)
         log_warn("worker", "task=%s released on shutdown: stays pending and is reclaimed",
                  t->id);
         stop = 1;
+    } else if (rc == KF_ECUDA && o->probe && o->probe(o->device, &w->gpu_err) < 0) {
+        /* Not the task's fault: the device is gone. Another worker takes it. */
+        log_error("worker", "task=%s %s; GPU %d is no longer usable: %s", t->id, e.msg,
+                  o->device, w->gpu_err.msg);
+        if (kfq_task_release(w->c, t, &e) < 0)
+            log_error("worker", "task=%s cannot release: %s", t->id, e.msg);
+        w->gpu_lost = 1;
+        stop = 1;
     } else if (rc < 0) {
         finish_fail(w, t, e.msg);
     } else if (w->store_failed) {
@@ -268,5 +278,10 @@ int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
     }
     log_info("worker", "stopped after %d task(s)", done);
     kfq_close(w.c);
+    if (w.gpu_lost) {
+        if (err)
+            *err = w.gpu_err;
+        return KF_ECUDA;
+    }
     return 0;
 }

@@ -34,11 +34,16 @@ struct wk_worker_opts {
     int64_t lease_ms;                /* queue lease (kfq_claim_opts) */
     int64_t block_ms;                /* wait for new tasks at most this long per call */
     int max_tasks;                   /* stop after this many tasks; 0: run until *stop */
+    /* After the engine reports a CUDA failure: is the GPU still usable?
+     * (wk_probe_gpu in kf-worker). Returns 0 if so. NULL: do not ask. When
+     * it is not, the task is released for another worker and the loop ends
+     * with KF_ECUDA instead of failing task after task. */
+    int (*probe)(int device, struct kf_err *err);
     volatile sig_atomic_t *stop;     /* set by SIGTERM/SIGINT */
 };
 
 /* Run until *stop (or max_tasks). Returns 0 on a clean stop, negative when
- * Redis cannot be reached at start (err set). */
+ * Redis cannot be reached at start or the GPU became unusable (err set). */
 int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err);
 
 #endif

@@ -157,6 +157,9 @@ static int fake_eval(const struct ev_request *req, ev_progress_fn progress, void
         } else if (strncmp(u, "engine", 6) == 0) {
             json_decref(all);
             return kf_err_set(err, KF_ECUDA, NULL, "no CUDA device 7 (fake)");
+        } else if (strncmp(u, "noref", 5) == 0) {
+            json_decref(all);
+            return kf_err_set(err, KF_ENOENT, NULL, "no reference kernel for fake_def");
         } else if (strncmp(u, "rterr", 5) == 0) {
             t = fake_trace(w, "RUNTIME_ERROR", log);
             progress(ctx, i + 1, req->nworkloads, t);
@@ -422,10 +425,23 @@ START_TEST(test_engine_failure)
     struct kf_err e;
     json_t *traces = NULL;
     kf_err_clear(&e);
-    ck_assert_int_eq(wk_run_task(&sup, "t-eng", &req, &hooks, &traces, &e), KF_EUNSUP);
+    /* The device named as the cause (KF_ECUDA) stays distinguishable. */
+    ck_assert_int_eq(wk_run_task(&sup, "t-eng", &req, &hooks, &traces, &e), KF_ECUDA);
     ck_assert_ptr_null(traces);
     ck_assert_msg(strstr(e.msg, "no CUDA device 7") != NULL, "%s", e.msg);
     ck_assert_int_eq(seen_traces, 1);
+}
+END_TEST
+
+START_TEST(test_engine_failure_other)
+{
+    const char *u[] = {"noref-1"};
+    struct ev_request req = make_req(u, 1);
+    struct kf_err e;
+    json_t *traces = NULL;
+    kf_err_clear(&e);
+    ck_assert_int_eq(wk_run_task(&sup, "t-eng2", &req, &hooks, &traces, &e), KF_EUNSUP);
+    ck_assert_msg(strstr(e.msg, "no reference kernel") != NULL, "%s", e.msg);
 }
 END_TEST
 
@@ -563,6 +579,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_forged_done);
     tcase_add_test(tc, test_runtime_error_fresh_process);
     tcase_add_test(tc, test_engine_failure);
+    tcase_add_test(tc, test_engine_failure_other);
     tcase_add_test(tc, test_abandon);
     tcase_add_test(tc, test_group_killed);
     tcase_add_test(tc, test_child_sees_no_secrets);

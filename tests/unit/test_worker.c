@@ -192,10 +192,19 @@ static void submit(const char *const *uuids, int n, char id[65])
 static struct wk_super sup;
 static char *scrub_none[1];
 
-static void run_worker(const char *worker_id, int max_tasks)
+static int probe_result;
+
+static int fake_probe(int device, struct kf_err *err)
+{
+    (void)device;
+    return probe_result ? kf_err_set(err, KF_ECUDA, NULL, "fake: GPU fell off the bus") : 0;
+}
+
+static int run_worker_probe(const char *worker_id, int max_tasks,
+                            int (*probe)(int, struct kf_err *), struct kf_err *e)
 {
     struct wk_worker_opts o;
-    struct kf_err e;
+    int rc;
     memset(&sup, 0, sizeof sup);
     sup.eval = fake_eval;
     sup.scrub = scrub_none;
@@ -219,9 +228,17 @@ static void run_worker(const char *worker_id, int max_tasks)
     o.block_ms = 200;
     o.max_tasks = max_tasks;
     o.stop = &stop;
-    ck_assert_msg(wk_worker_run(&o, &e) == 0, "worker: %s", e.msg);
+    o.probe = probe;
+    rc = wk_worker_run(&o, e);
     json_decref(sup.environment);
     sup.environment = NULL;
+    return rc;
+}
+
+static void run_worker(const char *worker_id, int max_tasks)
+{
+    struct kf_err e;
+    ck_assert_msg(run_worker_probe(worker_id, max_tasks, NULL, &e) == 0, "worker: %s", e.msg);
 }
 
 static json_t *task_get(const char *id)
@@ -341,6 +358,38 @@ START_TEST(test_engine_failure_fails_task)
 }
 END_TEST
 
+/* The engine names the device and the re-probe says the GPU is gone: the
+ * task is not failed but released for another worker, and the loop ends. */
+START_TEST(test_gpu_lost_releases)
+{
+    const char *u[] = {"engine-4"}, *u2[] = {"ok-1"};
+    char id[65], id2[65];
+    struct kf_err e;
+    json_t *t;
+    submit(u, 1, id);
+    submit(u2, 1, id2);
+    probe_result = 1;
+    ck_assert_int_eq(run_worker_probe("w-h", 0, fake_probe, &e), KF_ECUDA);
+    ck_assert_msg(strstr(e.msg, "fell off the bus") != NULL, "%s", e.msg);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "pending");
+    json_decref(t);
+    /* It stopped: the next task was not taken. */
+    t = task_get(id2);
+    ck_assert_str_eq(field(t, "status"), "pending");
+    json_decref(t);
+    /* With a healthy probe the same engine error fails the task instead. */
+    probe_result = 0;
+    ck_assert_int_eq(run_worker_probe("w-h", 2, fake_probe, &e), 0);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "failed");
+    json_decref(t);
+    t = task_get(id2);
+    ck_assert_str_eq(field(t, "status"), "completed");
+    json_decref(t);
+}
+END_TEST
+
 START_TEST(test_reclaims_own_pending)
 {
     const char *u[] = {"ok-1"};
@@ -455,6 +504,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_unknown_workload_fails);
     tcase_add_test(tc, test_engine_failure_fails_task);
     tcase_add_test(tc, test_reclaims_own_pending);
+    tcase_add_test(tc, test_gpu_lost_releases);
     tcase_add_test(tc, test_stop_releases_task);
     suite_add_tcase(s, tc);
     tcase_add_test(tc, test_eval_config_reaches_evaluator);
