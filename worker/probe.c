@@ -2,7 +2,6 @@
  * only; everything CUDA stays on its side of fork(). Not thread-safe. */
 #include "probe.h"
 
-#include <cuda.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <nvrtc.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cudrv.h"   /* the driver through dlopen: kf-worker starts without one */
 #include "evdev.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -22,13 +22,19 @@
 static _Noreturn void probe_child(int device, int fd)
 {
     CUdevice dev;
-    CUresult r;
+    CUresult r = CUDA_ERROR_UNKNOWN;
+    struct kf_err e;
     char name[256] = "", hw[128], drv[32], rtc[32];
     int dv = 0, maj = 0, min = 0;
     json_t *m;
 
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (ev_cudrv_load(&e) < 0) {
+        m = json_pack("{s:s, s:s}", "type", "error", "message", e.msg);
+        wk_frame_write(fd, m, NULL);
+        _exit(1);
+    }
     if ((r = cuInit(0)) != CUDA_SUCCESS || (r = cuDeviceGet(&dev, device)) != CUDA_SUCCESS ||
         (r = cuDeviceGetName(name, sizeof name, dev)) != CUDA_SUCCESS) {
         m = json_pack("{s:s, s:s}", "type", "error", "message", ev_cu_str(r));
