@@ -7,11 +7,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-static const char *const fact_names[] = {"num_sms", "sm_count", "l2_bytes", "l2_cache_bytes",
-                                         "max_smem", "max_shared_mem", "warp_size",
-                                         "max_threads_per_block", "cc_major", "cc_minor",
-                                         "sm_version", NULL};
-
 int ev_prog_build(struct ev_prog *p, const struct kf_solution *sol, const char *arch,
                   const char *cache_dir, struct kf_err *err)
 {
@@ -52,12 +47,13 @@ void ev_prog_free(struct ev_prog *p, int skip_cuda)
 int ev_prog_plan(struct ev_prog *p, struct ev_dev *d, const struct kf_definition *def,
                  const struct kf_binding *b, struct ev_plan **out, struct kf_err *err)
 {
-    int64_t vals[16];
+    int64_t vals[64];
+    const char *const *fact_names = kf_device_facts;
     struct ev_limits lim = {d->max_threads_block > 0 ? d->max_threads_block : 1024,
                             d->max_smem_optin > 0 ? d->max_smem_optin : 48 * 1024,
                             (int64_t)8 << 30};
     int rc, n = 0;
-    for (; fact_names[n]; n++)
+    for (; fact_names[n] && n < 63; n++)
         if (ev_dev_fact(d, fact_names[n], &vals[n]))
             vals[n] = 0;
     if ((rc = ev_plan_build(p->sol, def, b, fact_names, vals, &lim, out, err)))

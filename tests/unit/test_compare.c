@@ -1,0 +1,190 @@
+/* test_compare.c: correctness maths of worker/compare.c on host buffers:
+ * the element test with atol/rtol, NaN/Inf handling, matched ratio, merge,
+ * and the DSA top-k index-set evaluator (valid, unique, tie-tolerant). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+#include "dtype.h"
+#include "kf_check.h"
+
+START_TEST(test_exact_and_tolerance)
+{
+    float ref[4] = {1.0f, -2.0f, 100.0f, 0.0f}, out[4] = {1.0f, -2.0f, 100.5f, 0.005f};
+    struct ev_cmp c;
+    ev_compare(KF_DT_F32, out, ref, 4, 1e-2, 1e-2, &c);
+    /* 100.5 vs 100: |d| = 0.5 <= rtol*|y| = 1.0 -> passes; 0.005 <= atol */
+    ck_assert_int_eq(c.nfail, 0);
+    ck_assert(ev_cmp_pass(&c, 1.0));
+    ck_assert(fabs(c.max_abs - 0.5) < 1e-9);
+    out[0] = 1.5f;   /* 0.5 > atol and > rtol*1 */
+    ev_compare(KF_DT_F32, out, ref, 4, 1e-2, 1e-2, &c);
+    ck_assert_int_eq(c.nfail, 1);
+    ck_assert_int_eq(c.first_fail, 0);
+    ck_assert(!ev_cmp_pass(&c, 1.0));
+    ck_assert(ev_cmp_pass(&c, 0.75));   /* matched 3 of 4 */
+    ck_assert(fabs(c.matched_ratio - 0.75) < 1e-12);
+}
+END_TEST
+
+START_TEST(test_nonfinite)
+{
+    float ref[3] = {1.0f, -INFINITY, NAN}, out[3] = {1.0f, -INFINITY, NAN};
+    struct ev_cmp c;
+    ev_compare(KF_DT_F32, out, ref, 3, 1e-2, 1e-2, &c);
+    ck_assert_int_eq(c.nfail, 0);
+    ck_assert_int_eq(c.nonfinite, 0);
+    out[0] = NAN;   /* NaN where the reference is finite: always fails */
+    ev_compare(KF_DT_F32, out, ref, 3, 1e-2, 1e-2, &c);
+    ck_assert_int_eq(c.nonfinite, 1);
+    ck_assert(!ev_cmp_pass(&c, 0.1));   /* even with a lax ratio */
+    out[0] = 1.0f;
+    out[1] = INFINITY;   /* wrong sign of the -inf lse row */
+    ev_compare(KF_DT_F32, out, ref, 3, 1e-2, 1e-2, &c);
+    ck_assert_int_eq(c.nonfinite, 1);
+    out[1] = -1e30f;    /* finite where -inf is expected */
+    ev_compare(KF_DT_F32, out, ref, 3, 1e30, 1e30, &c);
+    ck_assert_int_eq(c.nonfinite, 1);
+    ck_assert(isfinite(c.max_abs));
+}
+END_TEST
+
+START_TEST(test_bf16_poison)
+{
+    uint16_t ref[8], out[8];
+    struct ev_cmp c;
+    for (int i = 0; i < 8; i++)
+        ref[i] = kf_f32_to_bf16((float)i * 0.25f);
+    memset(out, 0xFF, sizeof out);   /* the evaluator's poison: NaN */
+    ev_compare(KF_DT_BF16, out, ref, 8, 1, 1, &c);
+    ck_assert_int_eq(c.nonfinite, 8);
+    ck_assert(!ev_cmp_pass(&c, 0.0));
+    memcpy(out, ref, sizeof out);
+    ev_compare(KF_DT_BF16, out, ref, 8, 0, 0, &c);
+    ck_assert(ev_cmp_pass(&c, 1.0));
+}
+END_TEST
+
+START_TEST(test_int_and_merge)
+{
+    int32_t ref[4] = {1, 2, 3, -1}, out[4] = {1, 2, 4, 0x5A5A5A5A};
+    struct ev_cmp a, b;
+    ev_compare(KF_DT_I32, out, ref, 4, 1e-2, 1e-2, &a);
+    ck_assert_int_eq(a.nfail, 2);
+    ev_compare(KF_DT_I32, ref, ref, 4, 1e-2, 1e-2, &b);
+    ck_assert_int_eq(b.nfail, 0);
+    ev_cmp_merge(&b, &a);
+    ck_assert_int_eq(b.n, 8);
+    ck_assert_int_eq(b.nfail, 2);
+    ck_assert(fabs(b.matched_ratio - 0.75) < 1e-12);
+}
+END_TEST
+
+/* A tiny indexer problem: B=1, H=2, D=4, page_size 2, 3 pages, topk 3. */
+#define H 2
+#define D 4
+#define PS 2
+#define NP 3
+static uint8_t q8[H * D], kc[NP * PS * (D + 4)];
+static float w[H] = {1.0f, 0.5f};
+static int32_t seq_lens[1] = {5}, bt[3] = {2, 0, 1};
+
+static void setup_topk(struct ev_topk_in *in)
+{
+    for (int i = 0; i < H * D; i++)
+        q8[i] = kf_f32_to_e4m3(i % 3 == 0 ? 1.0f : 0.5f);
+    for (int p = 0; p < NP; p++) {
+        uint8_t *pg = kc + p * PS * (D + 4);
+        for (int o = 0; o < PS; o++) {
+            float scale = 1.0f;
+            for (int d = 0; d < D; d++)   /* distinct scores per token */
+                pg[o * D + d] = kf_f32_to_e4m3((float)(p * PS + o + 1) * (d == 0 ? 1.0f : 0.25f));
+            memcpy(pg + PS * D + o * 4, &scale, 4);
+        }
+    }
+    memset(in, 0, sizeof *in);
+    in->q_fp8 = q8;
+    in->kcache = kc;
+    in->weights = w;
+    in->seq_lens = seq_lens;
+    in->block_table = bt;
+    in->batch = 1;
+    in->heads = H;
+    in->dim = D;
+    in->page_size = PS;
+    in->max_pages = 3;
+    in->num_pages = NP;
+    in->topk = 3;
+}
+
+START_TEST(test_topk_set)
+{
+    struct ev_topk_in in;
+    struct ev_cmp c;
+    char msg[256];
+    setup_topk(&in);
+    /* tokens t=0..4 live at global ids: t0,t1 -> page 2 (4,5); t2,t3 -> page 0
+     * (0,1); t4 -> page 1 (2). Scores grow with page*PS+o+1 of the page:
+     * page 2 ids 5,4 score highest (6, 5), then page 1 id 2 (3); top-3 = {5, 4, 2} */
+    int32_t good[3] = {5, 4, 2}, perm[3] = {4, 2, 5};
+    ck_assert_int_eq(ev_topk_check(&in, good, 1e-3, 1e-3, &c, msg, sizeof msg), 0);
+    ck_assert_int_eq(ev_topk_check(&in, perm, 1e-3, 1e-3, &c, msg, sizeof msg), 0);
+    ck_assert(fabs(c.matched_ratio - 1.0) < 1e-12);
+}
+END_TEST
+
+START_TEST(test_topk_bad)
+{
+    struct ev_topk_in in;
+    struct ev_cmp c;
+    char msg[256];
+    int32_t dup[3] = {5, 5, 4}, foreign[3] = {5, 4, 2}, low[3] = {5, 4, 0}, pad[3] = {5, 4, -1};
+    setup_topk(&in);
+    ck_assert_int_eq(ev_topk_check(&in, dup, 1e-3, 1e-3, &c, msg, sizeof msg), 1);
+    ck_assert_ptr_nonnull(strstr(msg, "twice"));
+    seq_lens[0] = 4;   /* id 2 (t=4) is no longer in the sequence */
+    ck_assert_int_eq(ev_topk_check(&in, foreign, 1e-3, 1e-3, &c, msg, sizeof msg), 1);
+    ck_assert_ptr_nonnull(strstr(msg, "not a token"));
+    seq_lens[0] = 5;
+    ck_assert_int_eq(ev_topk_check(&in, low, 1e-3, 1e-3, &c, msg, sizeof msg), 1);
+    ck_assert_ptr_nonnull(strstr(msg, "below"));
+    ck_assert(c.max_abs > 0);
+    ck_assert_int_eq(ev_topk_check(&in, pad, 1e-3, 1e-3, &c, msg, sizeof msg), 1);
+    ck_assert_ptr_nonnull(strstr(msg, "expected 3"));
+    /* a huge tolerance accepts any valid unique token (ties) */
+    ck_assert_int_eq(ev_topk_check(&in, low, 1e9, 0, &c, msg, sizeof msg), 0);
+}
+END_TEST
+
+START_TEST(test_topk_short_sequence)
+{
+    struct ev_topk_in in;
+    struct ev_cmp c;
+    char msg[256];
+    int32_t row[3] = {4, -1, -1}, bad[3] = {4, 5, -1};
+    setup_topk(&in);
+    seq_lens[0] = 1;   /* one token: one index, then padding */
+    ck_assert_int_eq(ev_topk_check(&in, row, 1e-3, 1e-3, &c, msg, sizeof msg), 0);
+    ck_assert_int_eq(ev_topk_check(&in, bad, 1e-3, 1e-3, &c, msg, sizeof msg), 1);
+    seq_lens[0] = 5;
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("compare");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_exact_and_tolerance);
+    tcase_add_test(tc, test_nonfinite);
+    tcase_add_test(tc, test_bf16_poison);
+    tcase_add_test(tc, test_int_and_merge);
+    tcase_add_test(tc, test_topk_set);
+    tcase_add_test(tc, test_topk_bad);
+    tcase_add_test(tc, test_topk_short_sequence);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+KF_CHECK_MAIN
