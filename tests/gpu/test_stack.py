@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""test_stack.py (run through test_stack.sh): redis-server + kf-server +
+kf-worker on one GPU host; solutions are submitted over HTTP (curl when the
+host has it) and the traces read back.
+
+  1. the example GDN decode solution passes on every workload it is given
+  2. an endless kernel gets TIMEOUT within its deadline + 2 s (measured in
+     the worker's log from the task's start to the verdict), and the next
+     task still passes
+  3. an out-of-bounds write gets RUNTIME_ERROR on each workload, the worker
+     goes on and the next task passes
+  4. /health counts the worker; SIGTERM stops it cleanly
+
+Needs a GPU: without one the worker refuses to start and the test fails.
+Last line: "N passed, N failed".
+"""
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEF = "gdn_decode_qk4_v8_d128_k_last"
+EXAMPLE = os.path.join(ROOT, "kernels", "examples", DEF, "solution.json")
+WL_TIMEOUT = 8.0
+STARTUP = 6.0
+
+passed = failed = 0
+procs = []
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok - {name}", flush=True)
+    else:
+        failed += 1
+        print(f"not ok - {name} {detail}", flush=True)
+    return ok
+
+
+def find_prog(name):
+    for d in (os.environ.get("KF_BIN_DIR"), os.path.join(ROOT, ".gpuhost", "bin"),
+              os.path.join(ROOT, "bin")):
+        if d and os.access(os.path.join(d, name), os.X_OK):
+            return os.path.join(d, name)
+    return shutil.which(name)
+
+
+def http(method, url, body=None):
+    if shutil.which("curl"):
+        args = ["curl", "-sS", "-X", method, "-w", "\n%{http_code}", url]
+        if body is not None:
+            args += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+        r = subprocess.run(args, input=body, capture_output=True, text=True, timeout=120)
+        text, _, code = r.stdout.rpartition("\n")
+        return int(code or 0), text
+    req = urllib.request.Request(url, data=body.encode() if body is not None else None,
+                                 method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def inject(sol, name, code):
+    """A copy of the example whose kernel starts with `code`."""
+    s = json.loads(json.dumps(sol))
+    s["name"] = name
+    src = s["sources"][0]["content"]
+    k = src.find('extern "C" __global__')
+    b = src.find("{", src.find(")", src.find(sol["spec"]["launch"][0]["kernel"] + "(", k)))
+    if k < 0 or b < 0:
+        raise RuntimeError("cannot find the kernel body in the example solution")
+    s["sources"][0]["content"] = src[:b + 1] + "\n" + code + "\n" + src[b + 1:]
+    return s
+
+
+def log_time(line):
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z", line)
+    return datetime.datetime.fromisoformat(m.group(1)).timestamp() if m else None
+
+
+def main():
+    out = os.environ.get("OUT")
+    logdir = os.path.join(out, "stack") if out else tempfile.mkdtemp(prefix="kf-stack-logs-")
+    os.makedirs(logdir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="kf-stack-")
+    try:
+        run(tmp, logdir)
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"logs: {logdir}")
+
+
+def run(tmp, logdir):
+    progs = {n: find_prog(n) for n in ("redis-server", "kf-server", "kf-worker", "kf")}
+    if not check("programs found", all(progs.values()), str(progs)):
+        return
+
+    # dataset: the GDN decode workloads, synthesized
+    ds = os.path.join(tmp, "ds")
+    r = subprocess.run([progs["kf"], "synth", "--out", ds, "--seed", "1", "--from",
+                        os.path.join(ROOT, "dataset"), "--only", DEF],
+                       capture_output=True, text=True, timeout=300)
+    if not check("kf synth", r.returncode == 0, r.stderr[-1000:]):
+        return
+    uuids = []
+    for dirpath, _, files in os.walk(os.path.join(ds, "workloads")):
+        for f in files:
+            if f == DEF + ".jsonl":
+                for line in open(os.path.join(dirpath, f)):
+                    uuids.append(json.loads(line)["workload"]["uuid"])
+    if not check("workloads found", len(uuids) >= 8, str(len(uuids))):
+        return
+
+    sock = os.path.join(tmp, "redis.sock")
+    procs.append(subprocess.Popen(
+        [progs["redis-server"], "--port", "0", "--unixsocket", sock, "--save", "",
+         "--appendonly", "no", "--dir", tmp],
+        stdout=open(os.path.join(logdir, "redis.log"), "w"), stderr=subprocess.STDOUT))
+    for _ in range(500):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.01)
+    portfile = os.path.join(tmp, "port")
+    server_log = os.path.join(logdir, "kf-server.log")
+    procs.append(subprocess.Popen(
+        [progs["kf-server"], "--port", "0", "--port-file", portfile, "--redis-url",
+         "unix://" + sock, "--dataset", ds, "--auth", "off"],
+        stdout=open(server_log, "w"), stderr=subprocess.STDOUT))
+    worker_log = os.path.join(logdir, "kf-worker.log")
+    worker = subprocess.Popen(
+        [progs["kf-worker"], "--device", "0", "--redis", "unix://" + sock, "--dataset", ds,
+         "--cache", os.path.join(tmp, "cache"), "--kernels", os.path.join(ROOT, "kernels"),
+         "--seed-secret", "stack-test-secret", "--worker-id", "gpu-stack",
+         "--workload-timeout", str(WL_TIMEOUT), "--startup-timeout", str(STARTUP),
+         "--heartbeat", "1"],
+        stdout=open(worker_log, "w"), stderr=subprocess.STDOUT)
+    procs.append(worker)
+    for _ in range(300):
+        if os.path.exists(portfile) and open(portfile).read().strip():
+            break
+        time.sleep(0.05)
+    base = "http://127.0.0.1:%s" % open(portfile).read().strip()
+
+    healthy = False
+    for _ in range(120):
+        if worker.poll() is not None:
+            break
+        code, body = http("GET", base + "/health")
+        if code == 200 and json.loads(body).get("healthy_workers", 0) >= 1:
+            healthy = True
+            break
+        time.sleep(0.5)
+    if not check("worker up (GET /health counts it)", healthy,
+                 open(worker_log).read()[-1500:]):
+        return
+
+    example = json.load(open(EXAMPLE))
+
+    def submit(sol, wls):
+        code, body = http("POST", base + "/solutions?rerun=1&workloads=" + ",".join(wls),
+                          json.dumps(sol))
+        if code != 202:
+            raise RuntimeError(f"POST /solutions: {code} {body[:500]}")
+        return json.loads(body)["task_id"]
+
+    def wait(tid, limit=240):
+        t0 = time.time()
+        while time.time() - t0 < limit:
+            code, body = http("GET", f"{base}/tasks/{tid}?timeout=30")
+            if code == 200:
+                t = json.loads(body)
+                if t["status"] in ("completed", "failed"):
+                    return t
+        return {"status": "timeout-in-test", "traces": []}
+
+    def statuses(t):
+        return [tr["evaluation"]["status"] for tr in (t.get("traces") or [])]
+
+    def good(tag, wls):
+        t = wait(submit(example, wls))
+        st = statuses(t)
+        ok = t["status"] == "completed" and st == ["PASSED"] * len(wls)
+        check(f"{tag}: example solution PASSED on {len(wls)} workloads", ok,
+              f"status={t['status']} statuses={st} error={t.get('error')}")
+        if ok:
+            hw = t["traces"][0]["evaluation"]["environment"]["hardware"]
+            check(f"{tag}: environment.hardware names the GPU", hw.startswith("NVIDIA_"), hw)
+
+    good("first task", uuids[0:3])
+
+    # an endless kernel
+    spin = inject(example, "stack_spin", "    while (clock64() >= 0) { }")
+    tid = submit(spin, uuids[3:4])
+    t = wait(tid)
+    st = statuses(t)
+    check("endless kernel: TIMEOUT", st == ["TIMEOUT"],
+          f"status={t['status']} statuses={st} error={t.get('error')}")
+    start = verdict = None
+    for line in open(worker_log):
+        if f"task={tid} start" in line:
+            start = log_time(line)
+        if f"task={tid} workload=" in line and "status=TIMEOUT" in line:
+            verdict = log_time(line)
+    limit = STARTUP + WL_TIMEOUT + 2.0
+    took = (verdict - start) if start and verdict else None
+    check(f"endless kernel: verdict within deadline + 2 s ({limit:.0f} s)",
+          took is not None and took <= limit, f"took={took}")
+    print(f"# endless kernel: TIMEOUT after {took} s (deadline {STARTUP + WL_TIMEOUT} s)")
+    good("after the endless kernel", uuids[4:6])
+
+    # an out-of-bounds write
+    oob = inject(example, "stack_oob",
+                 "    if (threadIdx.x == 0 && blockIdx.x == 0)\n"
+                 "        new_state[(size_t)1 << 40] = 1.0f;")
+    t = wait(submit(oob, uuids[6:8]))
+    st = statuses(t)
+    check("out-of-bounds write: RUNTIME_ERROR on each workload",
+          t["status"] == "completed" and st == ["RUNTIME_ERROR"] * 2,
+          f"status={t['status']} statuses={st} error={t.get('error')}")
+    if st:
+        print("# oob log: " + t["traces"][0]["evaluation"].get("log", "")[:300].replace("\n", " | "))
+    check("worker still running", worker.poll() is None)
+    good("after the out-of-bounds write", uuids[8:10] if len(uuids) >= 10 else uuids[0:2])
+
+    worker.send_signal(signal.SIGTERM)
+    try:
+        rc = worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    check("SIGTERM: worker exits 0", rc == 0, f"rc={rc}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # a crash of the test is a failure, never a skip
+        check("test ran to the end", False, repr(e))
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
