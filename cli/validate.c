@@ -127,6 +127,12 @@ static void def_remember(struct vctx *c, const char *name, struct kf_definition 
     c->ndefs++;
 }
 
+static int has_json_suffix(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 5 && strcmp(s + n - 5, ".json") == 0;
+}
+
 static int is_file(const char *p)
 {
     struct stat st;
@@ -151,7 +157,19 @@ static struct kf_definition *def_load(const char *path, const char *name)
     return d;
 }
 
-/* Search root/definitions/<name>.json and root/definitions/<op_type>/<name>.json. */
+/* The name field of a JSON file, if it has one (new string) or NULL. */
+static char *json_name_of(const char *path)
+{
+    struct kf_err err = {0};
+    json_t *j = kf_json_load_file(path, 0, &err);
+    const char *n = json_string_value(json_object_get(j, "name"));
+    char *out = n ? xstrdup(n) : NULL;
+    json_decref(j);
+    return out;
+}
+
+/* Search root/definitions/[<op_type>/]<name>.json, then any definition file
+ * under root/definitions/ whose "name" is name. */
 static struct kf_definition *def_search_root(const char *root, const char *name)
 {
     struct kf_definition *d = NULL;
@@ -160,18 +178,45 @@ static struct kf_definition *def_search_root(const char *root, const char *name)
     if (is_file(p))
         d = def_load(p, name);
     free(p);
-    DIR *dir = d ? NULL : opendir(base);
-    struct dirent *de;
-    while (dir && !d && (de = readdir(dir)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        p = xasprintf("%s/%s/%s.json", base, de->d_name, name);
-        if (is_file(p))
-            d = def_load(p, name);
-        free(p);
+    for (int pass = 0; pass < 2 && !d; pass++) {
+        DIR *dir = opendir(base);
+        struct dirent *de;
+        while (dir && !d && (de = readdir(dir)) != NULL) {
+            if (de->d_name[0] == '.')
+                continue;
+            char *sub = xasprintf("%s/%s", base, de->d_name);
+            if (pass == 0) {   /* by file name */
+                p = xasprintf("%s/%s.json", sub, name);
+                if (is_file(p))
+                    d = def_load(p, name);
+                free(p);
+            } else {           /* by content, for files not named after their definition */
+                DIR *d2 = opendir(sub);
+                struct dirent *e2;
+                if (!d2 && has_json_suffix(de->d_name)) {
+                    char *n = json_name_of(sub);
+                    if (n && strcmp(n, name) == 0)
+                        d = def_load(sub, name);
+                    free(n);
+                }
+                while (d2 && !d && (e2 = readdir(d2)) != NULL) {
+                    if (e2->d_name[0] == '.' || !has_json_suffix(e2->d_name))
+                        continue;
+                    p = xasprintf("%s/%s", sub, e2->d_name);
+                    char *n = json_name_of(p);
+                    if (n && strcmp(n, name) == 0)
+                        d = def_load(p, name);
+                    free(n);
+                    free(p);
+                }
+                if (d2)
+                    closedir(d2);
+            }
+            free(sub);
+        }
+        if (dir)
+            closedir(dir);
     }
-    if (dir)
-        closedir(dir);
     free(base);
     return d;
 }
