@@ -15,21 +15,27 @@
  * One block of 256 threads per (half of V, value head, sequence) walks the
  * sequence chunk by chunk with its 128 x 64 slice of the state in shared
  * memory (fp32). Per chunk:
- *   1. load K, Q (bf16 -> fp32, zero rows past the end) and the gates;
+ *   1. stage K, Q, V (bf16 -> fp32, zero rows past the end) and the gates
+ *      from registers loaded during the previous chunk;
  *   2. one 128 x 128 x 128 tensor-core GEMM [K; Q] [K^T | S0] gives K K^T,
  *      Q K^T, K S0 and Q S0 (wmma m16n16k8, tf32 inputs, fp32 accumulators);
- *   3. apply decays and masks: A, P = tril(Q K^T * decay), R, exp(G) Q S0;
- *   4. solve (I + A) D = R by forward substitution in fp32 (one column per
- *      thread, registers, fully unrolled);
+ *   3. apply decays and masks: A, P = tril(Q K^T * decay), R, exp(G) Q S0,
+ *      and issue the next chunk's global loads;
+ *   4. solve (I + A) D = R blockwise: four 16-row diagonal blocks solved by
+ *      fp32 forward substitution, the off-diagonal updates on tensor cores in
+ *      split tf32 (hi + lo, three products: fp32-grade accuracy);
  *   5. two tensor-core GEMMs: O = exp(G) Q S0 + P D and
  *      S^T <- exp(G_C) S^T + D^T (exp(G_C - G) * K);
  *   6. write O (bf16).
+ * Loops stay rolled where unrolling would only grow the code: the kernel is
+ * walked once per chunk, so its size is paid in instruction fetches.
  * Padding rows (past the sequence end) have beta = 0 and log gate 0, so they
  * change nothing. An empty sequence leaves new_state zero (as the
  * definition's reference does); a NULL state reads as zeros.
  *
- * Launch: grid (2, num_v_heads, num_seqs), block 256, dynamic shared memory
- * (3 * 64 * 132 + 4 * 64 * 68 + 5 * 64) * 4 = 172288 bytes.
+ * Launch: grid (head_size / 64, num_v_heads, num_seqs), block 256, dynamic
+ * shared memory (3 * 64 * 132 + 4 * 64 * 68 + 64 * 64 + 5 * 64) * 4 = 188672
+ * bytes.
  * Thread-safety: a kernel; blocks write disjoint outputs.
  */
 #include <cuda_bf16.h>
@@ -58,9 +64,29 @@ template <typename F> static __device__ __forceinline__ void to_tf32(F &f)
         f.x[e] = wmma::__float_to_tf32(f.x[e]);
 }
 
+/* f <- tf32(f), lo <- tf32(f - tf32(f)) */
+template <typename F> static __device__ __forceinline__ void split_tf32(F &f, F &lo)
+{
+#pragma unroll
+    for (int e = 0; e < f.num_elements; e++) {
+        const float hi = wmma::__float_to_tf32(f.x[e]);
+        lo.x[e] = wmma::__float_to_tf32(f.x[e] - hi);
+        f.x[e] = hi;
+    }
+}
+
 static __device__ __forceinline__ float softplus_f(float x)
 {
     return x > 20.f ? x : log1pf(expf(x));
+}
+
+static __device__ __forceinline__ void unpack8(uint4 u, float *dst)
+{
+    const __nv_bfloat162 *p = reinterpret_cast<const __nv_bfloat162 *>(&u);
+    const float2 f0 = __bfloat1622float2(p[0]), f1 = __bfloat1622float2(p[1]);
+    const float2 f2 = __bfloat1622float2(p[2]), f3 = __bfloat1622float2(p[3]);
+    reinterpret_cast<float4 *>(dst)[0] = make_float4(f0.x, f0.y, f1.x, f1.y);
+    reinterpret_cast<float4 *>(dst)[1] = make_float4(f2.x, f2.y, f3.x, f3.y);
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1)
@@ -80,7 +106,8 @@ gdn_prefill_chunked(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__
     float *Pm = Am + C * LDC;      /* [C][LDC]   Q K^T -> P */
     float *Xm = Pm + C * LDC;      /* [C][LDC]   K S0 -> R -> D */
     float *Om = Xm + C * LDC;      /* [C][LDC]   Q S0 -> exp(G) Q S0 -> O */
-    float *Ls = Om + C * LDC;      /* [C] log gates */
+    float *Vs = Om + C * LDC;      /* [C][DV]    v rows of this half */
+    float *Ls = Vs + C * DV;       /* [C] log gates */
     float *Bs = Ls + C;            /* [C] beta */
     float *Gs = Bs + C;            /* [C] cumulative log gate */
     float *Es = Gs + C;            /* [C] exp(G_i) */
@@ -110,35 +137,62 @@ gdn_prefill_chunked(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__
         *reinterpret_cast<float4 *>(St + r * LDK + c4) = t;
     }
 
+    /* registers holding the next chunk's inputs while the current one runs */
+    uint4 pk[4], pq[4], pv[2];
+    float pa = 0.f, pb = 0.f;
+    auto prefetch = [&](long long c0) {
+        const long long left = seq1 - c0;
+#pragma unroll
+        for (int it = 0; it < 4; it++) {
+            const int idx = tid + 256 * it;
+            const int i = idx >> 4, c8 = (idx & 15) * 8;
+            pk[it] = make_uint4(0, 0, 0, 0);
+            pq[it] = make_uint4(0, 0, 0, 0);
+            if (i < left) {
+                const size_t off = ((size_t)(c0 + i) * GDN_HQ + hk) * GDN_K + c8;
+                pk[it] = __ldg(reinterpret_cast<const uint4 *>(k + off));
+                pq[it] = __ldg(reinterpret_cast<const uint4 *>(q + off));
+            }
+        }
+#pragma unroll
+        for (int it = 0; it < 2; it++) {
+            const int idx = tid + 256 * it;
+            const int i = idx >> 3, c8 = (idx & 7) * 8;
+            pv[it] = make_uint4(0, 0, 0, 0);
+            if (i < left)
+                pv[it] = __ldg(reinterpret_cast<const uint4 *>(
+                    v + ((size_t)(c0 + i) * GDN_HV + h) * GDN_K + v0 + c8));
+        }
+        if (tid < C && tid < left) {
+            const size_t gi = (size_t)(c0 + tid) * GDN_HV + h;
+            pa = __bfloat162float(a[gi]);
+            pb = __bfloat162float(b[gi]);
+        }
+    };
+    if (seq1 > seq0)
+        prefetch(seq0);
+
     for (long long t0 = seq0; t0 < seq1; t0 += C) {
         const int L = (int)min((long long)C, seq1 - t0);
 
-        /* 1. K, Q rows (zero past the end) and gates */
-        for (int idx = tid; idx < C * GDN_K / 8; idx += 256) {
-            const int i = idx / (GDN_K / 8), c8 = (idx % (GDN_K / 8)) * 8;
-            uint4 ku = make_uint4(0, 0, 0, 0), qu = make_uint4(0, 0, 0, 0);
-            if (i < L) {
-                const size_t off = ((size_t)(t0 + i) * GDN_HQ + hk) * GDN_K + c8;
-                ku = __ldg(reinterpret_cast<const uint4 *>(k + off));
-                qu = __ldg(reinterpret_cast<const uint4 *>(q + off));
-            }
-            const __nv_bfloat162 *kb = reinterpret_cast<const __nv_bfloat162 *>(&ku);
-            const __nv_bfloat162 *qb = reinterpret_cast<const __nv_bfloat162 *>(&qu);
-            float2 k0 = __bfloat1622float2(kb[0]), k1 = __bfloat1622float2(kb[1]);
-            float2 k2 = __bfloat1622float2(kb[2]), k3 = __bfloat1622float2(kb[3]);
-            float2 q0 = __bfloat1622float2(qb[0]), q1 = __bfloat1622float2(qb[1]);
-            float2 q2 = __bfloat1622float2(qb[2]), q3 = __bfloat1622float2(qb[3]);
-            *reinterpret_cast<float4 *>(Ks + i * LDK + c8) = make_float4(k0.x, k0.y, k1.x, k1.y);
-            *reinterpret_cast<float4 *>(Ks + i * LDK + c8 + 4) = make_float4(k2.x, k2.y, k3.x, k3.y);
-            *reinterpret_cast<float4 *>(Qs + i * LDK + c8) = make_float4(q0.x, q0.y, q1.x, q1.y);
-            *reinterpret_cast<float4 *>(Qs + i * LDK + c8 + 4) = make_float4(q2.x, q2.y, q3.x, q3.y);
+        /* 1. stage K, Q, V and the gates */
+#pragma unroll
+        for (int it = 0; it < 4; it++) {
+            const int idx = tid + 256 * it;
+            const int i = idx >> 4, c8 = (idx & 15) * 8;
+            unpack8(pk[it], Ks + i * LDK + c8);
+            unpack8(pq[it], Qs + i * LDK + c8);
+        }
+#pragma unroll
+        for (int it = 0; it < 2; it++) {
+            const int idx = tid + 256 * it;
+            unpack8(pv[it], Vs + (idx >> 3) * DV + (idx & 7) * 8);
         }
         if (tid < C) {
             float lg = 0.f, be = 0.f;
             if (tid < L) {
-                const size_t gi = (size_t)(t0 + tid) * GDN_HV + h;
-                lg = neg_ea * softplus_f(__bfloat162float(a[gi]) + dtb);
-                be = 1.f / (1.f + expf(-__bfloat162float(b[gi])));
+                lg = neg_ea * softplus_f(pa + dtb);
+                be = 1.f / (1.f + expf(-pb));
             }
             Ls[tid] = lg;
             Bs[tid] = be;
@@ -176,7 +230,7 @@ gdn_prefill_chunked(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__
 #pragma unroll
                 for (int c = 0; c < 4; c++)
                     wmma::fill_fragment(acc[r][c], 0.f);
-#pragma unroll 2
+#pragma unroll 1
             for (int kk = 0; kk < GDN_K; kk += 8) {
                 frag_a_row fa[2];
                 frag_b_col fb[4];
@@ -206,23 +260,19 @@ gdn_prefill_chunked(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__
         }
         __syncthreads();
 
-        /* 3. decays and masks */
+        /* 3. decays and masks; then the next chunk's loads */
+#pragma unroll 2
         for (int idx = tid; idx < C * C; idx += 256) {
             const int i = idx / C, j = idx % C;
-            const float gi = Gs[i];
-            const float dec = expf(gi - Gs[j]);
+            const float dec = expf(Gs[i] - Gs[j]);
             const float ak = Am[i * LDC + j], qk = Pm[i * LDC + j];
             Am[i * LDC + j] = j < i ? Bs[i] * ak * dec : 0.f;
             Pm[i * LDC + j] = j <= i ? qk * dec : 0.f;
             const float eg = Es[i];
-            float r = 0.f;
-            if (i < L) {
-                const float vv = __bfloat162float(v[((size_t)(t0 + i) * GDN_HV + h) * GDN_K + v0 + j]);
-                r = Bs[i] * (vv - eg * Xm[i * LDC + j]);
-            }
-            Xm[i * LDC + j] = r;
+            Xm[i * LDC + j] = Bs[i] * (Vs[i * DV + j] - eg * Xm[i * LDC + j]);
             Om[i * LDC + j] *= eg;
         }
+#pragma unroll 2
         for (int idx = tid; idx < C * GDN_K / 4; idx += 256) {
             const int i = idx / (GDN_K / 4), c4 = (idx % (GDN_K / 4)) * 4;
             const float f = Fs[i];
@@ -231,34 +281,54 @@ gdn_prefill_chunked(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__
             t.x *= f; t.y *= f; t.z *= f; t.w *= f;
             *p = t;
         }
+        prefetch(t0 + C);
         __syncthreads();
 
-        /* 4. (I + A) D = R, forward substitution, one column per thread */
-        if (tid < DV) {
-            float x[C];
+        /* 4. (I + A) D = R in four 16-row blocks */
+#pragma unroll 1
+        for (int bb = 0; bb < 4; bb++) {
+            const int r0 = bb * 16;
+            if (bb > 0 && warp < 4) {
+                /* R_b -= A[b, 0:b] D[0:b], columns 16 warp .. +15, split tf32 */
+                frag_acc acc;
+                wmma::fill_fragment(acc, 0.f);
+#pragma unroll 1
+                for (int kk = 0; kk < r0; kk += 8) {
+                    frag_a_row fa, fa_lo;
+                    frag_b_row fx, fx_lo;
+                    wmma::load_matrix_sync(fa, Am + r0 * LDC + kk, LDC);
+                    wmma::load_matrix_sync(fx, Xm + kk * LDC + warp * 16, LDC);
+                    split_tf32(fa, fa_lo);
+                    split_tf32(fx, fx_lo);
+                    wmma::mma_sync(acc, fa_lo, fx, acc);
+                    wmma::mma_sync(acc, fa, fx_lo, acc);
+                    wmma::mma_sync(acc, fa, fx, acc);
+                }
+                frag_acc rr;
+                wmma::load_matrix_sync(rr, Xm + r0 * LDC + warp * 16, LDC, wmma::mem_row_major);
 #pragma unroll
-            for (int r = 0; r < C; r++) {
-                float acc0 = Xm[r * LDC + tid], acc1 = 0.f;
-                const float *arow = Am + r * LDC;
-                int jj = 0;
+                for (int e = 0; e < rr.num_elements; e++)
+                    rr.x[e] -= acc.x[e];
+                wmma::store_matrix_sync(Xm + r0 * LDC + warp * 16, rr, LDC, wmma::mem_row_major);
+            }
+            __syncthreads();
+            if (tid < DV) {
+                float x[16];
 #pragma unroll
-                for (; jj + 4 <= r; jj += 4) {
-                    const float4 a4 = *reinterpret_cast<const float4 *>(arow + jj);
-                    acc0 -= a4.x * x[jj];
-                    acc1 -= a4.y * x[jj + 1];
-                    acc0 -= a4.z * x[jj + 2];
-                    acc1 -= a4.w * x[jj + 3];
+                for (int r = 0; r < 16; r++) {
+                    const float *arow = Am + (r0 + r) * LDC + r0;
+                    float acc = Xm[(r0 + r) * LDC + tid];
+#pragma unroll
+                    for (int jj = 0; jj < r; jj++)
+                        acc -= arow[jj] * x[jj];
+                    x[r] = acc;
                 }
 #pragma unroll
-                for (; jj < r; jj++)
-                    acc0 -= arow[jj] * x[jj];
-                x[r] = acc0 + acc1;
+                for (int r = 0; r < 16; r++)
+                    Xm[(r0 + r) * LDC + tid] = x[r];
             }
-#pragma unroll
-            for (int r = 0; r < C; r++)
-                Xm[r * LDC + tid] = x[r];
+            __syncthreads();
         }
-        __syncthreads();
 
         /* 5. O = exp(G) Q S0 + P D;  S^T = exp(G_C) S^T + D^T K' */
         {
@@ -280,7 +350,7 @@ gdn_prefill_chunked(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__
                 for (int e = 0; e < sacc[c].num_elements; e++)
                     sacc[c].x[e] *= gC;
             }
-#pragma unroll 2
+#pragma unroll 1
             for (int jj = 0; jj < C; jj += 8) {
                 frag_a_row fp;
                 wmma::load_matrix_sync(fp, Pm + rt * 16 * LDC + jj, LDC);
@@ -315,6 +385,7 @@ gdn_prefill_chunked(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__
         __syncthreads();
 
         /* 6. output rows */
+#pragma unroll 2
         for (int idx = tid; idx < C * DV / 2; idx += 256) {
             const int i = idx / (DV / 2), c2 = (idx % (DV / 2)) * 2;
             if (i < L) {
@@ -324,7 +395,7 @@ gdn_prefill_chunked(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__
                     output + ((size_t)(t0 + i) * GDN_HV + h) * GDN_K + v0 + c2) = o2;
             }
         }
-        /* the next chunk's step 1 writes only Ks, Qs, Ls, Bs: no barrier needed */
+        /* the next chunk's step 1 writes Ks, Qs, Vs, Ls, Bs only: no barrier needed */
     }
     __syncthreads();
     for (int idx = tid; idx < DV * GDN_K / 4; idx += 256) {

@@ -16,10 +16,14 @@
  * Rows v of the state never interact, so the state lives in registers for the
  * whole sequence: 8 lanes own one row (16 floats each), a warp owns 4 rows, a
  * block of 128 threads 16 rows. Dot products are 3-step shuffle reductions
- * inside the 8-lane group; the next token's inputs are loaded while the
- * current one is computed. All arithmetic in fp32.
+ * inside the 8-lane group. The step chain must never wait on device memory:
+ * the block stages the inputs of 16 tokens at a time in shared memory (k, q
+ * and its 16 values of v as fp32, g and beta computed once per token), double
+ * buffered, the next 16 tokens' loads in flight in registers while the
+ * current 16 are processed. All arithmetic in fp32.
  *
- * Launch: grid (head_size / 16, num_v_heads, num_seqs), block 128.
+ * Launch: grid (head_size / 16, num_v_heads, num_seqs), block 128, static
+ * shared memory 35 KiB.
  * Thread-safety: a kernel; each thread writes disjoint outputs.
  */
 #include <cuda_bf16.h>
@@ -42,37 +46,53 @@ static __device__ __forceinline__ float gdn_softplus(float x)
     return x > 20.f ? x : log1pf(expf(x));
 }
 
-struct gdn_tok {
-    uint2 q[4], k[4]; /* 4 x 4 bf16 each */
-    float v, a, b;
+#define TCH 16 /* tokens per shared-memory stage */
+
+struct gdn_stage_regs {
+    uint4 k[2], q[2], v;
+    float a, b;
 };
 
-static __device__ __forceinline__ void gdn_load_tok(gdn_tok &r, const __nv_bfloat16 *q,
-                                                    const __nv_bfloat16 *k,
-                                                    const __nv_bfloat16 *v,
-                                                    const __nv_bfloat16 *a,
-                                                    const __nv_bfloat16 *b, long long t, int h,
-                                                    int row, int j)
+/* Issue the global loads of tokens [c0, c0 + TCH) (zeros past t1). */
+static __device__ __forceinline__ void gdn_fetch(gdn_stage_regs &r, const __nv_bfloat16 *q,
+                                                 const __nv_bfloat16 *k,
+                                                 const __nv_bfloat16 *v,
+                                                 const __nv_bfloat16 *a,
+                                                 const __nv_bfloat16 *b, long long c0,
+                                                 long long t1, int h, int row0, int tid)
 {
     const int hk = h / (GDN_HV / GDN_HQ);
-    const uint2 *qp = reinterpret_cast<const uint2 *>(q + (t * GDN_HQ + hk) * GDN_K);
-    const uint2 *kp = reinterpret_cast<const uint2 *>(k + (t * GDN_HQ + hk) * GDN_K);
 #pragma unroll
-    for (int m = 0; m < 4; m++) {
-        r.q[m] = __ldg(qp + j + 8 * m);
-        r.k[m] = __ldg(kp + j + 8 * m);
+    for (int u = 0; u < 2; u++) {
+        const int idx = tid + 128 * u;
+        const int i = idx >> 4, c8 = (idx & 15) * 8;
+        r.k[u] = make_uint4(0, 0, 0, 0);
+        r.q[u] = make_uint4(0, 0, 0, 0);
+        if (c0 + i < t1) {
+            const size_t off = ((size_t)(c0 + i) * GDN_HQ + hk) * GDN_K + c8;
+            r.k[u] = __ldg(reinterpret_cast<const uint4 *>(k + off));
+            r.q[u] = __ldg(reinterpret_cast<const uint4 *>(q + off));
+        }
     }
-    r.v = __bfloat162float(v[(t * GDN_HV + h) * GDN_K + row]);
-    r.a = __bfloat162float(a[t * GDN_HV + h]);
-    r.b = __bfloat162float(b[t * GDN_HV + h]);
+    r.v = make_uint4(0, 0, 0, 0);
+    if (tid < 2 * TCH && c0 + (tid >> 1) < t1)
+        r.v = __ldg(reinterpret_cast<const uint4 *>(
+            v + ((size_t)(c0 + (tid >> 1)) * GDN_HV + h) * GDN_K + row0 + (tid & 1) * 8));
+    r.a = 0.f;
+    r.b = 0.f;
+    if (tid < TCH && c0 + tid < t1) {
+        r.a = __bfloat162float(a[(size_t)(c0 + tid) * GDN_HV + h]);
+        r.b = __bfloat162float(b[(size_t)(c0 + tid) * GDN_HV + h]);
+    }
 }
 
-static __device__ __forceinline__ void gdn_unpack4(uint2 u, float *f)
+static __device__ __forceinline__ void gdn_unpack8(uint4 u, float *dst)
 {
-    __nv_bfloat162 lo = *reinterpret_cast<__nv_bfloat162 *>(&u.x);
-    __nv_bfloat162 hi = *reinterpret_cast<__nv_bfloat162 *>(&u.y);
-    float2 l = __bfloat1622float2(lo), h = __bfloat1622float2(hi);
-    f[0] = l.x; f[1] = l.y; f[2] = h.x; f[3] = h.y;
+    const __nv_bfloat162 *p = reinterpret_cast<const __nv_bfloat162 *>(&u);
+    const float2 f0 = __bfloat1622float2(p[0]), f1 = __bfloat1622float2(p[1]);
+    const float2 f2 = __bfloat1622float2(p[2]), f3 = __bfloat1622float2(p[3]);
+    reinterpret_cast<float4 *>(dst)[0] = make_float4(f0.x, f0.y, f1.x, f1.y);
+    reinterpret_cast<float4 *>(dst)[1] = make_float4(f2.x, f2.y, f3.x, f3.y);
 }
 
 extern "C" __global__ void __launch_bounds__(128)
@@ -84,9 +104,17 @@ gdn_prefill_ref(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__rest
                 __nv_bfloat16 *__restrict__ output, float *__restrict__ new_state,
                 long long num_seqs)
 {
-    const int lane = threadIdx.x & 31;
+    __shared__ __align__(16) float sK[2][TCH * GDN_K];
+    __shared__ __align__(16) float sQ[2][TCH * GDN_K];
+    __shared__ __align__(16) float sV[2][TCH * 16];
+    __shared__ float sG[2][TCH], sB[2][TCH];
+
+    const int tid = threadIdx.x;
+    const int lane = tid & 31;
     const int j = lane & 7;
-    const int row = blockIdx.x * 16 + (threadIdx.x >> 5) * 4 + (lane >> 3);
+    const int rib = (tid >> 5) * 4 + (lane >> 3); /* row in block */
+    const int row0 = blockIdx.x * 16;
+    const int row = row0 + rib;
     const int h = blockIdx.y;
     const long long n = blockIdx.z;
     if (n >= num_seqs)
@@ -108,42 +136,73 @@ gdn_prefill_ref(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__rest
         s[4 * m] = t.x; s[4 * m + 1] = t.y; s[4 * m + 2] = t.z; s[4 * m + 3] = t.w;
     }
 
-    gdn_tok nxt;
-    if (t1 > t0)
-        gdn_load_tok(nxt, q, k, v, a, b, t0, h, row, j);
-    for (long long t = t0; t < t1; t++) {
-        const gdn_tok cur = nxt;
-        if (t + 1 < t1)
-            gdn_load_tok(nxt, q, k, v, a, b, t + 1, h, row, j);
-        const float g = expf(neg_ea * gdn_softplus(cur.a + dtb));
-        const float beta = 1.f / (1.f + expf(-cur.b));
-        float kf[16], qf[16];
+    const long long nst = t1 > t0 ? (t1 - t0 + TCH - 1) / TCH : 0;
+    gdn_stage_regs pre;
+    auto stage = [&](int buf) {
 #pragma unroll
-        for (int m = 0; m < 4; m++) {
-            gdn_unpack4(cur.k[m], kf + 4 * m);
-            gdn_unpack4(cur.q[m], qf + 4 * m);
+        for (int u = 0; u < 2; u++) {
+            const int idx = tid + 128 * u;
+            const int i = idx >> 4, c8 = (idx & 15) * 8;
+            gdn_unpack8(pre.k[u], &sK[buf][i * GDN_K + c8]);
+            gdn_unpack8(pre.q[u], &sQ[buf][i * GDN_K + c8]);
         }
-        float p0 = 0.f, p1 = 0.f;
+        if (tid < 2 * TCH)
+            gdn_unpack8(pre.v, &sV[buf][(tid >> 1) * 16 + (tid & 1) * 8]);
+        if (tid < TCH) {
+            sG[buf][tid] = expf(neg_ea * gdn_softplus(pre.a + dtb));
+            sB[buf][tid] = 1.f / (1.f + expf(-pre.b));
+        }
+    };
+    if (nst > 0) {
+        gdn_fetch(pre, q, k, v, a, b, t0, t1, h, row0, tid);
+        stage(0);
+    }
+    __syncthreads();
+
+    for (long long c = 0; c < nst; c++) {
+        const int cur = (int)(c & 1);
+        const long long tc = t0 + c * TCH;
+        const int L = (int)min((long long)TCH, t1 - tc);
+        if (c + 1 < nst)
+            gdn_fetch(pre, q, k, v, a, b, tc + TCH, t1, h, row0, tid);
+        const float *cK = sK[cur], *cQ = sQ[cur];
+#pragma unroll 2
+        for (int i = 0; i < L; i++) {
+            float kf[16], qf[16];
 #pragma unroll
-        for (int i = 0; i < 16; i += 2) {
-            s[i] *= g;
-            s[i + 1] *= g;
-            p0 += kf[i] * s[i];
-            p1 += kf[i + 1] * s[i + 1];
-        }
-        const float old_v = gdn_group8_sum(p0 + p1);
-        const float new_v = beta * cur.v + (1.f - beta) * old_v;
-        float o0 = 0.f, o1 = 0.f;
+            for (int m = 0; m < 4; m++) {
+                *reinterpret_cast<float4 *>(kf + 4 * m) =
+                    *reinterpret_cast<const float4 *>(cK + i * GDN_K + 4 * (j + 8 * m));
+                *reinterpret_cast<float4 *>(qf + 4 * m) =
+                    *reinterpret_cast<const float4 *>(cQ + i * GDN_K + 4 * (j + 8 * m));
+            }
+            const float g = sG[cur][i], beta = sB[cur][i], vv = sV[cur][i * 16 + rib];
+            float p0 = 0.f, p1 = 0.f;
 #pragma unroll
-        for (int i = 0; i < 16; i += 2) {
-            s[i] = s[i] - kf[i] * old_v + kf[i] * new_v;
-            s[i + 1] = s[i + 1] - kf[i + 1] * old_v + kf[i + 1] * new_v;
-            o0 += qf[i] * s[i];
-            o1 += qf[i + 1] * s[i + 1];
+            for (int e = 0; e < 16; e += 2) {
+                s[e] *= g;
+                s[e + 1] *= g;
+                p0 += kf[e] * s[e];
+                p1 += kf[e + 1] * s[e + 1];
+            }
+            const float old_v = gdn_group8_sum(p0 + p1);
+            const float new_v = beta * vv + (1.f - beta) * old_v;
+            const float d = new_v - old_v;
+            float o0 = 0.f, o1 = 0.f;
+#pragma unroll
+            for (int e = 0; e < 16; e += 2) {
+                s[e] += kf[e] * d;
+                s[e + 1] += kf[e + 1] * d;
+                o0 += qf[e] * s[e];
+                o1 += qf[e + 1] * s[e + 1];
+            }
+            const float o = gdn_group8_sum(o0 + o1);
+            if (j == 0)
+                output[((size_t)(tc + i) * GDN_HV + h) * GDN_K + row] = __float2bfloat16(scale * o);
         }
-        const float o = gdn_group8_sum(o0 + o1);
-        if (j == 0)
-            output[(t * GDN_HV + h) * GDN_K + row] = __float2bfloat16(scale * o);
+        if (c + 1 < nst)
+            stage(cur ^ 1);
+        __syncthreads();
     }
 #pragma unroll
     for (int m = 0; m < 4; m++)
