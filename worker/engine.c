@@ -39,6 +39,7 @@ struct eng {
     struct ev_ref *ref;
     int broken;                   /* a sticky CUDA error: reset before the next workload */
     enum ev_evaluator evaluator;
+    struct kf_definition def_nc;  /* the definition without constraints (shallow copy) */
 };
 
 struct wl {                       /* per-workload result being assembled */
@@ -210,7 +211,15 @@ static json_t *eval_workload(struct eng *E, const struct kf_workload *wk)
         wlog(w, "%s", E->compile_log ? E->compile_log : "compilation failed");
         goto done;
     }
-    if ((rc = kf_bind(def, wk, MAX_TENSOR_BYTES, &b, &err))) {
+    if ((rc = kf_bind(def, wk, MAX_TENSOR_BYTES, &b, &err)) && !strncmp(err.path, "constraints", 11)) {
+        /* Constraints are the definition's documentation of valid inputs;
+         * the contest's own workloads break some (DSA indexer: fewer pages
+         * than topk / page_size) and flashinfer-bench evaluates them anyway.
+         * Report, then bind without them. */
+        wlog(w, "[kernelfarm] warning: workload violates %s: %s", err.path, err.msg);
+        rc = kf_bind(&E->def_nc, wk, MAX_TENSOR_BYTES, &b, &err);
+    }
+    if (rc) {
         w->st = KF_ST_RUNTIME_ERROR;
         wlog(w, "[kernelfarm] workload does not bind to the definition: %s: %s", err.path, err.msg);
         goto done;
@@ -243,12 +252,8 @@ static json_t *eval_workload(struct eng *E, const struct kf_workload *wk)
         }
         cd.d = &E->dev;
         cd.in = in;
-        if ((rc = kf_binding_check_constraints(b, input_data, &cd, &err))) {
-            w->st = KF_ST_RUNTIME_ERROR;
-            wlog(w, "[kernelfarm] workload violates the definition's constraints: %s: %s", err.path,
-                 err.msg);
-            break;
-        }
+        if (t == 0 && b->def == def && kf_binding_check_constraints(b, input_data, &cd, &err))
+            wlog(w, "[kernelfarm] warning: inputs violate %s: %s", err.path, err.msg);
         /* Reference first, on the same inputs; its outputs leave the GPU. */
         if ((rc = ev_ref_run(E->ref, &E->dev, need_ref_lat ? E->timer : NULL, def, wk, b, in, seed,
                              cfg, req->cache_dir, &rr, &err))) {
@@ -479,6 +484,8 @@ done:
     json_object_set_new(kfx, "config", ev_config_to_json(cfg));
     trace = ev_trace_new(def, wk, req->sol->name, w->st, w->log, corr, perf,
                          ev_environment_json(E->dev.hardware, E->dev.driver_version), kfx);
+    if (kf_trace_validate(trace, &err))
+        log_error("engine", "built an invalid trace path=%s msg=%s", err.path, err.msg);
     kf_binding_free(b);
     json_decref(w->outputs_extra);
     free(w->medians);
@@ -532,6 +539,10 @@ int ev_evaluate(const struct ev_request *req, ev_progress_fn progress, void *ctx
     *traces_out = NULL;
     E->req = req;
     E->evaluator = ev_evaluator_for(req->def);
+    E->def_nc = *req->def;
+    E->def_nc.nconstraints = 0;
+    E->def_nc.constraints = NULL;
+    E->def_nc.constraint_exprs = NULL;
     if (req->cfg.trials < 1 || req->cfg.iterations < 1 || req->cfg.warmup < 0) {
         rc = kf_err_set(err, KF_EINVAL, "config", "trials and iterations must be >= 1");
         goto out;

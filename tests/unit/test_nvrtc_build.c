@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "builtin.h"
+#include "jsonio.h"
 #include "kf_check.h"
 #include "model.h"
 #include "nvrtc_build.h"
@@ -76,6 +77,33 @@ START_TEST(test_all_kernel_dirs)
     }
     /* five definitions, a reference and an example each, two archs */
     ck_assert_int_ge(count, 2 * 2 * 5);
+}
+END_TEST
+
+/* The GPU suite's bad solutions: all compile except the syntax error. */
+START_TEST(test_bad_solutions)
+{
+    static const char *names[] = {"wrong_numerical", "oob_guard", "oob_fault", "mutate_input",
+                                  "first_call_only", "syntax_error"};
+    for (int i = 0; i < 6; i++) {
+        char *path = xasprintf("%s/tests/gpu/solutions/%s.json", KF_SOURCE_DIR, names[i]);
+        struct kf_err err = {0};
+        json_t *j = kf_json_load_file(path, 0, &err);
+        struct kf_solution *s = NULL;
+        struct ev_build b;
+        int rc;
+        ck_assert_msg(j != NULL, "%s: %s", path, err.msg);
+        ck_assert_int_eq(kf_solution_from_json(j, &s, &err), 0);
+        rc = ev_nvrtc_build(s, "sm_90a", NULL, &b, &err);
+        if (i == 5)
+            ck_assert_msg(rc == KF_EINVAL && strstr(b.log, "error"), "syntax error not reported");
+        else
+            ck_assert_msg(rc == 0, "%s: %s\n%s", names[i], err.msg, b.log);
+        ev_build_free(&b);
+        kf_solution_free(s);
+        json_decref(j);
+        free(path);
+    }
 }
 END_TEST
 
@@ -186,6 +214,7 @@ static Suite *make_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_all_kernel_dirs);
     tcase_add_test(tc, test_builtin);
+    tcase_add_test(tc, test_bad_solutions);
     tcase_add_test(tc, test_syntax_error_log);
     tcase_add_test(tc, test_cache);
     tcase_add_test(tc, test_arch_name);
