@@ -288,26 +288,73 @@ static int on_frame(struct run *r, struct attempt *a, json_t *m, double now)
     return -1;
 }
 
-static int child_exited(pid_t pid)
+/* How a child ended, read from waitid() without reaping it. */
+struct exit_info {
+    int exited;     /* 1 once it has ended */
+    int code;       /* exit status, or -1 */
+    int sig;        /* terminating signal, or 0 */
+};
+
+static int child_exited(pid_t pid, struct exit_info *x)
 {
     siginfo_t si;
     memset(&si, 0, sizeof si);
     /* WNOWAIT: leave it a zombie so its process group id stays reserved
      * until the group has been killed. */
     if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
-        return errno == ECHILD;
-    return si.si_pid == pid;
+        return x->exited = errno == ECHILD;
+    if (si.si_pid != pid)
+        return 0;
+    x->exited = 1;
+    if (si.si_code == CLD_EXITED)
+        x->code = si.si_status;
+    else
+        x->sig = si.si_status;
+    return 1;
 }
 
-static void describe_exit(int status, char *buf, size_t n)
+static void describe_exit(const struct exit_info *x, char *buf, size_t n)
 {
-    if (WIFSIGNALED(status))
-        snprintf(buf, n, "evaluator killed by signal %d (%s)", WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
-    else if (WIFEXITED(status))
-        snprintf(buf, n, "evaluator exited with status %d", WEXITSTATUS(status));
+    if (x->sig)
+        snprintf(buf, n, "evaluator killed by signal %d (%s)", x->sig, strsignal(x->sig));
+    else if (x->code >= 0)
+        snprintf(buf, n, "evaluator exited with status %d", x->code);
     else
-        snprintf(buf, n, "evaluator ended (wait status %d)", status);
+        snprintf(buf, n, "evaluator ended");
+}
+
+/* Children killed but not yet reaped (stuck in the driver's teardown). */
+static pid_t stuck[32];
+
+static void reap_stuck(void)
+{
+    for (size_t i = 0; i < sizeof stuck / sizeof stuck[0]; i++)
+        if (stuck[i] > 0 && waitpid(stuck[i], NULL, WNOHANG) != 0) {
+            log_info("worker", "evaluator pid=%d finally reaped", (int)stuck[i]);
+            stuck[i] = 0;
+        }
+}
+
+/* Reap a killed child, waiting at most `patience` seconds: a process whose
+ * GPU context the driver cannot tear down must not stop the worker. */
+static void reap(pid_t pid, double patience)
+{
+    double until = mono_now() + patience;
+    for (;;) {
+        pid_t k = waitpid(pid, NULL, WNOHANG);
+        if (k == pid || (k < 0 && errno != EINTR))
+            return;
+        if (mono_now() >= until)
+            break;
+        usleep(5000);
+    }
+    log_error("worker", "evaluator pid=%d not reaped %.0f s after SIGKILL (GPU teardown stuck?)",
+              (int)pid, patience);
+    for (size_t i = 0; i < sizeof stuck / sizeof stuck[0]; i++)
+        if (stuck[i] <= 0) {
+            stuck[i] = pid;
+            return;
+        }
 }
 
 /* Read every complete frame the pipe holds now. */
@@ -344,12 +391,14 @@ static int run_child(struct run *r, double task_deadline, struct kf_err *err)
     struct wk_reader rd;
     struct tail t = {0};
     enum outcome oc = OC_RUNNING;
-    int frame_open = 1, log_open = 1, status = 0, rc = 0;
+    int frame_open = 1, log_open = 1, rc = 0;
+    struct exit_info x = {0, -1, 0};
     double tick = r->h && r->h->tick_s > 0 ? r->h->tick_s : 1.0, next_tick;
     double now = mono_now();
 
     memset(&a, 0, sizeof a);
     a.first = r->next;
+    reap_stuck();
     if (wk_child_spawn(&o, &a.c, err) < 0)
         return err ? err->code : KF_EIO;
     log_debug("worker", "task=%s evaluator pid=%d first=%d", r->task_id, (int)a.c.pid, a.first);
@@ -366,7 +415,7 @@ static int run_child(struct run *r, double task_deadline, struct kf_err *err)
         int ms;
 
         now = mono_now();
-        if (child_exited(a.c.pid)) {
+        if (child_exited(a.c.pid, &x)) {
             /* Everything it wrote is in the pipes now. */
             if (frame_open)
                 oc = read_frames(r, &a, &rd, &frame_open);
@@ -420,23 +469,20 @@ static int run_child(struct run *r, double task_deadline, struct kf_err *err)
             oc = read_frames(r, &a, &rd, &frame_open);
     }
     /* Kill the whole group (the leader may be a zombie: the id is still
-     * reserved), then collect the last output and reap. */
+     * reserved) and collect the output written so far (non-blocking). The
+     * verdict is out before the reap: tearing down a GPU context that runs
+     * an endless kernel can take a while, and the deadline is the deadline. */
     kill(-a.c.pid, SIGKILL);
     kill(a.c.pid, SIGKILL);
-    while (waitpid(a.c.pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (log_open) {
-        /* Non-blocking: grandchildren that escaped the group could hold it. */
+    if (log_open)
         drain_log(a.c.log_fd, &t);
-    }
-    close(a.c.frame_fd);
-    close(a.c.log_fd);
-    wk_reader_free(&rd);
 
     /* It had said its last word: a slow exit is no verdict. */
     if ((oc == OC_WL_TIMEOUT || oc == OC_EXITED) &&
-        (a.got_done || a.yielded || a.engine_failed))
-        oc = OC_EXITED, status = 0;
+        (a.got_done || a.yielded || a.engine_failed)) {
+        oc = OC_EXITED;
+        x = (struct exit_info){1, 0, 0};
+    }
 
     switch (oc) {
     case OC_ABANDON:
@@ -477,7 +523,7 @@ static int run_child(struct run *r, double task_deadline, struct kf_err *err)
     case OC_EXITED:
     case OC_RUNNING: {
         char why[700];
-        int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        int clean = x.sig == 0 && x.code == 0;
         if (a.engine_failed) {
             char *tt = tail_text(&t);
             log_error("worker", "task=%s evaluation engine failed: %s", r->task_id, a.why);
@@ -489,7 +535,7 @@ static int run_child(struct run *r, double task_deadline, struct kf_err *err)
         }
         if (clean && (a.got_done || a.yielded))
             break;
-        describe_exit(status, why, sizeof why);
+        describe_exit(&x, why, sizeof why);
         if (clean)
             snprintf(why, sizeof why, "evaluator exited before reporting workload %d",
                      r->next);
@@ -499,6 +545,10 @@ static int run_child(struct run *r, double task_deadline, struct kf_err *err)
         break;
     }
     }
+    reap(a.c.pid, 30.0);
+    close(a.c.frame_fd);
+    close(a.c.log_fd);
+    wk_reader_free(&rd);
     free(t.buf);
     return rc;
 }

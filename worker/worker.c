@@ -228,12 +228,18 @@ int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
     rc = kfq_connect(o->redis_url, o->redis_password, true, &w.c, err);
     if (rc < 0)
         return rc;
-    rc = kfq_ensure_wait(w.c, (volatile int *)o->stop, 30000, err);
-    if (rc == 0)
-        rc = kfq_init(w.c, err);
-    if (rc < 0) {
-        kfq_close(w.c);
-        return rc;
+    /* Redis may start after the worker: wait (and say so) until it answers. */
+    for (;;) {
+        rc = kfq_ensure_wait(w.c, (volatile int *)o->stop, 10000, err);
+        if (rc == 0)
+            rc = kfq_init(w.c, err);
+        if (rc == 0)
+            break;
+        if (o->stop && *o->stop) {
+            kfq_close(w.c);
+            return rc;
+        }
+        log_warn("worker", "waiting for Redis: %s", err ? err->msg : "unreachable");
     }
     log_info("worker", "connected id=%s device=%d hardware=%s", o->worker_id, o->device,
              o->hardware ? o->hardware : "unknown");
@@ -265,6 +271,13 @@ int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
         if (reclaiming)
             log_info("worker", "task=%s reclaimed from an earlier run of %s", t->id,
                      o->worker_id);
+        if (o->stop && *o->stop) {
+            /* Stopped while waiting for it: give it straight back. */
+            if (kfq_task_release(w.c, t, &e) < 0)
+                log_error("worker", "task=%s cannot release: %s", t->id, e.msg);
+            kfq_task_free(t);
+            break;
+        }
         k = run_one(&w, t);
         kfq_task_free(t);
         done++;

@@ -115,16 +115,7 @@ def run(tmp, procs):
                 "uuid": u, "axes": {"n": 16}, "inputs": {"x": {"type": "random"}}},
                 "solution": None, "evaluation": None}) + "\n")
 
-    # redis
     sock = os.path.join(tmp, "redis.sock")
-    redis = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
-                              "--appendonly", "no", "--dir", tmp],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs.append(redis)
-    for _ in range(500):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.01)
 
     def rcli(*args):
         out = subprocess.run(["redis-cli", "-s", sock, *args], capture_output=True, text=True,
@@ -147,6 +138,14 @@ def run(tmp, procs):
     worker = subprocess.Popen(base + ["--no-require-gpu"], env=env, stdout=logf,
                               stderr=subprocess.STDOUT)
     procs.append(worker)
+    # redis, started after the worker: the worker waits for it
+    time.sleep(1.0)
+    check("worker waits for Redis instead of exiting", worker.poll() is None,
+          open(log_path).read()[-800:])
+    redis = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
+                              "--appendonly", "no", "--dir", tmp],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(redis)
     up = False
     for _ in range(300):
         if rcli("EXISTS", "kf:worker:itest-w") == "1":
