@@ -26,7 +26,10 @@ struct kf_dataset {
 };
 
 /* Load root (NULL: $FIB_DATASET_PATH). Every workload is checked against
- * its definition (kf_workload_check). Returns 0 or a code with err set. */
+ * its definition (kf_workload_check); a workload that only violates a
+ * definition constraint is kept with a logged warning (flashinfer-bench does
+ * not enforce constraints; the contest's DSA indexer workloads break one).
+ * Returns 0 or a code with err set. */
 int kf_dataset_load(const char *root, struct kf_dataset **out, struct kf_err *err);
 void kf_dataset_free(struct kf_dataset *ds);
 const struct kf_dataset_def *kf_dataset_find(const struct kf_dataset *ds, const char *def_name);
