@@ -14,7 +14,8 @@
 # Environment: KF (default bin/kf), KF_GPU_DATASET (default var/dataset,
 # synthesized if missing), KF_GPU_WORKLOADS (workloads per definition,
 # default 3; 0 = all), KF_GPU_RUN_ARGS (extra kf run flags), KF_GPU_OUT
-# (traces and logs; default a temp dir). Last line: "N passed, N failed".
+# (traces and logs; default a temp dir), KF_GPU_OTHER=0 (skip part 3).
+# Last line: "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
 KF=${KF:-bin/kf}
@@ -148,6 +149,7 @@ if check "$out" INCORRECT_NUMERICAL "trial 1"; then ok "first_call_only caught b
 
 # 3. the other GPU tests
 for t in tests/gpu/test_*.sh; do
+    [ "${KF_GPU_OTHER:-1}" = 0 ] && break
     [ -x "$t" ] && [ -f "$t" ] || continue
     echo "--- $t"
     last=$("$t" 2>&1 | tee "$OUTDIR/$(basename "$t").log" | tail -n 1)
