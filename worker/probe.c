@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <nvrtc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 
 #include "cudrv.h"   /* the driver through dlopen: kf-worker starts without one */
 #include "evdev.h"
+#include "trace_build.h"
 #include "wire.h"
 #include "xalloc.h"
 
@@ -24,9 +24,9 @@ static _Noreturn void probe_child(int device, int fd)
     CUdevice dev;
     CUresult r = CUDA_ERROR_UNKNOWN;
     struct kf_err e;
-    char name[256] = "", hw[128], drv[32], rtc[32];
-    int dv = 0, maj = 0, min = 0;
-    json_t *m;
+    char name[256] = "", hw[128];
+    int dv = 0;
+    json_t *m, *env;
 
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -42,14 +42,11 @@ static _Noreturn void probe_child(int device, int fd)
         _exit(1);
     }
     cuDriverGetVersion(&dv);
-    snprintf(drv, sizeof drv, "%d.%d", dv / 1000, (dv % 1000) / 10);
-    if (nvrtcVersion(&maj, &min) == NVRTC_SUCCESS)
-        snprintf(rtc, sizeof rtc, "%d.%d", maj, min);
-    else
-        snprintf(rtc, sizeof rtc, "unknown");
     ev_hardware_name(name, hw, sizeof hw);
-    m = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "type", "env", "name", name, "hardware", hw,
-                  "libs", "cuda_driver", drv, "nvrtc", rtc);
+    /* The same environment object the engine puts in its traces. */
+    env = ev_environment_json(hw, dv);
+    m = json_pack("{s:s, s:s, s:s, s:O}", "type", "env", "name", name, "hardware", hw, "libs",
+                  json_object_get(env, "libs"));
     _exit(wk_frame_write(fd, m, NULL) < 0 ? 2 : 0);
 }
 

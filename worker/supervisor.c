@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "model.h"
+#include "trace_build.h"
 #include "wire.h"
 #include "xalloc.h"
 
@@ -40,17 +41,6 @@ static double mono_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void iso_timestamp(char buf[40])
-{
-    struct timeval tv;
-    struct tm tm;
-    size_t n;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, 40 - n, ".%06ldZ", (long)tv.tv_usec);
 }
 
 /* The last `cap` bytes a child wrote to stdout/stderr. */
@@ -114,14 +104,12 @@ json_t *wk_make_trace(const struct kf_definition *def, const struct kf_solution 
                       const struct kf_workload *w, const char *status, const char *log,
                       const json_t *environment)
 {
-    char ts[40];
+    int st = kf_status_from_name(status);
+    /* Never ev_environment_json() here: the supervisor touches no CUDA library. */
     json_t *env = environment ? json_deep_copy(environment)
                               : json_pack("{s:s, s:{}}", "hardware", "unknown", "libs");
-    iso_timestamp(ts);
-    return json_pack("{s:s, s:o, s:s, s:{s:s, s:s, s:n, s:n, s:o, s:s}}", "definition",
-                     def->name, "workload", kf_workload_to_json(w), "solution", sol->name,
-                     "evaluation", "status", status, "log", log ? log : "", "correctness",
-                     "performance", "environment", env, "timestamp", ts);
+    return ev_trace_new(def, w, sol->name, st < 0 ? KF_ST_RUNTIME_ERROR : (enum kf_status)st,
+                        log, NULL, NULL, env, json_pack("{s:s}", "verdict_by", "supervisor"));
 }
 
 int wk_check_trace(const json_t *trace, const struct kf_definition *def,

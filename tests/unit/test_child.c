@@ -521,8 +521,11 @@ START_TEST(test_supervisor_trace_shape)
     json_t *ev = json_object_get(t, "evaluation");
     struct kf_err e;
     ck_assert_int_eq(kf_trace_validate(t, &e), 0);
-    ck_assert(json_is_null(json_object_get(ev, "correctness")));
-    ck_assert(json_is_null(json_object_get(ev, "performance")));
+    /* Like the engine's traces: no correctness or performance keys. */
+    ck_assert_ptr_null(json_object_get(ev, "correctness"));
+    ck_assert_ptr_null(json_object_get(ev, "performance"));
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(ev, "kernelfarm"),
+                                                       "verdict_by")), "supervisor");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(ev, "environment"),
                                                        "hardware")), "unknown");
     ck_assert_int_eq(wk_check_trace(t, &def, &sol, req.workloads[0], &e), 0);
