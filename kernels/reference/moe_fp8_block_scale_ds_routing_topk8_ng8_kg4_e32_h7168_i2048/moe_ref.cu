@@ -349,8 +349,8 @@ static __device__ __forceinline__ int moe_sched_expert(const moe_sched &s, int t
 #define G1_NT (MOE_I / G1_BC)
 #define G1_KT (MOE_H / G1_BK)
 
-extern "C" __global__ void __launch_bounds__(256, 1)
-moe_ref_gemm1(const unsigned char *__restrict__ hs, const float *__restrict__ hs_scale,
+static __device__ __forceinline__ void
+moe_ref_gemm1_body(const unsigned char *__restrict__ hs, const float *__restrict__ hs_scale,
               const unsigned char *__restrict__ w13, const float *__restrict__ w13_scale,
               const int *__restrict__ meta, const int *__restrict__ pair_token,
               float *__restrict__ inter, long long T)
@@ -492,6 +492,15 @@ moe_ref_gemm1(const unsigned char *__restrict__ hs, const float *__restrict__ hs
     }
 }
 
+extern "C" __global__ void __launch_bounds__(256, 1)
+moe_ref_gemm1(const unsigned char *__restrict__ hs, const float *__restrict__ hs_scale,
+              const unsigned char *__restrict__ w13, const float *__restrict__ w13_scale,
+              const int *__restrict__ meta, const int *__restrict__ pair_token,
+              float *__restrict__ inter, long long T)
+{
+    moe_ref_gemm1_body(hs, hs_scale, w13, w13_scale, meta, pair_token, inter, T);
+}
+
 /* ---- GEMM2 -------------------------------------------------------------------
  * Tile: 128 pairs x 128 hidden columns, K step 32, two smem buffers; the fp32
  * intermediate is split into bf16 hi + lo on the way to shared memory, W2 is
@@ -506,8 +515,8 @@ moe_ref_gemm1(const unsigned char *__restrict__ hs, const float *__restrict__ hs
 #define G2_KT (MOE_I / G2_BK)
 #define G2_SMEM (2 * 3 * G2_BM * G2_LD * 2)
 
-extern "C" __global__ void __launch_bounds__(256, 1)
-moe_ref_gemm2(const float *__restrict__ inter, const unsigned char *__restrict__ w2,
+static __device__ __forceinline__ void
+moe_ref_gemm2_body(const float *__restrict__ inter, const unsigned char *__restrict__ w2,
               const float *__restrict__ w2_scale, const int *__restrict__ meta,
               const int *__restrict__ pair_token, const float *__restrict__ pair_w,
               float *__restrict__ accum)
@@ -662,6 +671,376 @@ moe_ref_gemm2(const float *__restrict__ inter, const unsigned char *__restrict__
                 }
             }
     }
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+moe_ref_gemm2(const float *__restrict__ inter, const unsigned char *__restrict__ w2,
+              const float *__restrict__ w2_scale, const int *__restrict__ meta,
+              const int *__restrict__ pair_token, const float *__restrict__ pair_w,
+              float *__restrict__ accum)
+{
+    moe_ref_gemm2_body(inter, w2, w2_scale, meta, pair_token, pair_w, accum);
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+/* ---- wgmma (sm_90a) helpers ------------------------------------------------
+ * Both operands K-major in shared memory, 128-byte rows, 128B swizzle (16-byte
+ * chunk c of row r at chunk c ^ (r & 7), tiles 1024-byte aligned), 8-row
+ * groups 1024 bytes apart. Accumulator layout per warpgroup: d[4j + r] is row
+ * 16 * warp + lane / 4 + 8 * (r / 2), column 8 j + 2 * (lane % 4) + r % 2. */
+
+static __device__ __forceinline__ unsigned long long wg_desc(const void *smem)
+{
+    const unsigned int a = (unsigned int)__cvta_generic_to_shared(smem);
+    return (unsigned long long)((a & 0x3FFFFu) >> 4) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) |
+           (1ull << 62);
+}
+
+static __device__ __forceinline__ void wg_fence()
+{
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+
+static __device__ __forceinline__ void wg_commit()
+{
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+
+static __device__ __forceinline__ void wg_wait0()
+{
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+
+static __device__ __forceinline__ void wg_fence_regs(float (&d)[64])
+{
+#pragma unroll
+    for (int i = 0; i < 64; ++i)
+        asm volatile("" : "+f"(d[i])::"memory");
+}
+
+static __device__ __forceinline__ void fence_proxy_async()
+{
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+static __device__ __forceinline__ void wg_mma_e4m3(float (&d)[64], unsigned long long da,
+                                                 unsigned long long db, int scale_d)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
+                 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "r"(scale_d));
+}
+
+static __device__ __forceinline__ void wg_mma_f16(float (&d)[64], unsigned long long da,
+                                                 unsigned long long db, int scale_d)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+                 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "r"(scale_d));
+}
+
+static __device__ __forceinline__ void wg_mma_bf16(float (&d)[64], unsigned long long da,
+                                                 unsigned long long db, int scale_d)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+                 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "r"(scale_d));
+}
+#endif /* __CUDA_ARCH_FEAT_SM90_ALL */
+
+/* ---- wgmma variants of the two GEMMs (sm_90a) ------------------------------
+ * Same tiles, schedule, numerics and epilogues as above; the MMAs are
+ * warpgroup MMAs (two warpgroups, 64 pairs each, N = 128) reading K-major
+ * 128B-swizzled shared-memory tiles; operands are converted exactly on their
+ * way into shared memory (register-staged, two buffers), so the conversion of
+ * stage k+1 overlaps the asynchronous MMAs of stage k. */
+
+static __device__ __forceinline__ void st_chunk(unsigned char *tile, int row, int chunk, uint4 v)
+{
+    *reinterpret_cast<uint4 *>(tile + row * 128 + ((chunk ^ (row & 7)) << 4)) = v;
+}
+
+static __device__ __forceinline__ unsigned char *align1k(unsigned char *p)
+{
+    const unsigned int a = (unsigned int)__cvta_generic_to_shared(p);
+    return p + ((1024u - (a & 1023u)) & 1023u);
+}
+
+#define W1_KT (MOE_H / 64)
+#define W1_SMEM (2 * 2 * 16384 + 1024)
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+moe_ref_gemm1_wg(const unsigned char *__restrict__ hs, const float *__restrict__ hs_scale,
+                 const unsigned char *__restrict__ w13, const float *__restrict__ w13_scale,
+                 const int *__restrict__ meta, const int *__restrict__ pair_token,
+                 float *__restrict__ inter, long long T)
+{
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    extern __shared__ unsigned char w1_raw[];
+    unsigned char *sm = align1k(w1_raw); /* buffer b: A at b*32K, B at b*32K + 16K */
+    __shared__ moe_sched sch;
+    __shared__ int s_tok[128];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp >> 2, w4 = warp & 3;
+    const int g = lane >> 2, c4 = lane & 3;
+    moe_sched_init(sch, meta, 128, MOE_I / 64);
+    const int total = sch.tstart[32];
+
+    for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
+        const int e = moe_sched_expert(sch, tile);
+        const int local = tile - sch.tstart[e];
+        const int m0 = (local / (MOE_I / 64)) * 128;
+        const int c0 = (local % (MOE_I / 64)) * 64;
+        const int cnt = sch.cnt[e], poff = sch.off[e];
+        __syncthreads();
+        if (tid < 128)
+            s_tok[tid] = (m0 + tid < cnt) ? pair_token[poff + m0 + tid] : -1;
+        __syncthreads();
+
+        const int lrow = tid >> 1, lhalf = tid & 1;
+        const int atok = s_tok[lrow];
+        const unsigned char *aptr = hs + (size_t)(atok >= 0 ? atok : 0) * MOE_H + lhalf * 32;
+        const int wrow = lrow < 64 ? c0 + lrow : MOE_I + c0 + (lrow - 64);
+        const unsigned char *bptr = w13 + ((size_t)e * (2 * MOE_I) + wrow) * MOE_H + lhalf * 32;
+        uint4 ra[2], rb[2];
+        const uint4 zero4 = make_uint4(0, 0, 0, 0);
+        auto gload = [&](int kt) {
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                ra[i] = atok >= 0 ? *reinterpret_cast<const uint4 *>(aptr + kt * 64 + 16 * i) : zero4;
+                rb[i] = *reinterpret_cast<const uint4 *>(bptr + kt * 64 + 16 * i);
+            }
+        };
+        auto sstore = [&](int buf) {
+            unsigned char *tA = sm + buf * 32768, *tB = tA + 16384;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                unsigned int o[8];
+                cvt16_h(ra[i], o);
+                st_chunk(tA, lrow, lhalf * 4 + 2 * i, make_uint4(o[0], o[1], o[2], o[3]));
+                st_chunk(tA, lrow, lhalf * 4 + 2 * i + 1, make_uint4(o[4], o[5], o[6], o[7]));
+                cvt16_h(rb[i], o);
+                st_chunk(tB, lrow, lhalf * 4 + 2 * i, make_uint4(o[0], o[1], o[2], o[3]));
+                st_chunk(tB, lrow, lhalf * 4 + 2 * i + 1, make_uint4(o[4], o[5], o[6], o[7]));
+            }
+        };
+
+        float acc[64], blk[64];
+#pragma unroll
+        for (int i = 0; i < 64; ++i) {
+            acc[i] = 0.0f;
+            blk[i] = 0.0f;
+        }
+        gload(0);
+        sstore(0);
+        fence_proxy_async();
+        __syncthreads();
+        float sa[2] = {0.0f, 0.0f}, swu = 0.0f, swg = 0.0f;
+        for (int kt = 0; kt < W1_KT; ++kt) {
+            const int buf = kt & 1;
+            if (kt + 1 < W1_KT)
+                gload(kt + 1);
+            if ((kt & 1) == 0) {
+                const int kb = kt >> 1;
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const int tk = s_tok[wg * 64 + w4 * 16 + h * 8 + g];
+                    sa[h] = tk >= 0 ? hs_scale[(size_t)kb * T + tk] : 0.0f;
+                }
+                swu = w13_scale[((size_t)e * 32 + (c0 >> 7)) * MOE_HB + kb];
+                swg = w13_scale[((size_t)e * 32 + 16 + (c0 >> 7)) * MOE_HB + kb];
+            }
+            const unsigned char *tA = sm + buf * 32768 + wg * 8192, *tB = sm + buf * 32768 + 16384;
+            wg_fence_regs(blk);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk)
+                wg_mma_f16(blk, wg_desc(tA + kk * 32), wg_desc(tB + kk * 32), (kk > 0 || (kt & 1)) ? 1 : 0);
+            wg_commit();
+            if (kt + 1 < W1_KT)
+                sstore(buf ^ 1);
+            wg_wait0();
+            wg_fence_regs(blk);
+            if (kt & 1) {
+#pragma unroll
+                for (int i = 0; i < 64; ++i)
+                    acc[i] = fmaf(blk[i], sa[(i & 3) >> 1] * ((i >> 5) ? swg : swu), acc[i]);
+            }
+            fence_proxy_async();
+            __syncthreads();
+        }
+
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int row = wg * 64 + w4 * 16 + h * 8 + g;
+            if (m0 + row >= cnt)
+                continue;
+            float *dst = inter + (size_t)(poff + m0 + row) * MOE_I + c0 + 2 * c4;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                const float u0 = acc[4 * j + 2 * h], u1 = acc[4 * j + 2 * h + 1];
+                const float x0 = acc[32 + 4 * j + 2 * h], x1 = acc[32 + 4 * j + 2 * h + 1];
+                float2 v;
+                v.x = (x0 / (1.0f + expf(-x0))) * u0;
+                v.y = (x1 / (1.0f + expf(-x1))) * u1;
+                *reinterpret_cast<float2 *>(dst + 8 * j) = v;
+            }
+        }
+    }
+#else
+    /* no wgmma outside sm_90a: the mma.sync path */
+    moe_ref_gemm1_body(hs, hs_scale, w13, w13_scale, meta, pair_token, inter, T);
+#endif
+}
+
+#define W2_KT (MOE_I / 64)
+#define W2_SMEM (2 * 3 * 16384 + 1024)
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+moe_ref_gemm2_wg(const float *__restrict__ inter, const unsigned char *__restrict__ w2,
+                 const float *__restrict__ w2_scale, const int *__restrict__ meta,
+                 const int *__restrict__ pair_token, const float *__restrict__ pair_w,
+                 float *__restrict__ accum)
+{
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    extern __shared__ unsigned char w2_raw[];
+    unsigned char *sm = align1k(w2_raw); /* buffer b: hi, lo, W2 tiles of 16K each */
+    __shared__ moe_sched sch;
+    __shared__ int s_tok[128];
+    __shared__ float s_w[128];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp >> 2, w4 = warp & 3;
+    const int g = lane >> 2, c4 = lane & 3;
+    moe_sched_init(sch, meta, 128, MOE_H / 128);
+    const int total = sch.tstart[32];
+
+    for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
+        const int e = moe_sched_expert(sch, tile);
+        const int local = tile - sch.tstart[e];
+        const int m0 = (local / (MOE_H / 128)) * 128;
+        const int n0 = (local % (MOE_H / 128)) * 128;
+        const int cnt = sch.cnt[e], poff = sch.off[e];
+        __syncthreads();
+        if (tid < 128) {
+            const bool ok = m0 + tid < cnt;
+            s_tok[tid] = ok ? pair_token[poff + m0 + tid] : -1;
+            s_w[tid] = ok ? pair_w[poff + m0 + tid] : 0.0f;
+        }
+        __syncthreads();
+
+        const int lrow = tid >> 1, lhalf = tid & 1;
+        const bool arow_ok = m0 + lrow < cnt;
+        const float *aptr = inter + (size_t)(poff + (arow_ok ? m0 + lrow : 0)) * MOE_I + lhalf * 32;
+        const unsigned char *bptr = w2 + ((size_t)e * MOE_H + n0 + lrow) * MOE_I + lhalf * 32;
+        float4 ra[8];
+        uint4 rb[2];
+        auto gload = [&](int kt) {
+#pragma unroll
+            for (int i = 0; i < 8; ++i)
+                ra[i] = arow_ok ? *reinterpret_cast<const float4 *>(aptr + kt * 64 + 4 * i)
+                                : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+            for (int i = 0; i < 2; ++i)
+                rb[i] = *reinterpret_cast<const uint4 *>(bptr + kt * 64 + 16 * i);
+        };
+        auto sstore = [&](int buf) {
+            unsigned char *tH = sm + buf * 49152, *tL = tH + 16384, *tB = tH + 32768;
+#pragma unroll
+            for (int q = 0; q < 4; ++q) { /* 8 floats -> one 16-byte chunk of hi and of lo */
+                unsigned int hi[4], lo[4];
+#pragma unroll
+                for (int p = 0; p < 2; ++p) {
+                    const float4 f = ra[2 * q + p];
+                    const float fv[4] = {f.x, f.y, f.z, f.w};
+#pragma unroll
+                    for (int u = 0; u < 2; ++u) {
+                        __nv_bfloat162 h = __floats2bfloat162_rn(fv[2 * u], fv[2 * u + 1]);
+                        float2 hf = __bfloat1622float2(h);
+                        __nv_bfloat162 l = __floats2bfloat162_rn(fv[2 * u] - hf.x, fv[2 * u + 1] - hf.y);
+                        hi[2 * p + u] = *reinterpret_cast<unsigned int *>(&h);
+                        lo[2 * p + u] = *reinterpret_cast<unsigned int *>(&l);
+                    }
+                }
+                st_chunk(tH, lrow, lhalf * 4 + q, make_uint4(hi[0], hi[1], hi[2], hi[3]));
+                st_chunk(tL, lrow, lhalf * 4 + q, make_uint4(lo[0], lo[1], lo[2], lo[3]));
+            }
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                unsigned int o[8];
+                cvt16_bf(rb[i], o);
+                st_chunk(tB, lrow, lhalf * 4 + 2 * i, make_uint4(o[0], o[1], o[2], o[3]));
+                st_chunk(tB, lrow, lhalf * 4 + 2 * i + 1, make_uint4(o[4], o[5], o[6], o[7]));
+            }
+        };
+
+        float acc[64], blk[64];
+#pragma unroll
+        for (int i = 0; i < 64; ++i) {
+            acc[i] = 0.0f;
+            blk[i] = 0.0f;
+        }
+        gload(0);
+        sstore(0);
+        fence_proxy_async();
+        __syncthreads();
+        float sw = 0.0f;
+        for (int kt = 0; kt < W2_KT; ++kt) {
+            const int buf = kt & 1;
+            if (kt + 1 < W2_KT)
+                gload(kt + 1);
+            if ((kt & 1) == 0)
+                sw = w2_scale[((size_t)e * MOE_HB + (n0 >> 7)) * MOE_IB + (kt >> 1)];
+            const unsigned char *tH = sm + buf * 49152 + wg * 8192;
+            const unsigned char *tL = tH + 16384;
+            const unsigned char *tB = sm + buf * 49152 + 32768;
+            wg_fence_regs(blk);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                wg_mma_bf16(blk, wg_desc(tH + kk * 32), wg_desc(tB + kk * 32), (kk > 0 || (kt & 1)) ? 1 : 0);
+                wg_mma_bf16(blk, wg_desc(tL + kk * 32), wg_desc(tB + kk * 32), 1);
+            }
+            wg_commit();
+            if (kt + 1 < W2_KT)
+                sstore(buf ^ 1);
+            wg_wait0();
+            wg_fence_regs(blk);
+            if (kt & 1) {
+#pragma unroll
+                for (int i = 0; i < 64; ++i)
+                    acc[i] = fmaf(blk[i], sw, acc[i]);
+            }
+            fence_proxy_async();
+            __syncthreads();
+        }
+
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int row = wg * 64 + w4 * 16 + h * 8 + g;
+            const int tk = s_tok[row];
+            if (tk < 0)
+                continue;
+            const float w = s_w[row];
+            float *dst = accum + (size_t)tk * MOE_H + n0 + 2 * c4;
+#pragma unroll
+            for (int j = 0; j < 16; ++j) {
+                atomicAdd(dst + 8 * j, acc[4 * j + 2 * h] * w);
+                atomicAdd(dst + 8 * j + 1, acc[4 * j + 2 * h + 1] * w);
+            }
+        }
+    }
+#else
+    /* no wgmma outside sm_90a: the mma.sync path */
+    moe_ref_gemm2_body(inter, w2, w2_scale, meta, pair_token, pair_w, accum);
+#endif
 }
 
 /* ---- fp32 accumulator -> bf16 output ------------------------------------- */
