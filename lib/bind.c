@@ -1,7 +1,7 @@
 /* bind.c: axis binding (see bind.h). Const axes from the definition plus var
  * axes from the workload give every tensor's shape, element count and byte
- * size (checked for overflow); constraints are evaluated over axes and
- * shapes, and over tensor elements once data exists. A binding is immutable
+ * size (checked for overflow); constraints are evaluated on request over
+ * axes and shapes, and over tensor elements once data exists. A binding is immutable
  * once made: thread-safe to share.
  */
 #include "bind.h"
@@ -127,9 +127,8 @@ static void axes_summary(const struct kf_binding *b, char *buf, size_t n)
                                     b->def->axes[i].name, (long long)b->axis_values[i]);
 }
 
-/* Evaluate constraints; with skip_unsup, constraints needing data are skipped. */
-static int check_constraints(const struct kf_binding *b, struct res_ctx *c, bool skip_unsup,
-                             struct kf_err *err)
+/* Evaluate constraints; those needing absent data are skipped. */
+static int check_constraints(const struct kf_binding *b, struct res_ctx *c, struct kf_err *err)
 {
     const struct kf_definition *d = b->def;
     for (int i = 0; i < d->nconstraints; i++) {
@@ -140,9 +139,7 @@ static int check_constraints(const struct kf_binding *b, struct res_ctx *c, bool
         snprintf(path, sizeof path, "constraints[%d]", i);
         kf_err_clear(&e2);
         rc = kf_expr_eval(d->constraint_exprs[i], resolve_cb, c, &v, &e2);
-        if (rc == KF_EUNSUP && skip_unsup)
-            continue;
-        if (rc == KF_EUNSUP) /* data absent (optional input): nothing to check */
+        if (rc == KF_EUNSUP) /* data absent (not given, or an absent optional input) */
             continue;
         if (rc)
             return kf_err_set(err, KF_EINVAL, path, "cannot evaluate '%s': %s",
@@ -160,7 +157,6 @@ int kf_bind(const struct kf_definition *d, const struct kf_workload *w, size_t m
             struct kf_binding **out, struct kf_err *err)
 {
     struct kf_binding *b = xcalloc(1, sizeof *b);
-    struct res_ctx c = {0};
     int rc = 0;
 
     *out = NULL;
@@ -201,9 +197,7 @@ int kf_bind(const struct kf_definition *d, const struct kf_workload *w, size_t m
             kf_err_prefix(err, "outputs");
             goto out;
         }
-    c.b = b;
-    if ((rc = check_constraints(b, &c, true, err)))
-        goto out;
+    /* constraints are reported, not enforced: see bind.h */
     *out = b;
     b = NULL;
 out:
@@ -218,7 +212,7 @@ int kf_binding_check_constraints(const struct kf_binding *b, kf_input_data_fn da
     c.b = b;
     c.data_fn = data_fn;
     c.data_ctx = ctx;
-    return check_constraints(b, &c, false, err);
+    return check_constraints(b, &c, err);
 }
 
 int kf_bind_env_resolve(void *env, const struct kf_expr_ref *ref, int64_t *out)

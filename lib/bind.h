@@ -22,10 +22,13 @@ struct kf_binding {
 };
 
 /* Bind. Errors: a var axis missing from the workload (path "axes.<name>"),
- * a negative value, a tensor over max_tensor_bytes (KF_ETOOBIG; 0 = no cap),
- * or a constraint that fails (path "constraints[i]"). Constraints that need
- * tensor data (x[-1].item()) are skipped here; check them with
- * kf_binding_check_constraints once data exists. */
+ * a negative value, a tensor over max_tensor_bytes (KF_ETOOBIG; 0 = no cap).
+ * Workload-dependent constraints are NOT enforced here: flashinfer-bench
+ * does not enforce them and the contest's own DSA indexer workloads violate
+ * "topk <= max_num_pages * page_size". Report them with
+ * kf_binding_check_constraints (all constraints, tensor data through
+ * data_fn) or kf_workload_check_constraints. Constraints over const axes
+ * alone are enforced when the definition is parsed. */
 int kf_bind(const struct kf_definition *d, const struct kf_workload *w, size_t max_tensor_bytes,
             struct kf_binding **out, struct kf_err *err);
 void kf_binding_free(struct kf_binding *b);
@@ -34,7 +37,10 @@ int kf_binding_axis(const struct kf_binding *b, const char *name, int64_t *out);
 
 /* Host view of one input for data-dependent constraints; NULL data = absent. */
 typedef const void *(*kf_input_data_fn)(void *ctx, int input_index);
-/* Check every constraint, resolving name[i].item() through data_fn. */
+/* Check every constraint, resolving name[i].item() through data_fn (may be
+ * NULL: constraints needing data are then skipped, as are those on absent
+ * optional inputs). KF_EINVAL with path "constraints[i]" on the first one
+ * that does not hold. */
 int kf_binding_check_constraints(const struct kf_binding *b, kf_input_data_fn data_fn, void *ctx,
                                  struct kf_err *err);
 

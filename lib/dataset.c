@@ -286,6 +286,7 @@ static int workload_line(struct kf_dataset *ds, const char *file, long line, jso
                          struct kf_err *err)
 {
     struct kf_workload *w = NULL;
+    struct kf_err cerr;
     char *defname = NULL, stem[256];
     struct kf_dataset_def *e;
     const struct kf_dataset_def *other;
@@ -301,17 +302,14 @@ static int workload_line(struct kf_dataset *ds, const char *file, long line, jso
         rc = file_err(err, KF_ENOENT, file, line);
         goto out;
     }
-    if ((rc = kf_workload_check(w, e->def, err)) && err &&
-        strncmp(err->path, "constraints", 11) == 0) {
+    rc = kf_workload_check(w, e->def, err);
+    if (!rc && kf_workload_check_constraints(w, e->def, &cerr) != 0)
         /* Constraints document valid inputs, but flashinfer-bench does not
          * enforce them and the contest's own workloads break some (the DSA
          * indexer's topk <= max_num_pages * page_size): keep the workload,
-         * say so. kf_workload_check / kf validate stay strict. */
+         * say so. */
         log_warn("dataset", "workload violates a constraint file=%s line=%ld uuid=%s %s: %s", file,
-                 line, w->uuid, err->path, err->msg);
-        kf_err_clear(err);
-        rc = 0;
-    }
+                 line, w->uuid, cerr.path, cerr.msg);
     if (rc) {
         if (defname)
             kf_err_prefix(err, "workload");

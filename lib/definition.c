@@ -6,7 +6,8 @@
  * (null allowed); axes const (value >= 0) or var; tensor shape a list of
  * axis names or null (scalar); unknown keys ignored as pydantic does, but
  * kept for the round trip. Added checks: constraints parse in kernelfarm's
- * expression language and name only axes and tensors; input and output
+ * expression language and name only axes and tensors, and those over const
+ * axes alone hold; input and output
  * names do not clash; "optional" is a bool on inputs only; the reference
  * defines run(). Parsed objects are immutable: thread-safe to share.
  */
@@ -259,6 +260,38 @@ static int check_constraint_ref(void *c, const struct kf_expr_ref *r)
     return 0;
 }
 
+/* Constraints over const axes alone are facts of the definition itself:
+ * they must hold. */
+static int only_const_ref(void *c, const struct kf_expr_ref *r)
+{
+    const struct kf_axis *a = kf_definition_axis(c, r->name);
+    return r->kind == KF_REF_NAME && a && a->is_const ? 0 : 1;
+}
+
+static int const_value(void *c, const struct kf_expr_ref *r, int64_t *out)
+{
+    const struct kf_axis *a = kf_definition_axis(c, r->name);
+    if (!a || !a->is_const)
+        return KF_ENOENT;
+    *out = a->value;
+    return 0;
+}
+
+static int check_const_constraint(const struct kf_definition *d, int i, struct kf_err *err)
+{
+    int64_t v = 0;
+    int rc;
+    if (kf_expr_walk_refs(d->constraint_exprs[i], only_const_ref, (void *)d) != 0)
+        return 0; /* depends on the workload */
+    rc = kf_expr_eval(d->constraint_exprs[i], const_value, (void *)d, &v, err);
+    if (rc)
+        return rc;
+    if (!v)
+        return kf_err_set(err, KF_EINVAL, "", "'%s' does not hold for the const axes",
+                          d->constraints[i]);
+    return 0;
+}
+
 /* The reference must define a top-level run(); a light textual check. */
 static bool has_run(const char *src)
 {
@@ -303,7 +336,8 @@ int kf_definition_from_json(const json_t *j, struct kf_definition **out, struct 
     for (int i = 0; i < d->nconstraints; i++) {
         struct cref_ctx cx = {d, err};
         if ((rc = kf_expr_parse(d->constraints[i], &d->constraint_exprs[i], err)) ||
-            (rc = kf_expr_walk_refs(d->constraint_exprs[i], check_constraint_ref, &cx))) {
+            (rc = kf_expr_walk_refs(d->constraint_exprs[i], check_constraint_ref, &cx)) ||
+            (rc = check_const_constraint(d, i, err))) {
             char p[32];
             snprintf(p, sizeof p, "constraints[%d]", i);
             if (err)

@@ -50,7 +50,8 @@ struct kf_definition {
     char **tags; int ntags;
     struct kf_axis *axes; int naxes;             /* in document order */
     char **constraints; int nconstraints;
-    struct kf_expr **constraint_exprs;           /* parsed, same order */
+    struct kf_expr **constraint_exprs;           /* parsed, same order; those over
+                                                    const axes only must hold */
     struct kf_tensor_spec *inputs; int ninputs;  /* in document order */
     struct kf_tensor_spec *outputs; int noutputs;
     char *reference;            /* reference source text (may be NULL) */
@@ -107,9 +108,15 @@ void kf_workload_free(struct kf_workload *w);
 const struct kf_workload_input *kf_workload_input(const struct kf_workload *w, const char *name);
 /* Check a workload against its definition: every var axis bound (and no
  * const/unknown axis), every non-optional input described, scalar inputs
- * only for scalar specs, constraints that need no tensor data hold. */
+ * only for scalar specs (value type fitting the dtype), shapes and sizes
+ * computable. Constraints are not enforced (see kf_bind): */
 int kf_workload_check(const struct kf_workload *w, const struct kf_definition *d,
                       struct kf_err *err);
+/* Do the definition's constraints that need no tensor data hold for w?
+ * KF_EINVAL with path "constraints[i]" if not. The dataset loader and the
+ * tools report a failure as a warning. */
+int kf_workload_check_constraints(const struct kf_workload *w, const struct kf_definition *d,
+                                  struct kf_err *err);
 
 /* ---- Solution ------------------------------------------------------------ */
 

@@ -313,3 +313,14 @@ int kf_workload_check(const struct kf_workload *w, const struct kf_definition *d
     kf_binding_free(b);
     return rc;
 }
+
+int kf_workload_check_constraints(const struct kf_workload *w, const struct kf_definition *d,
+                                  struct kf_err *err)
+{
+    struct kf_binding *b = NULL;
+    int rc = kf_bind(d, w, 0, &b, err);
+    if (!rc)
+        rc = kf_binding_check_constraints(b, NULL, NULL, err);
+    kf_binding_free(b);
+    return rc;
+}

@@ -89,6 +89,20 @@ START_TEST(test_overflow)
 }
 END_TEST
 
+START_TEST(test_constraints_reported_not_enforced)
+{
+    struct toy t = load("{\"uuid\":\"u\",\"axes\":{\"n\":3,\"len\":1,\"total\":0},\"inputs\":{}}");
+    struct kf_binding *b;
+    struct kf_err err;
+    ck_assert_int_eq(kf_bind(t.d, t.w, 0, &b, &err), 0);
+    ck_assert_int_eq(kf_binding_check_constraints(b, NULL, NULL, &err), KF_EINVAL);
+    ck_assert_str_eq(err.path, "constraints[0]");
+    ck_assert_msg(strstr(err.msg, "n=3") != NULL, "%s", err.msg);
+    kf_binding_free(b);
+    unload(&t);
+}
+END_TEST
+
 static int32_t cu_data[3] = {0, 4, 9};
 static const void *data_fn(void *ctx, int idx)
 {
@@ -148,6 +162,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_cap_and_missing);
     tcase_add_test(tc, test_overflow);
     tcase_add_test(tc, test_data_constraints);
+    tcase_add_test(tc, test_constraints_reported_not_enforced);
     tcase_add_test(tc, test_env_resolver);
     suite_add_tcase(s, tc);
     return s;

@@ -74,14 +74,19 @@ static int run_case(const struct mcase *c, json_t *j, struct kf_err *err)
         rc = kf_definition_from_json(j, &d, err);
         ck_assert(rc != 0 || d != NULL);
         kf_definition_free(d);
-    } else if (strcmp(c->kind, "workload") == 0 || strcmp(c->kind, "workload_check") == 0) {
+    } else if (strncmp(c->kind, "workload", 8) == 0) {
         struct kf_workload *w = NULL;
         rc = kf_workload_from_json(j, &w, NULL, err);
-        if (strcmp(c->kind, "workload_check") == 0) {
+        if (strcmp(c->kind, "workload") != 0) {
             struct kf_definition *d = toy_def();
             ck_assert_msg(rc == 0, "line %d: parse failed first: %s: %s", c->line, err->path,
                           err->msg);
             rc = kf_workload_check(w, d, err);
+            if (strcmp(c->kind, "workload_constraints") == 0) {
+                ck_assert_msg(rc == 0, "line %d: check failed first: %s: %s", c->line, err->path,
+                              err->msg);
+                rc = kf_workload_check_constraints(w, d, err);
+            }
             kf_definition_free(d);
         }
         kf_workload_free(w);

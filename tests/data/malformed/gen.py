@@ -5,8 +5,10 @@ tests/unit/dl_fixtures.h (the toy definition, workload, nvrtc solution and
 trace). Run: python3 tests/data/malformed/gen.py > tests/data/malformed/cases.txt
 
 Line format (tab-separated): kind, expected path, description, document.
-kind: definition | workload | workload_check | solution | solution_check | trace
-(*_check: parsed, then checked against the toy definition)."""
+kind: definition | workload | workload_check | workload_constraints | solution |
+solution_check | trace (*_check, *_constraints: parsed, then checked against the
+toy definition; workload_constraints: structurally valid workloads that break
+a constraint, reported by kf_workload_check_constraints)."""
 import copy
 import json
 
@@ -123,6 +125,10 @@ case(D, "constraints[1]", "constraint shape index out of range", DEF,
      lambda d: s(d, ["constraints", 1], "x.shape[5] == h"))
 case(D, "constraints[0]", "empty constraint", DEF, lambda d: s(d, ["constraints", 0], ""))
 case(D, "constraints[2]", "element of a scalar", DEF, lambda d: s(d, ["constraints", 2], "alpha[0] == 1"))
+case(D, "constraints[3]", "constraint over const axes that does not hold", DEF,
+     lambda d: d["constraints"].append("h % 3 == 0"))
+case(D, "constraints[3]", "division by zero in a const constraint", DEF,
+     lambda d: d["constraints"].append("h / (h - 4) == 1"))
 case(D, "tags[0]", "empty tag", DEF, lambda d: s(d, ["tags"], ["", "b"]))
 case(D, "tags[1]", "tag not a string", DEF, lambda d: s(d, ["tags"], ["a", 2]))
 case(D, "reference", "reference missing", DEF, lambda d: rm(d, ["reference"]))
@@ -161,7 +167,8 @@ case(WC, "inputs.x", "required input missing", WL, lambda d: rm(d, ["inputs", "x
 case(WC, "inputs.q", "input not in the definition", WL, lambda d: s(d, ["inputs", "q"], {"type": "random"}))
 case(WC, "inputs.x", "scalar value for a tensor", WL, lambda d: s(d, ["inputs", "x"], {"type": "scalar", "value": 1}))
 case(WC, "inputs.alpha", "random for a scalar input", WL, lambda d: s(d, ["inputs", "alpha"], {"type": "random"}))
-case(WC, "constraints[0]", "constraint n % 2 == 0 violated", WL, lambda d: s(d, ["axes", "n"], 7))
+case("workload_constraints", "constraints[0]", "constraint n % 2 == 0 violated", WL, lambda d: s(d, ["axes", "n"], 7))
+case("workload_constraints", "constraints[0]", "constraint violated, large odd n", WL, lambda d: s(d, ["axes", "n"], 1000001))
 
 S = "solution"
 SP = ["spec"]
