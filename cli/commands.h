@@ -23,8 +23,7 @@ int kf_cmd_run(int argc, char **argv);        /* cli/run.c */
 
 /* Still to come from their owners, who add both the declaration here and the
  * entry in cli/main.c's table:
- *   submit, status, results  (cli/client.c: talk to a kf-server)
- *   run                      (cli/run.c: evaluate on this machine's GPU) */
+ *   submit, status, results  (cli/client.c: talk to a kf-server) */
 
 /* True if argv[1..argc-1] contains -h or --help (used by every command). */
 int kf_cli_wants_help(int argc, char **argv);

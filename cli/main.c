@@ -13,7 +13,7 @@ static const struct kf_command commands[] = {
     {"synth", "write the contest dataset with synthetic inputs (kf synth --out DIR)", kf_cmd_synth},
     {"pack", "build a solution.json from a kernel directory (kf pack DIR)", kf_cmd_pack},
     {"run", "evaluate a solution on this machine's GPU (kf run [--dataset D] SOLUTION)", kf_cmd_run},
-    /* submit/status/results (cli/client.c) and run (cli/run.c) are added by their owners. */
+    /* submit/status/results (cli/client.c) are added by their owner. */
 };
 static const int ncommands = (int)(sizeof commands / sizeof commands[0]);
 
