@@ -201,7 +201,7 @@ const char *kf_model_detect_kind(const json_t *j)
     json_t *sol, *ev;
     if (!json_is_object(j))
         return NULL;
-    if (json_object_get(j, "workload") && json_object_get(j, "definition")) {
+    if (json_object_get(j, "workload")) {
         sol = json_object_get(j, "solution");
         ev = json_object_get(j, "evaluation");
         if ((sol && !json_is_null(sol)) || (ev && !json_is_null(ev)))
@@ -210,7 +210,7 @@ const char *kf_model_detect_kind(const json_t *j)
     }
     if (json_object_get(j, "uuid") && json_object_get(j, "inputs") && json_object_get(j, "axes"))
         return "workload";
-    if (json_object_get(j, "spec") || json_object_get(j, "sources"))
+    if (json_object_get(j, "spec") || json_object_get(j, "sources") || json_object_get(j, "author"))
         return "solution";
     if (json_object_get(j, "axes") || json_object_get(j, "op_type") ||
         json_object_get(j, "reference"))
