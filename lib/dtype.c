@@ -79,6 +79,8 @@ size_t kf_dtype_nbytes(enum kf_dtype dt, int64_t numel)
         return 0;
     if (bits == 4)
         return (size_t)(numel / 2 + (numel & 1));
+    if ((uint64_t)numel > SIZE_MAX / (bits / 8))
+        return SIZE_MAX; /* saturate: never matches a real buffer size */
     return (size_t)numel * (bits / 8);
 }
 

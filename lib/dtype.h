@@ -26,7 +26,8 @@ enum kf_dtype kf_dtype_from_st_name(const char *name);
 const char *kf_dtype_st_name(enum kf_dtype dt);
 
 unsigned kf_dtype_bits(enum kf_dtype dt);          /* 4 for fp4, 8 for int8, ... */
-/* Bytes for numel elements (fp4 packs two per byte, rounded up). */
+/* Bytes for numel elements (fp4 packs two per byte, rounded up); SIZE_MAX
+ * if that overflows. */
 size_t kf_dtype_nbytes(enum kf_dtype dt, int64_t numel);
 int kf_dtype_is_float(enum kf_dtype dt);
 

@@ -138,6 +138,9 @@ START_TEST(test_malformed)
         {"[1,2]", 0, "object", KF_EINVAL},
         {"{\"a\":", 0, "JSON", KF_EINVAL},
         {"{\"__metadata__\":5}", 0, "__metadata__", KF_EINVAL},
+        /* 2^61 int64 elements: the byte count overflows, must not wrap to 0 */
+        {"{\"a\":{\"dtype\":\"I64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,0]}}",
+         0, "needs", KF_EINVAL},
     };
     uint8_t data[16] = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -152,6 +155,30 @@ START_TEST(test_malformed)
         ck_assert_msg(strstr(err.msg, cases[i].needle) != NULL, "case %zu: %s", i, err.msg);
         ck_assert_str_eq(err.path, path);
     }
+}
+END_TEST
+
+START_TEST(test_u8_and_f4)
+{
+    char path[128];
+    struct kf_safetensors *st = NULL;
+    struct kf_err err;
+    uint8_t data[4] = {0x21, 0x07, 0xff, 0x80};
+    const struct kf_st_tensor *t;
+    snprintf(path, sizeof path, "%s/u8.safetensors", tmpdir);
+    write_raw(path, "{\"k\":{\"dtype\":\"U8\",\"shape\":[1,2],\"data_offsets\":[0,2]},"
+                    "\"f\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[2,4]}}      ",
+              data, 4);
+    ck_assert_msg(kf_st_read(path, 0, &st, &err) == 0, "%s", err.msg);
+    t = kf_st_find(st, "k");
+    ck_assert_int_eq(t->dtype, KF_DT_I8); /* U8 read as int8 bytes */
+    ck_assert_uint_eq(t->nbytes, 2);
+    t = kf_st_find(st, "f");
+    ck_assert_int_eq(t->dtype, KF_DT_F4E2M1);
+    ck_assert(kf_dtype_load(t->dtype, kf_st_data(st, t), 0) == -6.0); /* 0xff: low nibble first */
+    ck_assert(kf_dtype_load(t->dtype, kf_st_data(st, t), 1) == -6.0);
+    ck_assert(kf_dtype_load(t->dtype, kf_st_data(st, t), 2) == 0.0);  /* 0x80: low nibble 0 */
+    kf_st_free(st);
 }
 END_TEST
 
@@ -185,6 +212,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_header_is_aligned);
     tcase_add_test(tc, test_writer_errors);
     tcase_add_test(tc, test_malformed);
+    tcase_add_test(tc, test_u8_and_f4);
     tcase_add_test(tc, test_truncated);
     suite_add_tcase(s, tc);
     return s;
