@@ -3,14 +3,19 @@
  * per workload on stderr, then a table (workload, status, latency, reference
  * latency, speedup, max abs/rel error) on stdout, traces as JSONL to --out.
  * Exit status 0 only if every workload PASSED (1 otherwise, 2 on usage or
- * engine errors). The engine runs in this process. Single-threaded.
+ * engine errors). The engine runs in a forked child (CUDA never starts in
+ * this process), a new one after a sticky CUDA error for the workloads left;
+ * KF_RUN_INPROCESS=1 runs it in-process. Single-threaded.
  */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <errno.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -25,6 +30,7 @@
 #pragma GCC diagnostic ignored "-Wcomment"
 #include "pack.h"
 #pragma GCC diagnostic pop
+#include "trace_build.h"
 #include "xalloc.h"
 
 #ifndef KF_SOURCE_DIR
@@ -221,6 +227,150 @@ static int load_one_definition(const char *root, const char *name, struct kf_dat
     return 0;
 }
 
+/* ---- evaluation in child processes ------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Evaluate req in a forked child (CUDA lives and dies there). Returns 0 and
+ * the traces, KF_ECUDA-like codes for engine errors (err set), or builds
+ * RUNTIME_ERROR traces itself when the child crashed. */
+static int eval_child(const struct ev_request *req, struct prog_ctx *pc, json_t **traces,
+                      struct kf_err *err)
+{
+    int fds[2], status = 0, rc = 0;
+    pid_t pid;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    json_t *doc;
+    *traces = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    if (pipe(fds) != 0)
+        return kf_err_set(err, KF_EIO, "run", "pipe: %s", strerror(errno));
+    if ((pid = fork()) < 0)
+        return kf_err_set(err, KF_EIO, "run", "fork: %s", strerror(errno));
+    if (pid == 0) {
+        json_t *t = NULL, *out;
+        struct kf_err e = {0};
+        char *s;
+        close(fds[0]);
+        if (ev_evaluate(req, on_progress, pc, &t, &e))
+            out = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", e.code, "path", e.path, "message",
+                            e.msg);
+        else
+            out = json_pack("{s:o}", "traces", t);
+        s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        _exit(s && write_all(fds[1], s, strlen(s)) == 0 ? 0 : 3);
+    }
+    close(fds[1]);
+    for (;;) {
+        ssize_t r;
+        if (cap - len < 65536) {
+            cap = cap ? cap * 2 : 1 << 20;
+            buf = xrealloc(buf, cap);
+        }
+        r = read(fds[0], buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fds[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    doc = len ? kf_json_loadb(buf, len, NULL) : NULL;
+    free(buf);
+    if (doc && json_is_array(json_object_get(doc, "traces"))) {
+        *traces = json_incref(json_object_get(doc, "traces"));
+    } else if (doc && json_is_object(json_object_get(doc, "error"))) {
+        json_t *e = json_object_get(doc, "error");
+        rc = kf_err_set(err, (int)json_integer_value(json_object_get(e, "code")),
+                        json_string_value(json_object_get(e, "path")), "%s",
+                        json_string_value(json_object_get(e, "message")));
+    } else {
+        /* the evaluator died: every workload of this batch is a runtime error */
+        char why[128];
+        if (WIFSIGNALED(status))
+            snprintf(why, sizeof why, "evaluator process killed by signal %d (%s)", WTERMSIG(status),
+                     strsignal(WTERMSIG(status)));
+        else
+            snprintf(why, sizeof why, "evaluator process exited with status %d and no result",
+                     WEXITSTATUS(status));
+        *traces = json_array();
+        for (int i = 0; i < req->nworkloads; i++)
+            json_array_append_new(*traces, ev_trace_new(req->def, req->workloads[i], req->sol->name,
+                                                        KF_ST_RUNTIME_ERROR, why, NULL, NULL,
+                                                        ev_environment_json("unknown", 0), NULL));
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int not_evaluated(const json_t *t)
+{
+    return json_is_true(json_object_get(
+        json_object_get(json_object_get(t, "evaluation"), "kernelfarm"), "not_evaluated"));
+}
+
+/* Evaluate every workload, each batch in a fresh child; workloads left
+ * unevaluated by a sticky CUDA error go to the next child. */
+static int eval_all(const struct ev_request *req0, struct prog_ctx *pc, json_t **traces_out,
+                    struct kf_err *err)
+{
+    struct ev_request req = *req0;
+    const struct kf_workload **todo = xcalloc((size_t)req0->nworkloads + 1, sizeof *todo);
+    int *idx = xcalloc((size_t)req0->nworkloads + 1, sizeof *idx), n = req0->nworkloads, rc = 0;
+    json_t *all = json_array();
+    for (int i = 0; i < n; i++) {
+        todo[i] = req0->workloads[i];
+        idx[i] = i;
+        json_array_append_new(all, json_null());
+    }
+    while (n > 0) {
+        json_t *t = NULL;
+        int next = 0, done = 0;
+        req.workloads = todo;
+        req.nworkloads = n;
+        if ((rc = eval_child(&req, pc, &t, err)))
+            break;
+        for (int i = 0; i < n && i < (int)json_array_size(t); i++) {
+            json_t *tr = json_array_get(t, i);
+            if (not_evaluated(tr) && done > 0) {   /* rerun in a new child */
+                todo[next] = todo[i];
+                idx[next++] = idx[i];
+            } else {
+                json_array_set(all, (size_t)idx[i], tr);
+                done++;
+            }
+        }
+        json_decref(t);
+        if (next && !pc->quiet)
+            fprintf(stderr, "kf run: %d workload(s) left after a CUDA context loss; new evaluator\n",
+                    next);
+        n = next;
+    }
+    free(todo);
+    free(idx);
+    if (rc)
+        json_decref(all);
+    else
+        *traces_out = all;
+    return rc;
+}
+
 static int in_list(const char *list, const char *uuid)
 {
     size_t n = strlen(uuid);
@@ -344,7 +494,8 @@ int kf_cmd_run(int argc, char **argv)
         fprintf(stderr, "kf run: %s on %s, %d workload(s), warmup %d, iterations %d, trials %d%s\n",
                 sol->name, dd->def->name, nw, req.cfg.warmup, req.cfg.iterations, req.cfg.trials,
                 req.cfg.check_only ? ", check only" : "");
-    if (ev_evaluate(&req, on_progress, &pc, &traces, &err)) {
+    if ((getenv("KF_RUN_INPROCESS") ? ev_evaluate(&req, on_progress, &pc, &traces, &err)
+                                     : eval_all(&req, &pc, &traces, &err))) {
         fprintf(stderr, "kf run: evaluation failed: %s%s%s\n", err.path, err.path[0] ? ": " : "",
                 err.msg);
         goto out;

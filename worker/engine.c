@@ -495,27 +495,6 @@ done:
     return trace;
 }
 
-static int device_up(struct eng *E, struct kf_err *err)
-{
-    int rc;
-    if ((rc = ev_dev_open(&E->dev, E->req->device, E->req->cache_dir, err)))
-        return rc;
-    E->dev_open = 1;
-    if ((rc = ev_timer_open(&E->dev, getenv("KF_TIMER") && !strcmp(getenv("KF_TIMER"), "events"),
-                            &E->timer, err)))
-        return rc;
-    if (E->compiled && (rc = ev_prog_load(&E->prog, err))) {
-        /* a cubin the driver rejects is the solution's problem */
-        E->compiled = 0;
-        free(E->compile_log);
-        E->compile_log = xasprintf("module load failed: %s", err->msg);
-        kf_err_clear(err);
-    }
-    if ((rc = ev_prog_load(&E->ref->prog, err)))
-        return rc;
-    return 0;
-}
-
 static void device_down(struct eng *E, int lost)
 {
     ev_timer_close(E->timer);
@@ -584,14 +563,18 @@ int ev_evaluate(const struct ev_request *req, ev_progress_fn progress, void *ctx
     for (int i = 0; i < req->nworkloads; i++) {
         json_t *t;
         if (E->broken) {
-            CUdevice dev = E->dev.dev;
-            log_warn("engine", "resetting the CUDA context after a sticky error");
-            device_down(E, 1);
-            cuDevicePrimaryCtxRelease(dev);
-            cuDevicePrimaryCtxReset(dev);
-            if ((rc = device_up(E, err)))
-                goto out;
-            E->broken = 0;
+            /* CUDA cannot recover from a sticky error inside a process: the
+             * rest is left to a fresh process (kf run and the worker rerun
+             * traces marked not_evaluated). */
+            t = ev_trace_new(req->def, req->workloads[i], req->sol->name, KF_ST_RUNTIME_ERROR,
+                             "[kernelfarm] not evaluated: an earlier workload's error ended this "
+                             "process's CUDA context; evaluate it in a fresh process\n",
+                             NULL, NULL, ev_environment_json(E->dev.hardware, E->dev.driver_version),
+                             json_pack("{s:b}", "not_evaluated", 1));
+            json_array_append_new(traces, t);
+            if (progress)
+                progress(ctx, i + 1, req->nworkloads, t);
+            continue;
         }
         t = eval_workload(E, req->workloads[i]);
         json_array_append_new(traces, t);

@@ -46,7 +46,12 @@ typedef void (*ev_progress_fn)(void *ctx, int done, int total, const json_t *tra
  * FlashInfer-Trace format (one per workload, in order). A broken solution is
  * not an error of this function: it yields traces with COMPILE_ERROR,
  * RUNTIME_ERROR, INCORRECT_* statuses. Returns nonzero only when the engine
- * itself cannot work (no GPU, no reference kernel, ...), with err set. */
+ * itself cannot work (no GPU, no reference kernel, ...), with err set.
+ * CUDA cannot recover from a sticky error (illegal address, ...) inside a
+ * process: the workload that caused it gets RUNTIME_ERROR with the error,
+ * and every later workload a RUNTIME_ERROR trace marked
+ * evaluation.kernelfarm.not_evaluated = true, which callers rerun in a fresh
+ * process (kf run does). */
 int ev_evaluate(const struct ev_request *req, ev_progress_fn progress, void *ctx,
                 json_t **traces_out, struct kf_err *err);
 
