@@ -34,9 +34,12 @@ bit-identical. Pass: matched ratio 1.0 everywhere, lse rel error <= 1e-3.
 
 Then times the kernels on the largest workload (made full: every index valid,
 every sequence at max_num_pages*64 tokens) and a spread of others (CUDA events
-around the launch plan, L2 flushed by a 256 MiB write before every run, the GPU
-kept busy while the host enqueues, median of --iters runs) against speed of
-light (compulsory bytes / HBM bandwidth) and one official PyTorch call.
+around the launch plan, the GPU kept busy while the host enqueues, median of
+--iters runs) against speed of light (compulsory bytes / HBM bandwidth) and one
+official PyTorch call. Two L2 flushes: 'write' (a 256 MiB write, the contract's
+method: it leaves L2 full of dirty lines, so the timed kernel's misses also
+write those back) and 'read' (a 256 MiB read). Empty plans of one and two
+launches give the floor of the method.
 
 Usage:
   conformance_dsa.py --defs DIR --workloads DIR [--only attention|indexer]
@@ -290,6 +293,13 @@ def same_indexer(a, b):
 
 # ---------------------------------------------------------------- common
 
+def timed_inputs_probe(is_attn, key, gen):
+    """Small valid inputs for binding an empty plan's outputs."""
+    if is_attn:
+        return make_attention(1, 1, gen, "full")
+    return make_indexer(1, 1, 1, gen, "full")
+
+
 def poisoned_outputs(definition, inp):
     axes = kfnv.Plan.bind_axes(definition, {k: v for k, v in inp.items() if not k.startswith("_")})
     outs = {}
@@ -307,16 +317,46 @@ def kernel_inputs(inp):
     return {k: v for k, v in inp.items() if not k.startswith("_")}
 
 
-def time_plan(plan, definition, inp, iters):
+_FLUSH = {}
+
+
+def l2_flush(mode):
+    """'write' (the contract's: a 256 MiB write, which leaves L2 full of dirty
+    lines that the timed kernel's misses must write back) or 'read' (a 256 MiB
+    read: L2 left holding clean lines)."""
+    if "buf" not in _FLUSH:
+        _FLUSH["buf"] = torch.ones(64 << 20, dtype=torch.float32, device="cuda")
+        _FLUSH["acc"] = torch.zeros(1, dtype=torch.float32, device="cuda")
+    if mode == "write":
+        _FLUSH["buf"].zero_()
+    else:
+        torch.sum(_FLUSH["buf"], dim=0, keepdim=True, out=_FLUSH["acc"])
+
+
+EMPTY_SRC = 'extern "C" __global__ void kf_empty(long long x) { (void)x; }\n'
+
+
+def empty_plan(nlaunch):
+    """A plan of nlaunch empty kernels: the timing method's floor."""
+    sol = {"name": "empty", "definition": "-", "author": "-", "spec": {
+        "language": "cuda", "binding": "nvrtc", "target_hardware": ["cuda"],
+        "entry_point": "e.cu::kf_empty", "destination_passing_style": True,
+        "launch": [{"kernel": "kf_empty", "grid": [1], "block": [32], "args": [0]}] * nlaunch,
+        "workspace": []}, "sources": [{"path": "e.cu", "content": EMPTY_SRC}]}
+    p = kfnv.Plan(sol)
+    p.compile()
+    return p
+
+
+def time_plan(plan, definition, inp, iters, flush_mode="write"):
     inp = kernel_inputs(inp)
     outs = poisoned_outputs(definition, inp)
-    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     for _ in range(3):
         plan.run(definition, inp, outs)
     torch.cuda.synchronize()
     times = []
     for _ in range(iters):
-        flush.zero_()
+        l2_flush(flush_mode)
         torch.cuda._sleep(1_000_000)  # keep the GPU busy while the host enqueues the launches
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         s.record()
@@ -432,6 +472,16 @@ def main():
             keys = keys[:2] + keys[2::max(1, (len(keys) - 2) // 4)][:4]
         if a.no_timing:
             keys = []
+        elif keys:
+            floor = {}
+            for nl in (1, 2):
+                ep = empty_plan(nl)
+                for mode in ("write", "read"):
+                    floor[f"{nl}x_{mode}"] = time_plan(ep, definition, timed_inputs_probe(
+                        is_attn, keys[-1], gen), a.iters, mode)
+            timings.append({"definition": defname, "empty_plan_us": floor, "gpu": dev_name})
+            print(f"FLOOR {defname[:14]} empty plans: " +
+                  " ".join(f"{k}={v:.2f}us" for k, v in floor.items()), flush=True)
         for key in keys:
             if time.time() - start > a.budget_s + 60:
                 print(f"SKIP timing {key} (time budget spent)", flush=True)
@@ -454,14 +504,16 @@ def main():
             line = (f"TIME {defname[:14]} axes={key} full bytes={nbytes / 1e6:7.2f}MB "
                     f"sol={sol_us:7.2f}us")
             for kind, plan in plans.items():
-                us = time_plan(plan, definition, inp, a.iters)
-                row[kind + "_us"] = us
-                line += f" {kind}={us:8.2f}us ({sol_us / us * 100:5.1f}% sol)"
-                first = first_steps.get(kind)
-                if first is not None:   # the first launch alone: where the time goes
-                    us1 = time_plan(first, definition, inp, a.iters)
-                    row[kind + "_first_launch_us"] = us1
-                    line += f" [1st launch {us1:7.2f}us]"
+                for mode in ("write", "read"):
+                    sfx = "" if mode == "write" else "_readflush"
+                    us = time_plan(plan, definition, inp, a.iters, mode)
+                    row[kind + sfx + "_us"] = us
+                    line += f" {kind}[{mode}]={us:7.2f}us ({sol_us / us * 100:5.1f}%)"
+                    first = first_steps.get(kind)
+                    if first is not None:   # the first launch alone: where the time goes
+                        us1 = time_plan(first, definition, inp, a.iters, mode)
+                        row[kind + sfx + "_first_launch_us"] = us1
+                        line += f" [1st {us1:6.2f}]"
             line += f" torch={ref_wall * 1e6:10.0f}us"
             timings.append(row)
             print(line, flush=True)

@@ -9,7 +9,8 @@
  *   2. S[16 heads x 64 rows] = Q . K^T with bf16 mma.sync m16n8k16 (fp32
  *      accumulation), one 8-row n-tile per warp.
  *   3. Chunk softmax in the exp2 domain (logits * sm_scale * log2 e), P rounded
- *      to bf16 into shared memory; row sums from the rounded P.
+ *      to bf16 into shared memory; row sums in fp32 (for the lse) and of the
+ *      rounded P (to normalise the chunk output consistently).
  *   4. O[16 x 512] = P . ckv with mma.sync (ldmatrix.trans for ckv), 64
  *      columns per warp; O / l stored as bf16, (max, l) as fp32.
  * dsa_attn_combine then merges the 32 chunks per (token, head, 4 groups of 8) with weights
@@ -37,8 +38,9 @@
 #define SMEM_P (SMEM_K + CH * RSTR * 2)         /* 93440 */
 #define SMEM_RM (SMEM_P + H * PSTR * 2)         /* 95744 */
 #define SMEM_RS (SMEM_RM + 8 * H * 4)           /* 96256 */
-#define SMEM_IDX (SMEM_RS + 8 * H * 4)          /* 96768 */
-#define SMEM_TOTAL (SMEM_IDX + CH * 4)          /* 97024 */
+#define SMEM_RR (SMEM_RS + 8 * H * 4)           /* 96768 */
+#define SMEM_IDX (SMEM_RR + 8 * H * 4)          /* 97280 */
+#define SMEM_TOTAL (SMEM_IDX + CH * 4)          /* 97536 */
 
 static __device__ __forceinline__ unsigned smem_u32(const void *p)
 {
@@ -90,6 +92,7 @@ dsa_attn_split(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat16 *__
     __nv_bfloat16 *ps = reinterpret_cast<__nv_bfloat16 *>(smem + SMEM_P);
     float *redm = reinterpret_cast<float *>(smem + SMEM_RM);
     float *reds = reinterpret_cast<float *>(smem + SMEM_RS);
+    float *redr = reinterpret_cast<float *>(smem + SMEM_RR);
     int *sidx = reinterpret_cast<int *>(smem + SMEM_IDX);
 
     const long long t = blockIdx.x;
@@ -170,26 +173,36 @@ dsa_attn_split(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat16 *__
         MB = fmaxf(MB, redm[w * H + g + 8]);
     }
     /* the block has a valid row, so MA and MB are finite */
-    __nv_bfloat162 pA = __floats2bfloat162_rn(exp2f(x0 - MA), exp2f(x1 - MA));
-    __nv_bfloat162 pB = __floats2bfloat162_rn(exp2f(x2 - MB), exp2f(x3 - MB));
+    /* fp32 row sums (l, for the lse) and sums of the bf16-rounded p that
+     * the mma uses (lr, to normalise this chunk's output) */
+    const float e0 = exp2f(x0 - MA), e1 = exp2f(x1 - MA), e2 = exp2f(x2 - MB), e3 = exp2f(x3 - MB);
+    __nv_bfloat162 pA = __floats2bfloat162_rn(e0, e1);
+    __nv_bfloat162 pB = __floats2bfloat162_rn(e2, e3);
     *reinterpret_cast<__nv_bfloat162 *>(ps + g * PSTR + n0) = pA;
     *reinterpret_cast<__nv_bfloat162 *>(ps + (g + 8) * PSTR + n0) = pB;
     float2 fA = __bfloat1622float2(pA), fB = __bfloat1622float2(pB);
-    float lA = fA.x + fA.y, lB = fB.x + fB.y;
-    lA += __shfl_xor_sync(0xffffffffu, lA, 1);
-    lB += __shfl_xor_sync(0xffffffffu, lB, 1);
-    lA += __shfl_xor_sync(0xffffffffu, lA, 2);
-    lB += __shfl_xor_sync(0xffffffffu, lB, 2);
+    float lA = e0 + e1, lB = e2 + e3, rA = fA.x + fA.y, rB = fB.x + fB.y;
+#pragma unroll
+    for (int o = 1; o <= 2; o <<= 1) {
+        lA += __shfl_xor_sync(0xffffffffu, lA, o);
+        lB += __shfl_xor_sync(0xffffffffu, lB, o);
+        rA += __shfl_xor_sync(0xffffffffu, rA, o);
+        rB += __shfl_xor_sync(0xffffffffu, rB, o);
+    }
     if (c == 0) {
         reds[warp * H + g] = lA;
         reds[warp * H + g + 8] = lB;
+        redr[warp * H + g] = rA;
+        redr[warp * H + g + 8] = rB;
     }
     __syncthreads();
-    float LA = 0.f, LB = 0.f;
+    float LA = 0.f, LB = 0.f, RA = 0.f, RB = 0.f;
 #pragma unroll
     for (int w = 0; w < 8; ++w) {
         LA += reds[w * H + g];
         LB += reds[w * H + g + 8];
+        RA += redr[w * H + g];
+        RB += redr[w * H + g + 8];
     }
 
     /* 4. O = P . ckv: warp -> columns warp*64 .. +63 */
@@ -213,7 +226,7 @@ dsa_attn_split(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat16 *__
             }
         }
     }
-    const float iA = 1.f / LA, iB = 1.f / LB;
+    const float iA = 1.f / RA, iB = 1.f / RB;
     __nv_bfloat16 *oA = part_o + ((t * NS + s) * H + g) * DC + warp * 64 + 2 * c;
     __nv_bfloat16 *oB = oA + 8 * DC;
 #pragma unroll

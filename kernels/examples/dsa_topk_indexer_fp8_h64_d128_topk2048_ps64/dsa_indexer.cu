@@ -14,8 +14,8 @@
  * and shared memory.
  * dsa_index_topk: one 1024-thread block per b, a radix select on the device:
  * order-preserving uint32 keys cached in shared memory (when they fit,
- * else re-read), 8-bit digit passes with warp-aggregated histogram atomics
- * (__match_any_sync), stopping as soon as the threshold bucket is taken whole,
+ * else re-read), 12/12/8-bit digit passes (4096-bin histograms, block-wide
+ * scan), stopping as soon as the threshold bin is taken whole,
  * then a ballot-compacted write of the selected global token ids; -1 pads rows
  * with fewer than 2048 tokens. Order within a row is not significant.
  * Workspace: scores [batch_size][max_num_pages*64] f32. Stateless.
@@ -170,15 +170,18 @@ static __device__ __forceinline__ unsigned order_key(float f)
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-/* grid (batch_size), block 1024, dynamic smem = cache_bytes (may be 0) */
+/* grid (batch_size), block 1024, dynamic smem = cache_bytes (may be 0).
+ * Digits of 12, 12 and 8 bits (the first covers sign, exponent and 3 mantissa
+ * bits, so real score distributions spread over many bins and the histogram
+ * atomics rarely collide). */
 extern "C" __global__ void __launch_bounds__(1024)
 dsa_index_topk(const float *__restrict__ scores, const int *__restrict__ seq_lens,
                const int *__restrict__ block_table, long long max_num_pages, long long cache_bytes,
                int *__restrict__ topk_indices)
 {
     extern __shared__ unsigned kcache[];
-    __shared__ unsigned hist[256];
-    __shared__ unsigned wsum[8];
+    __shared__ unsigned hist[4096];
+    __shared__ unsigned wsum[32];
     __shared__ unsigned s_prefix, s_kk, s_whole, cnt_gt, cnt_eq;
 
     const long long b = blockIdx.x;
@@ -197,55 +200,64 @@ dsa_index_topk(const float *__restrict__ scores, const int *__restrict__ seq_len
     const bool cached = n * 4 <= cache_bytes;
 
     unsigned prefix = 0, mask = 0, kk = TOPK;
-    for (int pass = 0; pass < 4; ++pass) {
-        const int shift = 24 - 8 * pass;
-        if (tid < 256) hist[tid] = 0;
+    for (int pass = 0; pass < 3; ++pass) {
+        const int shift = pass == 0 ? 20 : (pass == 1 ? 8 : 0);
+        const int nb = pass == 2 ? 256 : 4096;
+        const unsigned dm = (unsigned)nb - 1u;
+        for (int i = tid; i < nb; i += 1024) hist[i] = 0;
         __syncthreads();
-        for (long long base = warp * 32; base < n; base += 1024) {
-            const long long i = base + lane;
-            bool act = false;
-            unsigned key = 0;
-            if (i < n) {
-                if (pass == 0 || !cached) {
-                    key = order_key(sc[i]);
-                    if (cached) kcache[i] = key;
-                } else {
-                    key = kcache[i];
-                }
-                act = (key & mask) == prefix;
+#pragma unroll 4
+        for (long long i = tid; i < n; i += 1024) {
+            unsigned key;
+            if (pass == 0 || !cached) {
+                key = order_key(sc[i]);
+                if (cached) kcache[i] = key;
+            } else {
+                key = kcache[i];
             }
-            if (act) {
-                const unsigned d = (key >> shift) & 255u;
-                const unsigned peers = __match_any_sync(__activemask(), d);
-                if (lane == __ffs(peers) - 1) atomicAdd(&hist[d], __popc(peers));
-            }
+            if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & dm], 1u);
         }
         __syncthreads();
-        unsigned v = 0, incl = 0;
-        if (tid < 256) {
-            v = hist[255 - tid];
-            incl = v;
+        /* descending ranks u = tid*bpt + k own bins nb-1-u; block exclusive scan */
+        const int bpt = nb / 1024 > 0 ? nb / 1024 : 1;
+        unsigned loc = 0;
+        if (tid * bpt < nb)
+            for (int k = 0; k < bpt; ++k) loc += hist[nb - 1 - (tid * bpt + k)];
+        unsigned incl = loc;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            unsigned y = __shfl_up_sync(0xffffffffu, incl, o);
+            if (lane >= o) incl += y;
+        }
+        if (lane == 31) wsum[warp] = incl;
+        __syncthreads();
+        if (warp == 0) {
+            unsigned v = wsum[lane], x = v;
 #pragma unroll
             for (int o = 1; o < 32; o <<= 1) {
-                unsigned y = __shfl_up_sync(0xffffffffu, incl, o);
-                if (lane >= o) incl += y;
+                unsigned y = __shfl_up_sync(0xffffffffu, x, o);
+                if (lane >= o) x += y;
             }
-            if (lane == 31) wsum[warp] = incl;
+            wsum[lane] = x - v;   /* exclusive warp offsets */
         }
         __syncthreads();
-        if (tid < 256) {
-            for (int w = 0; w < warp; ++w) incl += wsum[w];
-            const unsigned excl = incl - v;
-            if (excl < kk && incl >= kk) {
-                s_prefix = prefix | ((unsigned)(255 - tid) << shift);
-                s_kk = kk - excl;
-                s_whole = (kk - excl) == v;   /* the bucket is taken whole */
+        unsigned run = wsum[warp] + incl - loc;
+        if (tid * bpt < nb && run < kk && run + loc >= kk) {
+            for (int k = 0; k < bpt; ++k) {
+                const unsigned bin = (unsigned)(nb - 1 - (tid * bpt + k));
+                const unsigned h = hist[bin];
+                if (run < kk && run + h >= kk) {
+                    s_prefix = prefix | (bin << shift);
+                    s_kk = kk - run;
+                    s_whole = (kk - run) == h;   /* the bin is taken whole */
+                }
+                run += h;
             }
         }
         __syncthreads();
         prefix = s_prefix;
         kk = s_kk;
-        mask |= 255u << shift;
+        mask |= dm << shift;
         if (s_whole) break;   /* block-uniform */
     }
     if (tid == 0) { cnt_gt = 0; cnt_eq = 0; }

@@ -15,7 +15,7 @@
  * combine kernel per (token, head).
  *
  * Launch plan (spec.json): dsa_attn_ref_partial grid (num_tokens, 32) block 256,
- * dynamic smem 115200 B; then dsa_attn_ref_combine grid (num_tokens, 16) block 256.
+ * dynamic smem 111872 B; then dsa_attn_ref_combine grid (num_tokens, 16) block 256.
  * Workspaces: part_ml [num_tokens][32][16][2] f32, part_o [num_tokens][32][16][512] f32.
  * Stateless; every launch writes all it later reads.
  */
@@ -28,27 +28,27 @@
 #define TOPK 2048
 #define CH 64               /* indices per block */
 #define NSPLIT (TOPK / CH)  /* 32 */
-#define KW 289              /* 32-bit words per shared K row: 288 + 1 pad (odd: conflict-free) */
+#define KW 292              /* 32-bit words per shared K row: 288 + 4 pad (16-byte rows, conflict-free) */
 #define LN2F 0.69314718055994531f
 #define NEG_INF __int_as_float(0xff800000)
 
-static __device__ __forceinline__ float2 bf2_to_f2(unsigned w)
-{
-    __nv_bfloat162 v = *reinterpret_cast<__nv_bfloat162 *>(&w);
-    return __bfloat1622float2(v);
-}
+static __device__ __forceinline__ float bf_lo(unsigned w) { return __uint_as_float(w << 16); }
+static __device__ __forceinline__ float bf_hi(unsigned w) { return __uint_as_float(w & 0xffff0000u); }
 
-extern "C" __global__ void __launch_bounds__(256)
+/* shared memory: K rows [CH][KW] words (74752 B), then q fp32 [H][DQK]
+ * (36864 B; reused for the logits / p as [CH][H] once q is consumed), then
+ * the chunk's indices [CH] (256 B): 111872 B, two blocks per SM. */
+extern "C" __global__ void __launch_bounds__(256, 2)
 dsa_attn_ref_partial(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat16 *__restrict__ q_pe,
                      const __nv_bfloat16 *__restrict__ ckv_cache, const __nv_bfloat16 *__restrict__ kpe_cache,
                      const int *__restrict__ sparse_indices, float sm_scale, long long num_pages,
                      float *__restrict__ part_ml, float *__restrict__ part_o)
 {
     extern __shared__ __align__(16) unsigned char smem[];
-    unsigned *ks = reinterpret_cast<unsigned *>(smem);       /* [CH][KW] bf16 pairs */
-    float *qs = reinterpret_cast<float *>(ks + CH * KW);      /* [H][DQK] */
-    float *ps = qs + H * DQK;                                 /* [H][CH] logits, then p */
-    int *vidx = reinterpret_cast<int *>(ps + H * CH);         /* [CH] */
+    unsigned *ks = reinterpret_cast<unsigned *>(smem);
+    float *qs = reinterpret_cast<float *>(ks + CH * KW);
+    float *pt = qs;                                           /* [CH][H], after q is consumed */
+    int *vidx = reinterpret_cast<int *>(qs + H * DQK);
 
     const long long t = blockIdx.x;
     const int s = blockIdx.y;
@@ -59,10 +59,12 @@ dsa_attn_ref_partial(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat
         int idx = sparse_indices[t * TOPK + s * CH + tid];
         vidx[tid] = (idx >= 0 && (long long)idx < total) ? idx : -1;
     }
-    for (int i = tid; i < H * DQK; i += 256) {
-        int h = i / DQK, d = i % DQK;
-        qs[i] = d < DC ? __bfloat162float(q_nope[(t * H + h) * DC + d])
-                       : __bfloat162float(q_pe[(t * H + h) * DP + (d - DC)]);
+    /* q -> fp32: 16 x 288 bf16 pairs */
+    for (int i = tid; i < H * (DQK / 2); i += 256) {
+        int h = i / (DQK / 2), w = i % (DQK / 2);
+        unsigned v = w < DC / 2 ? reinterpret_cast<const unsigned *>(q_nope + (t * H + h) * DC)[w]
+                                : reinterpret_cast<const unsigned *>(q_pe + (t * H + h) * DP)[w - DC / 2];
+        reinterpret_cast<float2 *>(qs)[i] = make_float2(bf_lo(v), bf_hi(v));
     }
     __syncthreads();
 
@@ -75,31 +77,40 @@ dsa_attn_ref_partial(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat
         if (idx >= 0)
             v = c < 64 ? reinterpret_cast<const uint4 *>(ckv_cache)[(long long)idx * 64 + c]
                        : reinterpret_cast<const uint4 *>(kpe_cache)[(long long)idx * 8 + (c - 64)];
-        unsigned *dst = ks + r * KW + c * 4;
-        dst[0] = v.x; dst[1] = v.y; dst[2] = v.z; dst[3] = v.w;
+        *reinterpret_cast<uint4 *>(ks + r * KW + c * 4) = v;
     }
     __syncthreads();
 
-    /* logits: thread -> row r, heads hg*4..hg*4+3 */
+    /* logits: thread -> row r, heads hg*4..hg*4+3; 8 dims per step */
+    const int r = tid & (CH - 1), hg = tid >> 6;
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
     {
-        const int r = tid & (CH - 1), hg = tid >> 6;
-        const unsigned *krow = ks + r * KW;
-        const float2 *q2 = reinterpret_cast<const float2 *>(qs);
-        float acc[4] = {0.f, 0.f, 0.f, 0.f};
-        for (int d2 = 0; d2 < DQK / 2; ++d2) {
-            float2 k = bf2_to_f2(krow[d2]);
+        const uint4 *krow = reinterpret_cast<const uint4 *>(ks + r * KW);
+        const float4 *q4 = reinterpret_cast<const float4 *>(qs) + hg * 4 * (DQK / 4);
+#pragma unroll 4
+        for (int c8 = 0; c8 < DQK / 8; ++c8) {
+            uint4 kw = krow[c8];
+            float k[8] = {bf_lo(kw.x), bf_hi(kw.x), bf_lo(kw.y), bf_hi(kw.y),
+                          bf_lo(kw.z), bf_hi(kw.z), bf_lo(kw.w), bf_hi(kw.w)};
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                float2 q = q2[(hg * 4 + j) * (DQK / 2) + d2];
-                acc[j] = fmaf(q.x, k.x, acc[j]);
-                acc[j] = fmaf(q.y, k.y, acc[j]);
+                float4 qa = q4[j * (DQK / 4) + 2 * c8], qb = q4[j * (DQK / 4) + 2 * c8 + 1];
+                acc[j] = fmaf(qa.x, k[0], acc[j]);
+                acc[j] = fmaf(qa.y, k[1], acc[j]);
+                acc[j] = fmaf(qa.z, k[2], acc[j]);
+                acc[j] = fmaf(qa.w, k[3], acc[j]);
+                acc[j] = fmaf(qb.x, k[4], acc[j]);
+                acc[j] = fmaf(qb.y, k[5], acc[j]);
+                acc[j] = fmaf(qb.z, k[6], acc[j]);
+                acc[j] = fmaf(qb.w, k[7], acc[j]);
             }
         }
-        const bool valid = vidx[r] >= 0;
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-            ps[(hg * 4 + j) * CH + r] = valid ? acc[j] * sm_scale : NEG_INF;
     }
+    const bool valid = vidx[r] >= 0;
+    __syncthreads();   /* q is consumed: its space now holds the logits */
+    reinterpret_cast<float4 *>(pt + r * H)[hg] =
+        valid ? make_float4(acc[0] * sm_scale, acc[1] * sm_scale, acc[2] * sm_scale, acc[3] * sm_scale)
+              : make_float4(NEG_INF, NEG_INF, NEG_INF, NEG_INF);
     __syncthreads();
 
     /* chunk softmax: warp w -> heads 2w, 2w+1; lane -> rows lane, lane+32 */
@@ -108,7 +119,7 @@ dsa_attn_ref_partial(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat
 #pragma unroll
         for (int hh = 0; hh < 2; ++hh) {
             const int h = 2 * w + hh;
-            float a = ps[h * CH + lane], b = ps[h * CH + lane + 32];
+            float a = pt[lane * H + h], b = pt[(lane + 32) * H + h];
             float m = fmaxf(a, b);
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
@@ -117,8 +128,8 @@ dsa_attn_ref_partial(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat
             float l = pa + pb;
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
-            ps[h * CH + lane] = pa;
-            ps[h * CH + lane + 32] = pb;
+            pt[lane * H + h] = pa;
+            pt[(lane + 32) * H + h] = pb;
             if (lane == 0) {
                 float *ml = part_ml + ((t * NSPLIT + s) * H + h) * 2;
                 ml[0] = m;
@@ -128,52 +139,73 @@ dsa_attn_ref_partial(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat
     }
     __syncthreads();
 
-    /* unnormalised p . ckv: thread -> columns 2*tid, 2*tid+1, all 16 heads */
+    /* unnormalised p . ckv: thread -> columns 4cq..4cq+3, heads 8hh..8hh+7 */
     {
-        float2 acc[H];
+        const int cq = tid & 127, hh = tid >> 7;
+        float o[8][4];
 #pragma unroll
-        for (int h = 0; h < H; ++h) acc[h] = make_float2(0.f, 0.f);
-        for (int r = 0; r < CH; ++r) {
-            if (vidx[r] < 0) continue;   /* block-uniform */
-            float2 v = bf2_to_f2(ks[r * KW + tid]);
+        for (int h = 0; h < 8; ++h) o[h][0] = o[h][1] = o[h][2] = o[h][3] = 0.f;
+#pragma unroll 2
+        for (int rr = 0; rr < CH; ++rr) {
+            if (vidx[rr] < 0) continue;   /* block-uniform */
+            uint2 kw = *reinterpret_cast<const uint2 *>(ks + rr * KW + 2 * cq);
+            const float v0 = bf_lo(kw.x), v1 = bf_hi(kw.x), v2 = bf_lo(kw.y), v3 = bf_hi(kw.y);
+            const float4 pa = reinterpret_cast<const float4 *>(pt + rr * H + 8 * hh)[0];
+            const float4 pb = reinterpret_cast<const float4 *>(pt + rr * H + 8 * hh)[1];
+            const float p[8] = {pa.x, pa.y, pa.z, pa.w, pb.x, pb.y, pb.z, pb.w};
 #pragma unroll
-            for (int h = 0; h < H; ++h) {
-                float p = ps[h * CH + r];
-                acc[h].x = fmaf(p, v.x, acc[h].x);
-                acc[h].y = fmaf(p, v.y, acc[h].y);
+            for (int h = 0; h < 8; ++h) {
+                o[h][0] = fmaf(p[h], v0, o[h][0]);
+                o[h][1] = fmaf(p[h], v1, o[h][1]);
+                o[h][2] = fmaf(p[h], v2, o[h][2]);
+                o[h][3] = fmaf(p[h], v3, o[h][3]);
             }
         }
-        float2 *o = reinterpret_cast<float2 *>(part_o + (t * NSPLIT + s) * H * DC);
+        float4 *dst = reinterpret_cast<float4 *>(part_o + ((t * NSPLIT + s) * H + 8 * hh) * DC) + cq;
 #pragma unroll
-        for (int h = 0; h < H; ++h) o[h * (DC / 2) + tid] = acc[h];
+        for (int h = 0; h < 8; ++h) dst[h * (DC / 4)] = make_float4(o[h][0], o[h][1], o[h][2], o[h][3]);
     }
 }
 
+/* grid (num_tokens, 16), block 256: thread -> columns 2*tid, 2*tid+1 */
 extern "C" __global__ void __launch_bounds__(256)
 dsa_attn_ref_combine(const float *__restrict__ part_ml, const float *__restrict__ part_o,
                      __nv_bfloat16 *__restrict__ output, float *__restrict__ lse)
 {
+    __shared__ float fac[NSPLIT];
+    __shared__ float sm, sl;
     const long long t = blockIdx.x;
     const int h = blockIdx.y, tid = threadIdx.x;
     const float *ml = part_ml + t * NSPLIT * H * 2;
 
-    float m = NEG_INF;
-    for (int i = 0; i < NSPLIT; ++i) m = fmaxf(m, ml[(i * H + h) * 2]);
+    if (tid < 32) {   /* NSPLIT == 32: lane i takes chunk i */
+        const float mi = ml[(tid * H + h) * 2], li = ml[(tid * H + h) * 2 + 1];
+        float m = mi;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        const float f = (m == NEG_INF || mi == NEG_INF) ? 0.f : expf(mi - m);
+        float l = li * f;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+        fac[tid] = f;
+        if (tid == 0) { sm = m; sl = l; }
+    }
+    __syncthreads();
+    const float m = sm, l = sl;
     __nv_bfloat162 *out = reinterpret_cast<__nv_bfloat162 *>(output + (t * H + h) * DC);
     if (m == NEG_INF) {   /* no valid index for this token */
         out[tid] = __floats2bfloat162_rn(0.f, 0.f);
         if (tid == 0) lse[t * H + h] = NEG_INF;
         return;
     }
-    float l = 0.f, ox = 0.f, oy = 0.f;
+    /* every chunk wrote its partial (zeros when it had no valid index) */
+    float ox = 0.f, oy = 0.f;
+    const float2 *src = reinterpret_cast<const float2 *>(part_o + (t * NSPLIT * H + h) * DC) + tid;
+#pragma unroll 8
     for (int i = 0; i < NSPLIT; ++i) {
-        float mi = ml[(i * H + h) * 2], li = ml[(i * H + h) * 2 + 1];
-        if (mi == NEG_INF) continue;
-        float f = expf(mi - m);
-        l = fmaf(li, f, l);
-        float2 o = reinterpret_cast<const float2 *>(part_o + ((t * NSPLIT + i) * H + h) * DC)[tid];
-        ox = fmaf(o.x, f, ox);
-        oy = fmaf(o.y, f, oy);
+        const float2 o = src[(long long)i * H * DC / 2];
+        ox = fmaf(o.x, fac[i], ox);
+        oy = fmaf(o.y, fac[i], oy);
     }
     out[tid] = __floats2bfloat162_rn(ox / l, oy / l);
     if (tid == 0) lse[t * H + h] = (m + logf(l)) / LN2F;

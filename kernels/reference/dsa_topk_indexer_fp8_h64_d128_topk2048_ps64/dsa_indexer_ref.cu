@@ -11,24 +11,25 @@
  * min(2048, n) highest scores, -1 after them (order within the row is not
  * significant; ties are broken arbitrarily).
  *
- * dsa_index_ref_scores: one 128-thread block per (b, page). fp8 q and k are
- * widened to bf16 (exact: e4m3 fits bf16), the 64x64x128 products run on
- * bf16 mma.sync with fp32 accumulation (each product exact, sums in fp32), the
- * per-token scale, relu, weights and the head sum in fp32.
+ * dsa_index_ref_scores: one 128-thread block per (b, 4 pages). fp8 q and k
+ * are widened to f16 with cuda_fp8.h's converter (exact: every e4m3 value is
+ * an f16 value), the 64x64x128 products per page run on f16 mma.sync with
+ * fp32 accumulation (each product exact, sums in fp32), then the per-token
+ * scale, relu, weights and the head sum in fp32.
  * dsa_index_ref_topk: one 1024-thread block per b, an exact radix select
  * (4 passes of 8 bits over order-preserving uint32 keys) for the threshold,
  * then a compaction of the keys above it plus enough keys equal to it.
  * Workspace: scores [batch_size][max_num_pages*64] f32 (no zeroing needed:
  * only tokens < n are written and read). Stateless.
  */
-#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
 #define NH 64
 #define HD 128
 #define PS 64
 #define TOPK 2048
-#define KSTR 136   /* bf16 per shared row: 272 B = 17 x 16 B */
+#define KSTR 136   /* f16 per shared row: 272 B = 17 x 16 B */
 #define NEG_INF __int_as_float(0xff800000)
 
 static __device__ __forceinline__ unsigned smem_u32(const void *p)
@@ -43,109 +44,105 @@ static __device__ __forceinline__ void ldsm_x4(unsigned addr, unsigned &r0, unsi
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
 }
 
-static __device__ __forceinline__ void mma_bf16(float *c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
-                                                unsigned b0, unsigned b1)
+static __device__ __forceinline__ void mma_f16(float *c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                               unsigned b0, unsigned b1)
 {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
                  "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-static __device__ __forceinline__ float fp8_to_float(unsigned char b)
+/* 16 fp8 e4m3 bytes -> 16 f16 (exact: every e4m3 value is an f16 value) at dst */
+static __device__ __forceinline__ void widen16(const uint4 &v, __half *dst)
 {
-    __nv_fp8_e4m3 v;
-    v.__x = b;
-    return float(v);
-}
-
-/* 16 fp8 bytes -> 16 bf16 (exact) stored at dst */
-static __device__ __forceinline__ void widen16(const uint4 &v, __nv_bfloat16 *dst)
-{
-    const unsigned char *b = reinterpret_cast<const unsigned char *>(&v);
-    __nv_bfloat162 out[8];
+    const unsigned short *b = reinterpret_cast<const unsigned short *>(&v);
+    __half2_raw out[8];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) out[j] = __floats2bfloat162_rn(fp8_to_float(b[2 * j]), fp8_to_float(b[2 * j + 1]));
+    for (int j = 0; j < 8; ++j) out[j] = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)b[j], __NV_E4M3);
     reinterpret_cast<uint4 *>(dst)[0] = *reinterpret_cast<uint4 *>(&out[0]);
     reinterpret_cast<uint4 *>(dst)[1] = *reinterpret_cast<uint4 *>(&out[4]);
 }
 
-/* grid (batch_size, max_num_pages), block 128 */
+/* grid (batch_size, cdiv(max_num_pages, 4)), block 128: 4 pages per block,
+ * the query widened once, each page widened into shared memory in turn */
 extern "C" __global__ void __launch_bounds__(128)
 dsa_index_ref_scores(const unsigned char *__restrict__ q_index_fp8, const unsigned char *__restrict__ k_cache,
                      const float *__restrict__ weights, const int *__restrict__ seq_lens,
                      const int *__restrict__ block_table, long long max_num_pages, long long num_pages,
                      float *__restrict__ scores)
 {
-    __shared__ __align__(16) __nv_bfloat16 qs[NH * KSTR];
-    __shared__ __align__(16) __nv_bfloat16 ks[PS * KSTR];
+    __shared__ __align__(16) __half qs[NH * KSTR];
+    __shared__ __align__(16) __half ks[PS * KSTR];
     __shared__ float kscale[PS], wsh[NH], red[4][PS];
 
     const long long b = blockIdx.x;
-    const long long j = blockIdx.y;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, c = lane & 3;
     long long n = seq_lens[b];
     n = n < 0 ? 0 : (n > max_num_pages * PS ? max_num_pages * PS : n);
-    if (j * PS >= n) return;
-    float *out = scores + b * max_num_pages * PS + j * PS;
-    const long long page = block_table[b * max_num_pages + j];
-    if (page < 0 || page >= num_pages) {   /* corrupt table: never selected */
-        if (tid < PS && j * PS + tid < n) out[tid] = NEG_INF;
-        return;
-    }
+    const long long j0 = (long long)blockIdx.y * 4;
+    const long long jend = min(j0 + 4, (n + PS - 1) / PS);
+    if (j0 >= jend) return;
 
-    const unsigned char *pg = k_cache + page * (PS * (HD + 4));
     const uint4 *q4 = reinterpret_cast<const uint4 *>(q_index_fp8 + b * NH * HD);
-    const uint4 *k4 = reinterpret_cast<const uint4 *>(pg);
-    for (int i = tid; i < NH * HD / 16; i += 128) {   /* 512 chunks each */
-        int r = i >> 3, cc = i & 7;
-        widen16(q4[i], qs + r * KSTR + cc * 16);
-        widen16(k4[i], ks + r * KSTR + cc * 16);
-    }
-    if (tid < PS) kscale[tid] = reinterpret_cast<const float *>(pg + PS * HD)[tid];
+    for (int i = tid; i < NH * HD / 16; i += 128) widen16(q4[i], qs + (i >> 3) * KSTR + (i & 7) * 16);
     if (tid < NH) wsh[tid] = weights[b * NH + tid];
-    __syncthreads();
 
-    /* warp -> heads warp*16..+15; all 64 tokens (8 n-tiles) */
-    float acc[8][4];
-#pragma unroll
-    for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
-    const unsigned qa = smem_u32(qs + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * KSTR + (lane >> 4) * 8);
-    const unsigned kb = smem_u32(ks + ((lane & 7) + (lane >> 4) * 8) * KSTR + ((lane >> 3) & 1) * 8);
-#pragma unroll
-    for (int kk = 0; kk < HD / 16; ++kk) {
-        unsigned a0, a1, a2, a3;
-        ldsm_x4(qa + kk * 32, a0, a1, a2, a3);
-#pragma unroll
-        for (int np = 0; np < 4; ++np) {
-            unsigned b0, b1, b2, b3;
-            ldsm_x4(kb + (np * 16 * KSTR + kk * 16) * 2, b0, b1, b2, b3);
-            mma_bf16(acc[2 * np], a0, a1, a2, a3, b0, b1);
-            mma_bf16(acc[2 * np + 1], a0, a1, a2, a3, b2, b3);
+    for (long long j = j0; j < jend; ++j) {
+        float *out = scores + b * max_num_pages * PS + j * PS;
+        const long long page = block_table[b * max_num_pages + j];
+        if (page < 0 || page >= num_pages) {   /* corrupt table: never selected (block-uniform) */
+            if (tid < PS && j * PS + tid < n) out[tid] = NEG_INF;
+            continue;
         }
+        const unsigned char *pg = k_cache + page * (PS * (HD + 4));
+        const uint4 *k4 = reinterpret_cast<const uint4 *>(pg);
+        __syncthreads();   /* the previous page's ks, kscale and red are consumed */
+        for (int i = tid; i < PS * HD / 16; i += 128) widen16(k4[i], ks + (i >> 3) * KSTR + (i & 7) * 16);
+        if (tid < PS) kscale[tid] = reinterpret_cast<const float *>(pg + PS * HD)[tid];
+        __syncthreads();
+
+        /* warp -> heads warp*16..+15; all 64 tokens (8 n-tiles) */
+        float acc[8][4];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+        const unsigned qa = smem_u32(qs + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * KSTR + (lane >> 4) * 8);
+        const unsigned kb = smem_u32(ks + ((lane & 7) + (lane >> 4) * 8) * KSTR + ((lane >> 3) & 1) * 8);
+#pragma unroll
+        for (int kk = 0; kk < HD / 16; ++kk) {
+            unsigned a0, a1, a2, a3;
+            ldsm_x4(qa + kk * 32, a0, a1, a2, a3);
+#pragma unroll
+            for (int np = 0; np < 4; ++np) {
+                unsigned b0, b1, b2, b3;
+                ldsm_x4(kb + (np * 16 * KSTR + kk * 16) * 2, b0, b1, b2, b3);
+                mma_f16(acc[2 * np], a0, a1, a2, a3, b0, b1);
+                mma_f16(acc[2 * np + 1], a0, a1, a2, a3, b2, b3);
+            }
+        }
+        /* epilogue: thread holds heads hA = warp*16+g, hB = hA+8; tokens nt*8+2c, +1 */
+        const float wa = wsh[warp * 16 + g], wb = wsh[warp * 16 + g + 8];
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+            const int tk = nt * 8 + 2 * c;
+            const float s0 = kscale[tk], s1 = kscale[tk + 1];
+            float p0 = fmaxf(acc[nt][0] * s0, 0.f) * wa + fmaxf(acc[nt][2] * s0, 0.f) * wb;
+            float p1 = fmaxf(acc[nt][1] * s1, 0.f) * wa + fmaxf(acc[nt][3] * s1, 0.f) * wb;
+#pragma unroll
+            for (int o = 4; o < 32; o <<= 1) {
+                p0 += __shfl_xor_sync(0xffffffffu, p0, o);
+                p1 += __shfl_xor_sync(0xffffffffu, p1, o);
+            }
+            if (g == 0) {
+                red[warp][tk] = p0;
+                red[warp][tk + 1] = p1;
+            }
+        }
+        __syncthreads();
+        if (tid < PS && j * PS + tid < n)
+            out[tid] = red[0][tid] + red[1][tid] + red[2][tid] + red[3][tid];
     }
-    /* epilogue: thread holds heads hA = warp*16+g, hB = hA+8; tokens nt*8+2c, +1 */
-    const int g = lane >> 2, c = lane & 3;
-    const float wA = wsh[warp * 16 + g], wB = wsh[warp * 16 + g + 8];
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-        const int tk = nt * 8 + 2 * c;
-        const float s0 = kscale[tk], s1 = kscale[tk + 1];
-        float p0 = fmaxf(acc[nt][0] * s0, 0.f) * wA + fmaxf(acc[nt][2] * s0, 0.f) * wB;
-        float p1 = fmaxf(acc[nt][1] * s1, 0.f) * wA + fmaxf(acc[nt][3] * s1, 0.f) * wB;
-#pragma unroll
-        for (int o = 4; o < 32; o <<= 1) {
-            p0 += __shfl_xor_sync(0xffffffffu, p0, o);
-            p1 += __shfl_xor_sync(0xffffffffu, p1, o);
-        }
-        if (g == 0) {
-            red[warp][tk] = p0;
-            red[warp][tk + 1] = p1;
-        }
-    }
-    __syncthreads();
-    if (tid < PS && j * PS + tid < n)
-        out[tid] = red[0][tid] + red[1][tid] + red[2][tid] + red[3][tid];
 }
 
 static __device__ __forceinline__ unsigned order_key(float f)
