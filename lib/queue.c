@@ -298,6 +298,8 @@ int kfq_ensure_wait(struct kfq_conn *c, volatile int *stop, int64_t max_wait_ms,
 
 static redisReply *check_reply(struct kfq_conn *c, redisReply *r, struct kf_err *err)
 {
+    if (!r && !c->rc)
+        return kf_err_set(err, KF_EREDIS, "redis", "redis connection lost"), NULL;
     if (!r) {
         kf_err_set(err, KF_EREDIS, "redis", "redis I/O error: %s",
                    c->rc && c->rc->errstr[0] ? c->rc->errstr : "connection lost");
@@ -313,23 +315,38 @@ static redisReply *check_reply(struct kfq_conn *c, redisReply *r, struct kf_err 
     return r;
 }
 
+/* A connection that was fine until now may be stale (Redis restarted): on
+ * an I/O error, reconnect at once and send the command one more time. The
+ * write to a dead socket fails before the command reaches any server. */
 redisReply *kfq_command(struct kfq_conn *c, struct kf_err *err, const char *fmt, ...)
 {
     va_list ap;
-    if (kfq_ensure(c, err))
-        return NULL;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c->rc, fmt, ap);
-    va_end(ap);
+    redisReply *r = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (kfq_ensure(c, err))
+            return NULL;
+        va_start(ap, fmt);
+        r = redisvCommand(c->rc, fmt, ap);
+        va_end(ap);
+        if (r || attempt == 1)
+            break;
+        check_reply(c, NULL, err);   /* marks broken; next try reconnects at once */
+    }
     return check_reply(c, r, err);
 }
 
 redisReply *kfq_commandargv(struct kfq_conn *c, struct kf_err *err, int argc, const char **argv,
                             const size_t *argvlen)
 {
-    if (kfq_ensure(c, err))
-        return NULL;
-    redisReply *r = redisCommandArgv(c->rc, argc, argv, argvlen);
+    redisReply *r = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (kfq_ensure(c, err))
+            return NULL;
+        r = redisCommandArgv(c->rc, argc, argv, argvlen);
+        if (r || attempt == 1)
+            break;
+        check_reply(c, NULL, err);
+    }
     return check_reply(c, r, err);
 }
 

@@ -129,8 +129,8 @@ class Redis:
                 try:
                     RESP(self.sock).cmd("PING")
                     return
-                except OSError:
-                    pass
+                except (OSError, RuntimeError):
+                    pass   # not listening yet, or LOADING the AOF
             time.sleep(0.01)
         raise RuntimeError("redis-server did not start")
 
