@@ -81,7 +81,7 @@ static void cuda_fail(struct eng *E, struct wl *w, CUresult r, const char *what)
     wlog(w, "%s: %s", what, ev_cu_str(r));
     if (ev_cu_sticky(r)) {
         E->broken = 1;
-        wlog(w, "(the CUDA context was lost; it is reset before the next workload)");
+        wlog(w, "(this process's CUDA context is lost; later workloads need a fresh process)");
     }
 }
 
