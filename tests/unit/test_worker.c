@@ -119,13 +119,16 @@ static void setup(void)
                "", "--appendonly", "no", "--dir", dir, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 500; i++) {
+    /* The socket file appears at bind(), slightly before redis answers. */
+    conn = NULL;
+    for (int i = 0; i < 1000 && !conn; i++) {
         struct stat st;
-        if (stat(sock, &st) == 0)
-            break;
-        usleep(10000);
+        if (stat(sock, &st) < 0 || kfq_connect(url, NULL, false, &conn, &e) < 0) {
+            conn = NULL;
+            usleep(10000);
+        }
     }
-    ck_assert_int_eq(kfq_connect(url, NULL, false, &conn, &e), 0);
+    ck_assert_msg(conn != NULL, "redis-server did not answer on %s", sock);
     ck_assert_int_eq(kfq_init(conn, &e), 0);
 
     snprintf(p, sizeof p, "mkdir -p %s/ds/definitions/fake %s/ds/workloads/fake", dir, dir);
