@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "wire.h"
+#include "xalloc.h"
 
 #define FRAME_FD 3
 
@@ -36,9 +37,26 @@ static void send_trace(struct child_ctx *c, const json_t *trace)
 {
     json_t *m = json_pack("{s:s, s:i, s:O}", "type", "trace", "index",
                           (json_int_t)(c->first + c->sent), "trace", trace);
+    int rc;
     if (!m)
         _exit(WK_EXIT_ENGINE);
-    send_or_die(m);
+    rc = wk_frame_write(FRAME_FD, m, NULL);
+    if (rc == KF_ETOOBIG) {
+        /* Only a log (a compiler's) can make a trace this big: keep its head. */
+        json_t *t = json_deep_copy(trace);
+        json_t *ev = json_object_get(t, "evaluation");
+        const char *log = json_string_value(json_object_get(ev, "log"));
+        if (log) {
+            char *cut = xasprintf("%.65536s\n[log truncated: %zu bytes in all]", log,
+                                  strlen(log));
+            json_object_set_new(ev, "log", json_string(cut));
+            free(cut);
+        }
+        json_object_set_new(m, "trace", t);
+        rc = wk_frame_write(FRAME_FD, m, NULL);
+    }
+    if (rc < 0)
+        _exit(rc == KF_ETOOBIG ? WK_EXIT_TOOBIG : WK_EXIT_PIPE);
     json_decref(m);
     c->sent++;
 }

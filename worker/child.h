@@ -35,7 +35,7 @@ struct wk_child {
 };
 
 /* Exit codes of the child besides 0 (done or yield). */
-enum { WK_EXIT_PIPE = 70, WK_EXIT_ENGINE = 71, WK_EXIT_SETUP = 72 };
+enum { WK_EXIT_PIPE = 70, WK_EXIT_ENGINE = 71, WK_EXIT_SETUP = 72, WK_EXIT_TOOBIG = 73 };
 
 /* Fork the child. On success *out holds its pid and the two read ends
  * (the caller closes them and reaps the child). Returns 0 or KF_EIO. */

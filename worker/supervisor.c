@@ -132,6 +132,15 @@ int wk_check_trace(const json_t *trace, const struct kf_definition *def,
     if (!u || strcmp(u, w->uuid) != 0)
         return kf_err_set(err, KF_EINVAL, "workload.uuid", "trace for workload %s, expected %s",
                           u ? u : "(none)", w->uuid);
+    /* The whole workload as this worker knows it: axes and inputs too. */
+    {
+        json_t *want = kf_workload_to_json(w);
+        int same = json_equal(want, json_object_get(trace, "workload"));
+        json_decref(want);
+        if (!same)
+            return kf_err_set(err, KF_EINVAL, "workload", "trace's workload %s differs from "
+                              "the task's (axes or inputs)", w->uuid);
+    }
     return 0;
 }
 
@@ -303,7 +312,10 @@ static int child_exited(pid_t pid, struct exit_info *x)
 
 static void describe_exit(const struct exit_info *x, char *buf, size_t n)
 {
-    if (x->sig)
+    if (x->code == WK_EXIT_TOOBIG)
+        snprintf(buf, n, "evaluator could not send a trace under the %u-byte frame cap",
+                 WK_FRAME_MAX);
+    else if (x->sig)
         snprintf(buf, n, "evaluator killed by signal %d (%s)", x->sig, strsignal(x->sig));
     else if (x->code >= 0)
         snprintf(buf, n, "evaluator exited with status %d", x->code);

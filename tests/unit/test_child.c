@@ -157,6 +157,22 @@ static int fake_eval(const struct ev_request *req, ev_progress_fn progress, void
         } else if (strncmp(u, "engine", 6) == 0) {
             json_decref(all);
             return kf_err_set(err, KF_ECUDA, NULL, "no CUDA device 7 (fake)");
+        } else if (strncmp(u, "biglog", 6) == 0) {
+            size_t n = WK_FRAME_MAX + 1000;
+            char *big = malloc(n + 1);
+            memset(big, 'x', n);
+            big[n] = '\0';
+            t = fake_trace(w, "COMPILE_ERROR", big);
+            free(big);
+            progress(ctx, i + 1, req->nworkloads, t);
+            json_decref(t);
+            continue;
+        } else if (strncmp(u, "wrongaxes", 9) == 0) {
+            t = fake_trace(w, "PASSED", log);
+            json_object_set_new(json_object_get(t, "workload"), "axes", json_pack("{s:i}", "n", 5));
+            progress(ctx, i + 1, req->nworkloads, t);
+            json_decref(t);
+            continue;
         } else if (strncmp(u, "noref", 5) == 0) {
             json_decref(all);
             return kf_err_set(err, KF_ENOENT, NULL, "no reference kernel for fake_def");
@@ -390,6 +406,21 @@ static void bad_frame_case(const char *bad, const char *why)
     json_decref(t);
 }
 
+START_TEST(test_wrong_axes) { bad_frame_case("wrongaxes-2", "differs"); }
+END_TEST
+
+START_TEST(test_huge_log_truncated)
+{
+    const char *u[] = {"biglog-1", "ok-2"};
+    json_t *t = run(u, 2, 0);
+    ck_assert_str_eq(status_of(t, 0), "COMPILE_ERROR");
+    ck_assert(strstr(log_of(t, 0), "[log truncated") != NULL);
+    ck_assert_int_lt(strlen(log_of(t, 0)), 70000);
+    ck_assert_str_eq(status_of(t, 1), "PASSED");
+    json_decref(t);
+}
+END_TEST
+
 START_TEST(test_garbage_frame) { bad_frame_case("garbage-2", "not JSON"); }
 END_TEST
 START_TEST(test_huge_length) { bad_frame_case("hugelen-2", "frame length"); }
@@ -574,6 +605,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_segfault);
     tcase_add_test(tc, test_exit_status);
     tcase_add_test(tc, test_garbage_frame);
+    tcase_add_test(tc, test_wrong_axes);
+    tcase_add_test(tc, test_huge_log_truncated);
     tcase_add_test(tc, test_huge_length);
     tcase_add_test(tc, test_wrong_uuid);
     tcase_add_test(tc, test_wrong_solution);
