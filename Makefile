@@ -37,7 +37,7 @@ CPPFLAGS += -D_GNU_SOURCE -Ilib -Iworker -Iserver -I$(CUDA_HOME)/include -I$(CUP
             -DKF_SOURCE_DIR='"$(CURDIR)"'
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -pthread $(PKG_CFLAGS) $(SANITIZE)
-LDFLAGS  += -pthread $(SANITIZE)
+LDFLAGS  += -pthread -Wl,--as-needed $(SANITIZE)
 CUDA_LIBS := -L$(CUDA_HOME)/lib64/stubs -lcuda -L$(CUDA_HOME)/lib64 -lnvrtc \
              -L$(CUPTI_LIB) -lcupti -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUPTI_LIB)
 LIBS     := $(PKG_LIBS) -lm
