@@ -4,8 +4,10 @@
  * latency, speedup, max abs/rel error) on stdout, traces as JSONL to --out.
  * Exit status 0 only if every workload PASSED (1 otherwise, 2 on usage or
  * engine errors). The engine runs in a forked child (CUDA never starts in
- * this process), a new one after a sticky CUDA error for the workloads left;
- * KF_RUN_INPROCESS=1 runs it in-process. Single-threaded.
+ * this process) that streams each trace back as it finishes; the parent
+ * enforces the per-workload deadline (TIMEOUT) and starts a new child for
+ * the workloads left after a timeout, a crash or a sticky CUDA error.
+ * KF_RUN_INPROCESS=1 runs the engine in-process. Single-threaded.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -16,6 +18,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -30,6 +34,8 @@
 #pragma GCC diagnostic ignored "-Wcomment"
 #include "pack.h"
 #pragma GCC diagnostic pop
+#include "evdev.h"
+#include "timing.h"
 #include "trace_build.h"
 #include "xalloc.h"
 
@@ -55,6 +61,9 @@ static void run_usage(FILE *f)
             "  --cache DIR          compile and reference cache (default: ~/.cache/kernelfarm)\n"
             "  --warmup N, --iterations N, --trials N, --atol X, --rtol X, --matched-ratio X\n"
             "                       override the eval config (request layer)\n"
+            "  --timeout S          per-workload deadline in seconds (eval config workload_timeout_s;\n"
+            "                       the first workload of each evaluator gets 120 s more,\n"
+            "                       KF_RUN_SETUP_GRACE_S): TIMEOUT, then a new evaluator goes on\n"
             "  --check-only         correctness only, no timing\n"
             "  --quiet              no progress lines\n");
 }
@@ -243,80 +252,151 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Evaluate req in a forked child (CUDA lives and dies there). Returns 0 and
- * the traces, KF_ECUDA-like codes for engine errors (err set), or builds
- * RUNTIME_ERROR traces itself when the child crashed. */
-static int eval_child(const struct ev_request *req, struct prog_ctx *pc, json_t **traces,
-                      struct kf_err *err)
+/* One batch in a forked child (CUDA lives and dies there). The child sends
+ * each trace as one JSON line when its workload is done, then exits; the
+ * parent gives each workload workload_timeout_s (the first of a batch 120 s
+ * more, for compilation) and kills the child when one overruns. */
+enum batch_end { BATCH_DONE, BATCH_TIMEOUT, BATCH_CRASH, BATCH_ERROR };
+
+struct child_ctx { struct prog_ctx *pc; int fd; };
+
+static void child_progress(void *ctx, int done, int total, const json_t *trace)
 {
-    int fds[2], status = 0, rc = 0;
+    struct child_ctx *c = ctx;
+    char *s = json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    on_progress(c->pc, done, total, trace);
+    if (!s || write_all(c->fd, s, strlen(s)) || write_all(c->fd, "\n", 1))
+        _exit(3);
+    free(s);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Extra time for the first workload of a batch (compilation, device setup). */
+static double setup_grace_s(void)
+{
+    const char *e = getenv("KF_RUN_SETUP_GRACE_S");
+    return e && *e ? atof(e) : 120;
+}
+
+static enum batch_end run_batch(const struct ev_request *req, struct prog_ctx *pc, json_t *traces,
+                                char *why, size_t whyn, struct kf_err *err)
+{
+    int fds[2], status = 0;
     pid_t pid;
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    json_t *doc;
-    *traces = NULL;
+    enum batch_end end = BATCH_DONE;
+    double deadline;
     fflush(stdout);
     fflush(stderr);
-    if (pipe(fds) != 0)
-        return kf_err_set(err, KF_EIO, "run", "pipe: %s", strerror(errno));
-    if ((pid = fork()) < 0)
-        return kf_err_set(err, KF_EIO, "run", "fork: %s", strerror(errno));
+    if (pipe(fds) != 0 || (pid = fork()) < 0) {
+        kf_err_set(err, KF_EIO, "run", "cannot start the evaluator: %s", strerror(errno));
+        return BATCH_ERROR;
+    }
     if (pid == 0) {
-        json_t *t = NULL, *out;
+        struct child_ctx cc = {pc, fds[1]};
+        json_t *t = NULL;
         struct kf_err e = {0};
-        char *s;
         close(fds[0]);
-        if (ev_evaluate(req, on_progress, pc, &t, &e))
-            out = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", e.code, "path", e.path, "message",
-                            e.msg);
-        else
-            out = json_pack("{s:o}", "traces", t);
-        s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        _exit(s && write_all(fds[1], s, strlen(s)) == 0 ? 0 : 3);
+        setpgid(0, 0);
+        if (ev_evaluate(req, child_progress, &cc, &t, &e)) {
+            json_t *o = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", e.code, "path", e.path,
+                                  "message", e.msg);
+            char *s = json_dumps(o, JSON_COMPACT);
+            if (s && (write_all(fds[1], s, strlen(s)) || write_all(fds[1], "\n", 1)))
+                _exit(3);
+            _exit(2);
+        }
+        _exit(0);
     }
     close(fds[1]);
+    deadline = now_s() + req->cfg.workload_timeout_s + setup_grace_s();
     for (;;) {
+        struct pollfd pfd = {fds[0], POLLIN, 0};
+        double left = deadline - now_s();
+        int pr;
         ssize_t r;
+        char *nl;
+        if (left <= 0) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            snprintf(why, whyn, "the workload exceeded its deadline of %.0f s; evaluator killed",
+                     req->cfg.workload_timeout_s);
+            end = BATCH_TIMEOUT;
+            break;
+        }
+        pr = poll(&pfd, 1, (int)(left * 1000) + 1);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0)
+            continue;
         if (cap - len < 65536) {
             cap = cap ? cap * 2 : 1 << 20;
             buf = xrealloc(buf, cap);
         }
-        r = read(fds[0], buf + len, cap - len);
+        r = read(fds[0], buf + len, cap - len - 1);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break;
         len += (size_t)r;
+        buf[len] = 0;
+        while ((nl = memchr(buf, '\n', len))) {
+            json_t *j = kf_json_loadb(buf, (size_t)(nl - buf), NULL);
+            size_t used = (size_t)(nl - buf) + 1;
+            if (j && json_is_object(json_object_get(j, "error"))) {
+                json_t *e = json_object_get(j, "error");
+                kf_err_set(err, (int)json_integer_value(json_object_get(e, "code")),
+                           json_string_value(json_object_get(e, "path")), "%s",
+                           json_string_value(json_object_get(e, "message")));
+                end = BATCH_ERROR;
+            } else if (j && json_object_get(j, "evaluation")) {
+                json_array_append(traces, j);
+                deadline = now_s() + req->cfg.workload_timeout_s;
+            }
+            json_decref(j);
+            memmove(buf, buf + used, len - used);
+            len -= used;
+        }
     }
     close(fds[0]);
+    free(buf);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    doc = len ? kf_json_loadb(buf, len, NULL) : NULL;
-    free(buf);
-    if (doc && json_is_array(json_object_get(doc, "traces"))) {
-        *traces = json_incref(json_object_get(doc, "traces"));
-    } else if (doc && json_is_object(json_object_get(doc, "error"))) {
-        json_t *e = json_object_get(doc, "error");
-        rc = kf_err_set(err, (int)json_integer_value(json_object_get(e, "code")),
-                        json_string_value(json_object_get(e, "path")), "%s",
-                        json_string_value(json_object_get(e, "message")));
-    } else {
-        /* the evaluator died: every workload of this batch is a runtime error */
-        char why[128];
+    if (end == BATCH_DONE && (int)json_array_size(traces) < req->nworkloads) {
         if (WIFSIGNALED(status))
-            snprintf(why, sizeof why, "evaluator process killed by signal %d (%s)", WTERMSIG(status),
+            snprintf(why, whyn, "evaluator process killed by signal %d (%s)", WTERMSIG(status),
                      strsignal(WTERMSIG(status)));
         else
-            snprintf(why, sizeof why, "evaluator process exited with status %d and no result",
+            snprintf(why, whyn, "evaluator process exited with status %d before finishing",
                      WEXITSTATUS(status));
-        *traces = json_array();
-        for (int i = 0; i < req->nworkloads; i++)
-            json_array_append_new(*traces, ev_trace_new(req->def, req->workloads[i], req->sol->name,
-                                                        KF_ST_RUNTIME_ERROR, why, NULL, NULL,
-                                                        ev_environment_json("unknown", 0), NULL));
+        end = BATCH_CRASH;
     }
-    json_decref(doc);
-    return rc;
+    return end;
+}
+
+/* environment for traces the parent writes: that of a trace the children
+ * sent, else the GPU's name from NVML (no CUDA in this process). */
+static json_t *parent_environment(const json_t *traces, int device)
+{
+    char name[256], hw[128];
+    for (size_t i = json_array_size(traces); i-- > 0;) {
+        json_t *e = json_object_get(json_object_get(json_array_get(traces, i), "evaluation"),
+                                    "environment");
+        const char *hw0 = json_string_value(json_object_get(e, "hardware"));
+        if (hw0 && strcmp(hw0, "unknown"))
+            return json_deep_copy(e);
+    }
+    if (ev_nvml_device_name(device, name, sizeof name) != 0)
+        return ev_environment_json("unknown", 0);
+    ev_hardware_name(name, hw, sizeof hw);
+    return ev_environment_json(hw, 0);
 }
 
 static int not_evaluated(const json_t *t)
@@ -325,45 +405,52 @@ static int not_evaluated(const json_t *t)
         json_object_get(json_object_get(t, "evaluation"), "kernelfarm"), "not_evaluated"));
 }
 
-/* Evaluate every workload, each batch in a fresh child; workloads left
- * unevaluated by a sticky CUDA error go to the next child. */
+/* Evaluate every workload in forked children: a new child after a sticky
+ * CUDA error (the workloads it left not_evaluated), a timeout or a crash. */
 static int eval_all(const struct ev_request *req0, struct prog_ctx *pc, json_t **traces_out,
                     struct kf_err *err)
 {
     struct ev_request req = *req0;
-    const struct kf_workload **todo = xcalloc((size_t)req0->nworkloads + 1, sizeof *todo);
-    int *idx = xcalloc((size_t)req0->nworkloads + 1, sizeof *idx), n = req0->nworkloads, rc = 0;
     json_t *all = json_array();
-    for (int i = 0; i < n; i++) {
-        todo[i] = req0->workloads[i];
-        idx[i] = i;
-        json_array_append_new(all, json_null());
-    }
-    while (n > 0) {
-        json_t *t = NULL;
-        int next = 0, done = 0;
-        req.workloads = todo;
-        req.nworkloads = n;
-        if ((rc = eval_child(&req, pc, &t, err)))
+    int pos = 0, n = req0->nworkloads, rc = 0;
+    while (pos < n) {
+        json_t *t = json_array();
+        char why[256] = "";
+        enum batch_end end;
+        int k = 0, rerun = 0;
+        req.workloads = req0->workloads + pos;
+        req.nworkloads = n - pos;
+        end = run_batch(&req, pc, t, why, sizeof why, err);
+        if (end == BATCH_ERROR) {
+            rc = err->code ? err->code : KF_EIO;
+            json_decref(t);
             break;
-        for (int i = 0; i < n && i < (int)json_array_size(t); i++) {
-            json_t *tr = json_array_get(t, i);
-            if (not_evaluated(tr) && done > 0) {   /* rerun in a new child */
-                todo[next] = todo[i];
-                idx[next++] = idx[i];
-            } else {
-                json_array_set(all, (size_t)idx[i], tr);
-                done++;
+        }
+        for (; k < (int)json_array_size(t); k++) {
+            json_t *tr = json_array_get(t, (size_t)k);
+            if (k > 0 && not_evaluated(tr)) {
+                rerun = 1;
+                break;
             }
+            json_array_append(all, tr);
         }
         json_decref(t);
-        if (next && !pc->quiet)
-            fprintf(stderr, "kf run: %d workload(s) left after a CUDA context loss; new evaluator\n",
-                    next);
-        n = next;
+        pos += k;
+        if (!rerun && end != BATCH_DONE && pos < n) {
+            /* the workload in flight timed out or took the evaluator down */
+            json_t *tr = ev_trace_new(req0->def, req0->workloads[pos], req0->sol->name,
+                                      end == BATCH_TIMEOUT ? KF_ST_TIMEOUT : KF_ST_RUNTIME_ERROR, why,
+                                      NULL, NULL, parent_environment(all, req0->device), NULL);
+            on_progress(pc, pos + 1, n, tr);
+            json_array_append_new(all, tr);
+            pos++;
+            rerun = 1;
+        }
+        if (rerun && pos < n && !pc->quiet)
+            fprintf(stderr, "kf run: a new evaluator for the %d workload(s) left\n", n - pos);
+        if (!rerun)
+            break;
     }
-    free(todo);
-    free(idx);
     if (rc)
         json_decref(all);
     else
@@ -423,6 +510,8 @@ int kf_cmd_run(int argc, char **argv)
         else if (OPT("--trials")) json_object_set_new(reqcfg, "trials", json_integer(atoi(v)));
         else if (OPT("--atol")) json_object_set_new(reqcfg, "atol", json_real(atof(v)));
         else if (OPT("--rtol")) json_object_set_new(reqcfg, "rtol", json_real(atof(v)));
+        else if (OPT("--timeout"))
+            json_object_set_new(reqcfg, "workload_timeout_s", json_real(atof(v)));
         else if (OPT("--matched-ratio"))
             json_object_set_new(reqcfg, "required_matched_ratio", json_real(atof(v)));
         else if (!strcmp(a, "--check-only")) json_object_set_new(reqcfg, "check_only", json_true());

@@ -113,10 +113,14 @@ static void CUPTIAPI buf_complete(CUcontext ctx, uint32_t sid, uint8_t *buf, siz
 typedef int (*nvml_init_t)(void);
 typedef int (*nvml_by_pci_t)(const char *, void **);
 typedef int (*nvml_clock_t)(void *, int, unsigned *);
+typedef int (*nvml_by_index_t)(unsigned, void **);
+typedef int (*nvml_name_t)(void *, char *, unsigned);
 static struct {
     int tried, ok;
     nvml_by_pci_t by_pci;
     nvml_clock_t clock, max_clock;
+    nvml_by_index_t by_index;
+    nvml_name_t name;
 } NV;
 
 static void *nvml_handle(const struct ev_dev *d)
@@ -132,11 +136,23 @@ static void *nvml_handle(const struct ev_dev *d)
         NV.by_pci = (nvml_by_pci_t)dlsym(lib, "nvmlDeviceGetHandleByPciBusId_v2");
         NV.clock = (nvml_clock_t)dlsym(lib, "nvmlDeviceGetClockInfo");
         NV.max_clock = (nvml_clock_t)dlsym(lib, "nvmlDeviceGetMaxClockInfo");
+        NV.by_index = (nvml_by_index_t)dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
+        NV.name = (nvml_name_t)dlsym(lib, "nvmlDeviceGetName");
         NV.ok = init && NV.by_pci && NV.clock && NV.max_clock && init() == 0;
     }
-    if (!NV.ok || NV.by_pci(d->pci_bus_id, &h) != 0)
+    if (!d || !NV.ok || NV.by_pci(d->pci_bus_id, &h) != 0)
         return NULL;
     return h;
+}
+
+int ev_nvml_device_name(int index, char *buf, size_t n)
+{
+    void *h = NULL;
+    nvml_handle(NULL);
+    if (!NV.ok || !NV.by_index || !NV.name || NV.by_index((unsigned)index, &h) != 0 ||
+        NV.name(h, buf, (unsigned)n) != 0)
+        return -1;
+    return 0;
 }
 
 int ev_sm_clock_mhz(const struct ev_dev *d, int max_clock)

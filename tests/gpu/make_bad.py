@@ -45,6 +45,12 @@ extern "C" __global__ void kf_bad_mutate(__nv_bfloat16 *q)
 }
 __device__ int kf_done;
 extern "C" __global__ void kf_bad_mark() { kf_done = 1; }
+__device__ volatile int kf_stop;
+extern "C" __global__ void kf_bad_spin()
+{
+    while (!kf_stop)             /* never set: spins until killed */
+        __nanosleep(1000);
+}
 '''
 
 
@@ -80,6 +86,7 @@ CASES = {
                   SOURCE + EXTRA, [step("kf_bad_fault", ["output"])]),
     "mutate_input": ("overwrites q[0]: RUNTIME_ERROR (input modified)",
                      SOURCE + EXTRA, [step("kf_bad_mutate", ["q"])]),
+    "endless": ("spins forever: TIMEOUT", SOURCE + EXTRA, [step("kf_bad_spin", [])]),
     "syntax_error": ("a C++ syntax error: COMPILE_ERROR with the NVRTC log",
                      SOURCE + "\nint kf_syntax_error = ;\n", []),
     "first_call_only": ("computes its outputs on the first call it sees only: INCORRECT_NUMERICAL",

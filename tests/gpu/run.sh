@@ -141,6 +141,18 @@ expect oob_fault RUNTIME_ERROR "ILLEGAL_ADDRESS"
 expect mutate_input RUNTIME_ERROR "input 'q'"
 expect syntax_error COMPILE_ERROR "error"
 expect first_call_only INCORRECT_NUMERICAL ""
+# an endless kernel: TIMEOUT per workload, a new evaluator for the next one
+t0=$(date +%s)
+KF_RUN_SETUP_GRACE_S=5 "$KF" run --dataset "$DATASET" --workloads "$wl" --cache "$CACHE" --out "$OUTDIR/bad-endless.jsonl" \
+    --quiet --timeout 3 tests/gpu/solutions/endless.json >"$OUTDIR/bad-endless.log" 2>&1
+rc=$?
+t1=$(date +%s)
+if [ $rc -eq 1 ] && check "$OUTDIR/bad-endless.jsonl" TIMEOUT "deadline" && [ $((t1 - t0)) -le 20 ]; then
+    ok "bad solution endless -> TIMEOUT x2 in $((t1 - t0)) s (deadline 3 s + 5 s setup each)"
+else
+    bad "bad solution endless -> expected TIMEOUT within 20 s (exit $rc, $((t1 - t0)) s)"
+    tail -n 20 "$OUTDIR/bad-endless.log"
+fi
 # the first-call-only solution is caught by fresh buffers too, without timing
 out="$OUTDIR/bad-first_call_only-check.jsonl"
 # (one workload: the module, and its first-call flag, lives across workloads)
