@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "wire.h"
 #include "xalloc.h"
 
@@ -133,6 +134,10 @@ static void child_setup(const struct wk_child_opts *o, int frame_w, int log_w, p
         for (long fd = FRAME_FD + 1; fd < (max > 0 ? max : 1024); fd++)
             close((int)fd);
     }
+    /* If the supervisor logs to a file, that descriptor is closed now and
+     * its number may be reused by the engine: log to the pipe instead. */
+    if (kf_log_open("/dev/stderr") < 0)
+        kf_log_set_level(KF_LOG_OFF);
     for (int i = 0; i < o->nscrub; i++)
         if (o->scrub[i])
             explicit_bzero(o->scrub[i], strlen(o->scrub[i]));

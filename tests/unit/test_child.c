@@ -21,6 +21,7 @@
 
 static char secret_buf[] = "s3cret-value-123";
 static int canary_fd = -1;
+static struct stat canary_st;
 
 /* ---- fixtures: definition, solution, workloads built by hand ------------ */
 
@@ -184,7 +185,11 @@ static int fake_eval(const struct ev_request *req, ev_progress_fn progress, void
         } else if (strncmp(u, "probe", 5) == 0) {
             /* Report what the child can see: secrets, fds, process group. */
             const char *env = getenv("KF_SEED_SECRET");
-            int fd_open = canary_fd >= 0 && fcntl(canary_fd, F_GETFD) >= 0;
+            /* Open and the same file: the descriptor number alone may
+             * have been reused by the child for something else. */
+            struct stat st;
+            int fd_open = canary_fd >= 0 && fstat(canary_fd, &st) == 0 &&
+                          st.st_ino == canary_st.st_ino && st.st_dev == canary_st.st_dev;
             snprintf(log, sizeof log, "secret=[%s] env=[%s] canary_open=%d pgid_is_pid=%d",
                      secret_buf, env ? env : "(unset)", fd_open, getpgrp() == getpid());
         } else if (strncmp(u, "noprogress", 10) == 0) {
@@ -530,6 +535,7 @@ START_TEST(test_child_sees_no_secrets)
     setenv("KF_SEED_SECRET", "env-secret-xyz", 1);
     canary_fd = mkstemp(path);
     ck_assert_int_ge(canary_fd, 0);
+    ck_assert_int_eq(fstat(canary_fd, &canary_st), 0);
     unlink(path);
     t = run(u, 1, 0);
     ck_assert_msg(strstr(log_of(t, 0), "secret=[]") != NULL, "%s", log_of(t, 0));
