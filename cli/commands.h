@@ -21,9 +21,10 @@ int kf_cmd_pack(int argc, char **argv);       /* cli/pack.c */
 /* Local evaluation on this machine's GPU. */
 int kf_cmd_run(int argc, char **argv);        /* cli/run.c */
 
-/* Still to come from their owners, who add both the declaration here and the
- * entry in cli/main.c's table:
- *   submit, status, results  (cli/client.c: talk to a kf-server) */
+/* The kf-server client (KF_URL, KF_TOKEN). */
+int kf_cmd_submit(int argc, char **argv);     /* cli/client.c */
+int kf_cmd_status(int argc, char **argv);     /* cli/client.c */
+int kf_cmd_results(int argc, char **argv);    /* cli/client.c */
 
 /* True if argv[1..argc-1] contains -h or --help (used by every command). */
 int kf_cli_wants_help(int argc, char **argv);

@@ -13,6 +13,9 @@ static const struct kf_command commands[] = {
     {"synth", "write the contest dataset with synthetic inputs (kf synth --out DIR)", kf_cmd_synth},
     {"pack", "build a solution.json from a kernel directory (kf pack DIR)", kf_cmd_pack},
     {"run", "evaluate a solution on this machine's GPU (kf run [--dataset D] SOLUTION)", kf_cmd_run},
+    {"submit", "upload a solution to kf-server (kf submit FILE [--wait])", kf_cmd_submit},
+    {"status", "show a task of kf-server (kf status TASK_ID)", kf_cmd_status},
+    {"results", "show the leaderboard (kf results [--definition D])", kf_cmd_results},
     /* submit/status/results (cli/client.c) are added by their owner. */
 };
 static const int ncommands = (int)(sizeof commands / sizeof commands[0]);

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""test_client.py: `kf submit`, `kf status`, `kf results` against a real
+kf-server + redis-server; a stand-in consumer (docs/queue.md) finishes the
+tasks."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kfserver as K  # noqa: E402
+
+R = K.Results()
+
+
+def kf(s, *args, env=None, timeout=120):
+    e = dict(os.environ, KF_URL="http://127.0.0.1:%d" % s.port)
+    e.pop("KF_TOKEN", None)
+    e.update(env or {})
+    p = subprocess.run([os.path.join(K.BIN, "kf")] + list(args), capture_output=True, text=True,
+                       env=e, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def run(tmp, s, redis):
+    solf = os.path.join(K.ROOT, "kernels", "examples", K.GDN, "solution.json")
+    sol = K.example_solution()
+    rc, out, err = kf(s, "submit", solf)
+    R.check("kf submit queues", rc == 0 and "queued task" in out and K.fib_name(sol) in out,
+            out + err)
+    tid = out.split()[2].rstrip(":")
+    rc, out, err = kf(s, "submit", solf, "--json")
+    R.check("kf submit --json (existing task)", rc == 0 and json.loads(out)["task_id"] == tid
+            and json.loads(out)["existing"] is True, out + err)
+    rc, out, err = kf(s, "status", tid)
+    R.check("kf status table", rc == 0 and "pending" in out and tid in out, out + err)
+    rc, out, err = kf(s, "status", tid, "--json")
+    R.check("kf status --json", rc == 0 and json.loads(out)["status"] == "pending")
+
+    # --wait: a consumer finishes the task meanwhile
+    def finish():
+        c = K.Consumer(redis.sock, "client-test")
+        done = 0
+        for _ in range(400):     # the first task and the rerun
+            t = c.claim(block_ms=50)
+            if t:
+                c.complete(t, speedup=1.5)
+                done += 1
+                if done == 2:
+                    break
+        c.close()
+    th = threading.Thread(target=finish)
+    th.start()
+    rc, out, err = kf(s, "submit", solf, "--rerun", "--wait")
+    th.join(30)
+    R.check("kf submit --wait prints the per-workload table and exits 0 when all PASSED",
+            rc == 0 and "completed" in out and out.count("PASSED") == 3 and "1.50x" in out,
+            out + err)
+    rc, out, err = kf(s, "results")
+    R.check("kf results table", rc == 0 and K.GDN in out and K.fib_name(sol) in out
+            and "NVIDIA_H100" in out, out + err)
+    rc, out, err = kf(s, "results", "--definition", K.GDN, "--json")
+    j = json.loads(out) if rc == 0 else {}
+    R.check("kf results --definition --json", rc == 0
+            and [d["definition"] for d in j["definitions"]] == [K.GDN])
+    rc, out, err = kf(s, "results", "--definition", "nope")
+    R.check("kf results unknown definition: error, exit 1", rc == 1 and "404" in err, err)
+    rc, out, err = kf(s, "status", "0" * 32)
+    R.check("kf status unknown task: exit 1 with the server's message", rc == 1
+            and "unknown task" in err, err)
+    bad = os.path.join(tmp, "bad.json")
+    b = dict(sol, definition="nope")
+    open(bad, "w").write(json.dumps(b))
+    rc, out, err = kf(s, "submit", bad)
+    R.check("kf submit invalid solution: 400 with path, exit 1", rc == 1 and "400" in err
+            and "definition" in err, err)
+    rc, out, err = kf(s, "submit", os.path.join(tmp, "missing.json"))
+    R.check("kf submit missing file: exit 1", rc == 1 and "cannot open" in err)
+    rc, out, err = kf(s, "submit")
+    R.check("kf submit without FILE: usage, exit 2", rc == 2 and "usage" in err)
+    rc, out, err = kf(s, "results", env={"KF_URL": "http://127.0.0.1:1"})
+    R.check("kf results without a server: clear error, exit 1", rc == 1 and "cannot connect" in err)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="kf-test-client-")
+    redis = K.Redis(tmp, aof=False)
+    redis.start()
+    ds = os.path.join(tmp, "dataset")
+    K.build_dataset(ds)
+    s = K.Server(tmp, redis, ds, "--rate-limit", "0")
+    try:
+        s.start()
+        R.run("client", run, tmp, s, redis)
+    finally:
+        if s.proc:
+            s.stop()
+        redis.stop()
+        if R.failed:
+            print("logs kept in", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    R.finish()
+
+
+if __name__ == "__main__":
+    main()
