@@ -31,14 +31,16 @@ static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig)
 {
     (void)sig;
-    stop_flag = 1;
+    if (stop_flag < 100)
+        stop_flag++;
 }
 
 /* Settings. */
 static int64_t c_device, c_lease_ms, c_log_tail, c_max_tasks;
 static char *c_redis, *c_redis_password, *c_dataset, *c_cache, *c_kernels, *c_secret,
     *c_worker_id, *c_log_level, *c_config, *c_eval_config;
-static double c_wl_timeout, c_startup, c_task_timeout, c_heartbeat, c_probe_timeout;
+static double c_wl_timeout, c_startup, c_task_timeout, c_heartbeat, c_probe_timeout,
+    c_stop_grace;
 static bool c_require_gpu;
 
 static struct kf_cfg_opt opts[] = {
@@ -85,6 +87,9 @@ static struct kf_cfg_opt opts[] = {
      "seconds allowed for the start-up GPU probe", &c_probe_timeout, NULL},
     {"require-gpu", "KF_REQUIRE_GPU", KF_CFG_BOOL, "true", 1, 0,
      "exit when the GPU probe fails (--no-require-gpu: serve anyway)", &c_require_gpu, NULL},
+    {"stop-grace", "KF_STOP_GRACE", KF_CFG_DOUBLE, "0", 0, 86400,
+     "on SIGTERM, seconds the task in progress may still finish (then, or on a second "
+     "signal, it is released and stays pending)", &c_stop_grace, NULL},
     {"max-tasks", "KF_MAX_TASKS", KF_CFG_INT, "0", 0, 1e9,
      "exit after this many tasks (0: run until SIGTERM)", &c_max_tasks, NULL},
     {"log-level", "KF_LOG_LEVEL", KF_CFG_STR, "info", 1, 0, "debug, info, warn or error",
@@ -167,6 +172,8 @@ int main(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGINT);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -252,6 +259,7 @@ int main(int argc, char **argv)
     wo.block_ms = 1000;
     wo.max_tasks = (int)c_max_tasks;
     wo.stop = &stop_flag;
+    wo.stop_grace_s = c_stop_grace;
 
     rc = wk_worker_run(&wo, &err);
     if (rc < 0) {

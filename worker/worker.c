@@ -24,6 +24,7 @@ struct wctx {
     int ntotal;
     int store_failed;              /* a trace could not be stored */
     int gpu_lost;                  /* the probe failed after an engine CUDA error */
+    double stop_seen;              /* when a stop request was first seen in a task */
     struct kf_err gpu_err;
 };
 
@@ -75,7 +76,18 @@ static int on_tick(void *ctx)
             log_warn("worker", "task=%s lease touch failed: %s", w->task->id, e.msg);
         w->next_touch = now + (double)w->claim.lease_ms / 2000.0;
     }
-    return w->o->stop && *w->o->stop;
+    if (!(w->o->stop && *w->o->stop))
+        return 0;
+    /* Stop requested: finish the task within the grace period, unless a
+     * second request (counter >= 2) says now. */
+    if (w->stop_seen == 0) {
+        w->stop_seen = now;
+        if (w->o->stop_grace_s > 0)
+            log_info("worker", "task=%s stop requested: finishing it within %.0f s "
+                     "(signal again to abandon now)", w->task->id, w->o->stop_grace_s);
+        beat(w, "draining");
+    }
+    return *w->o->stop >= 2 || now - w->stop_seen >= w->o->stop_grace_s;
 }
 
 static void finish_fail(struct wctx *w, const struct kfq_task *t, const char *reason)

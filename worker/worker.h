@@ -39,7 +39,9 @@ struct wk_worker_opts {
      * it is not, the task is released for another worker and the loop ends
      * with KF_ECUDA instead of failing task after task. */
     int (*probe)(int device, struct kf_err *err);
-    volatile sig_atomic_t *stop;     /* set by SIGTERM/SIGINT */
+    volatile sig_atomic_t *stop;     /* stop requests so far (SIGTERM/SIGINT count up) */
+    double stop_grace_s;             /* on the first request, let the task in progress
+                                        finish for this long; 0: abandon it at once */
 };
 
 /* Run until *stop (or max_tasks). Returns 0 on a clean stop, negative when

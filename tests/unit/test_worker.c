@@ -30,6 +30,8 @@ static pid_t redis_pid;
 static struct kf_dataset *ds;
 static struct kfq_conn *conn;
 static volatile sig_atomic_t stop;
+static int double_tap;
+static double grace, wl_s;
 static const char *SECRET = "test-secret";
 
 static const char *DEF =
@@ -49,7 +51,7 @@ static const char *SOL =
     "const float *x, float *y, long long n) { long long i = blockIdx.x * 128 + threadIdx.x; "
     "if (i < n) y[i] = x[i]; }\"}]}";
 
-static const char *const UUIDS[] = {"ok-1", "ok-2", "hang-3", "engine-4"};
+static const char *const UUIDS[] = {"ok-1", "ok-2", "hang-3", "engine-4", "slow-5"};
 
 /* ---- the fake evaluator ---------------------------------------------------- */
 
@@ -64,6 +66,8 @@ static int fake_eval(const struct ev_request *req, ev_progress_fn progress, void
         if (strncmp(w->uuid, "hang", 4) == 0)
             for (;;)
                 pause();
+        if (strncmp(w->uuid, "slow", 4) == 0)
+            sleep(3);
         if (strncmp(w->uuid, "engine", 6) == 0) {
             json_decref(all);
             return kf_err_set(err, KF_ECUDA, NULL, "fake engine cannot work");
@@ -148,6 +152,9 @@ static void setup(void)
     snprintf(p, sizeof p, "%s/ds", dir);
     ck_assert_msg(kf_dataset_load(p, &ds, &e) == 0, "dataset: %s %s", e.path, e.msg);
     stop = 0;
+    grace = 0;
+    wl_s = 1.0;
+    double_tap = 0;
 }
 
 static void teardown(void)
@@ -203,6 +210,7 @@ static int fake_probe(int device, struct kf_err *err)
     return probe_result ? kf_err_set(err, KF_ECUDA, NULL, "fake: GPU fell off the bus") : 0;
 }
 
+
 static int run_worker_probe(const char *worker_id, int max_tasks,
                             int (*probe)(int, struct kf_err *), struct kf_err *e)
 {
@@ -211,7 +219,7 @@ static int run_worker_probe(const char *worker_id, int max_tasks,
     memset(&sup, 0, sizeof sup);
     sup.eval = fake_eval;
     sup.scrub = scrub_none;
-    sup.lim.workload_s = 1.0;
+    sup.lim.workload_s = wl_s;
     sup.lim.startup_s = 0.5;
     sup.lim.total_s = 60;
     sup.lim.log_tail = 1024;
@@ -232,6 +240,7 @@ static int run_worker_probe(const char *worker_id, int max_tasks,
     o.max_tasks = max_tasks;
     o.stop = &stop;
     o.probe = probe;
+    o.stop_grace_s = grace;
     rc = wk_worker_run(&o, e);
     json_decref(sup.environment);
     sup.environment = NULL;
@@ -418,10 +427,14 @@ START_TEST(test_reclaims_own_pending)
 }
 END_TEST
 
+/* A stop request, like SIGTERM in kf-worker; with double_tap a second one
+ * follows a second later. */
 static void on_alarm(int sig)
 {
     (void)sig;
-    stop = 1;
+    stop++;
+    if (double_tap && stop == 1)
+        alarm(1);
 }
 
 START_TEST(test_stop_releases_task)
@@ -473,6 +486,52 @@ START_TEST(test_stop_releases_task)
 }
 END_TEST
 
+/* With a grace period the task in progress finishes despite the stop
+ * request (which arrives while slow-5 runs), and the next one is not taken. */
+START_TEST(test_stop_grace_finishes_task)
+{
+    const char *u[] = {"ok-1", "slow-5"}, *u2[] = {"ok-2"};
+    char id[65], id2[65];
+    struct kf_err e;
+    json_t *t;
+    submit(u, 2, id);
+    submit(u2, 1, id2);
+    wl_s = 10;   /* slow-5 (3 s) must not time out */
+    grace = 30;
+    signal(SIGALRM, on_alarm);
+    alarm(1);
+    ck_assert_int_eq(run_worker_probe("w-i", 0, NULL, &e), 0);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "completed");
+    json_decref(t);
+    t = task_get(id2);
+    ck_assert_str_eq(field(t, "status"), "pending");
+    json_decref(t);
+}
+END_TEST
+
+/* A second request abandons the task at once, within the grace period:
+ * it arrives (at ~2 s) while slow-5 (~3 s) still runs. */
+START_TEST(test_second_stop_abandons)
+{
+    const char *u[] = {"ok-1", "slow-5"};
+    char id[65];
+    struct kf_err e;
+    json_t *t;
+    submit(u, 2, id);
+    wl_s = 10;   /* slow-5 (3 s) must not time out */
+    grace = 30;
+    double_tap = 1;
+    signal(SIGALRM, on_alarm);
+    alarm(1);
+    ck_assert_int_eq(run_worker_probe("w-j", 0, NULL, &e), 0);
+    ck_assert_int_eq(stop, 2);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "pending");
+    json_decref(t);
+}
+END_TEST
+
 START_TEST(test_eval_config_reaches_evaluator)
 {
     const char *u[] = {"ok-1"};
@@ -511,6 +570,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_stop_releases_task);
     suite_add_tcase(s, tc);
     tcase_add_test(tc, test_eval_config_reaches_evaluator);
+    tcase_add_test(tc, test_stop_grace_finishes_task);
+    tcase_add_test(tc, test_second_stop_abandons);
     return s;
 }
 
