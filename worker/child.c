@@ -1,6 +1,7 @@
 /* child.c: the evaluator child (see child.h). Everything after fork() runs
  * in the child only and ends in _exit(): no atexit handlers and no stdio
- * buffers inherited from the supervisor are flushed twice.
+ * buffers inherited from the supervisor are flushed twice. Not thread-safe:
+ * fork from a single-threaded supervisor (kf-worker is one).
  */
 #include "child.h"
 
