@@ -168,6 +168,11 @@ def main():
     ap.add_argument("--no-torch-time", action="store_true", help="do not time the official reference")
     ap.add_argument("--no-official", action="store_true",
                     help="only run the plans (e.g. under compute-sanitizer); no comparison")
+    ap.add_argument("--ref-variant", default=None, choices=["ring"],
+                    help="ring: swap in moe_ref_gemm{1,2}_rg (cp.async ring, pre-split "
+                         "intermediate; not yet in spec.json)")
+    ap.add_argument("--ex-variant", default=None, choices=["ring"],
+                    help="ring: swap in moe_ex_gemm2_rg (not yet in spec.json)")
     ap.add_argument("--profile", action="store_true",
                     help="per-kernel times (torch.profiler) of each plan on each selected workload")
     args = ap.parse_args()
@@ -184,8 +189,20 @@ def main():
     plans = {}
     if args.which in ("both", "reference"):
         plans["reference"] = kfnv.Plan.load(args.ref)
+        if args.ref_variant == "ring":
+            for step in plans["reference"].spec["launch"]:
+                if step["kernel"] == "moe_ref_gemm1_wg":
+                    step["kernel"], step["shared_mem_bytes"] = "moe_ref_gemm1_rg", 6 * 16384 + 32768 + 1024
+                elif step["kernel"] == "moe_ref_gemm2_wg":
+                    step["kernel"], step["shared_mem_bytes"] = "moe_ref_gemm2_rg", 4 * 40960 + 16384 + 1024
+                    step["args"] = step["args"] + ["seq_len"]
     if args.which in ("both", "example"):
         plans["example"] = kfnv.Plan.load(args.example)
+        if args.ex_variant == "ring":
+            for step in plans["example"].spec["launch"]:
+                if step["kernel"] == "moe_ex_gemm2_wg":
+                    step["kernel"], step["shared_mem_bytes"] = "moe_ex_gemm2_rg", 4 * 24576 + 16384 + 1024
+                    step["args"] = step["args"] + ["seq_len"]
     for p in plans.values():
         p.compile()
     props = torch.cuda.get_device_properties(0)

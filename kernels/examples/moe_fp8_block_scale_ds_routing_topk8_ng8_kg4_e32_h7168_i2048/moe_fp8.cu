@@ -990,6 +990,147 @@ moe_ex_gemm2_wg(const __nv_bfloat16 *__restrict__ inter, const unsigned char *__
 #endif
 }
 
+
+/* GEMM2 ring variant (sm_90a; NOT in spec.json until validated on a GPU): the
+ * bf16 intermediate goes straight into a 4-stage cp.async ring of swizzled
+ * tiles, W2 arrives raw in the same ring and is converted smem -> smem, so
+ * several stages of loads are in flight (the _wg kernel waits ~1 us per K
+ * stage on its register-staged loads). Falls back to mma.sync off sm_90a. */
+
+#define XR2_S 4
+#define XR2_SLOT 24576                    /* A 16K (swizzled), raw W2 8K */
+#define XR2_SMEM (XR2_S * XR2_SLOT + 16384 + 1024)
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+moe_ex_gemm2_rg(const __nv_bfloat16 *__restrict__ inter, const unsigned char *__restrict__ w2,
+                 const float *__restrict__ w2_scale, const int *__restrict__ meta,
+                 const int *__restrict__ pair_token, const float *__restrict__ pair_w,
+                 float *__restrict__ accum, long long T)
+{
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    extern __shared__ unsigned char xr2_raw[];
+    unsigned char *sm = align1k(xr2_raw);
+    unsigned char *opB = sm + XR2_S * XR2_SLOT;
+    __shared__ moe_sched sch;
+    __shared__ int s_tok[128];
+    __shared__ float s_w[128];
+    const __nv_bfloat16 *ihi = inter;
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp >> 2, w4 = warp & 3;
+    const int g = lane >> 2, c4 = lane & 3;
+    moe_sched_init(sch, meta, 128, MOE_H / 128);
+    const int total = sch.tstart[32];
+
+    for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
+        const int e = moe_sched_expert(sch, tile);
+        const int local = tile - sch.tstart[e];
+        const int m0 = (local / (MOE_H / 128)) * 128;
+        const int n0 = (local % (MOE_H / 128)) * 128;
+        const int cnt = sch.cnt[e], poff = sch.off[e];
+        __syncthreads();
+        if (tid < 128) {
+            const bool ok = m0 + tid < cnt;
+            s_tok[tid] = ok ? pair_token[poff + m0 + tid] : -1;
+            s_w[tid] = ok ? pair_w[poff + m0 + tid] : 0.0f;
+        }
+        __syncthreads();
+
+        /* A: chunk ca of rows ra0 + 32 i straight into the swizzled tile;
+         * raw W2: chunk cb of rows rb0 + 64 i */
+        const int ra0 = tid >> 3, ca = tid & 7, rb0 = tid >> 2, cb = tid & 3;
+        const int adst0 = ra0 * 128 + ((ca ^ (ra0 & 7)) << 4);
+        auto issue = [&](int kt) {
+            unsigned char *slot = sm + (kt % XR2_S) * XR2_SLOT;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int r = ra0 + 32 * i;
+                const bool ok = m0 + r < cnt;
+                const size_t src = (size_t)(poff + (ok ? m0 + r : 0)) * MOE_I + (size_t)kt * 64 + ca * 8;
+                cp_async16(slot + adst0 + i * 4096, ihi + src, ok);
+            }
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                const int r = rb0 + 64 * i;
+                cp_async16(slot + 16384 + r * 64 + cb * 16,
+                           w2 + ((size_t)e * MOE_H + n0 + r) * MOE_I + (size_t)kt * 64 + cb * 16, true);
+            }
+        };
+        const int lrow = tid >> 1, lhalf = tid & 1;
+        auto convert = [&](int kt) {
+            const unsigned char *raw = sm + (kt % XR2_S) * XR2_SLOT + 16384;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                unsigned int o[8];
+                const uint4 v = *reinterpret_cast<const uint4 *>(raw + lrow * 64 + lhalf * 32 + 16 * i);
+                cvt16_bf(v, o);
+                st_chunk(opB, lrow, lhalf * 4 + 2 * i, make_uint4(o[0], o[1], o[2], o[3]));
+                st_chunk(opB, lrow, lhalf * 4 + 2 * i + 1, make_uint4(o[4], o[5], o[6], o[7]));
+            }
+        };
+
+        float acc[64], blk[64];
+#pragma unroll
+        for (int i = 0; i < 64; ++i) {
+            acc[i] = 0.0f;
+            blk[i] = 0.0f;
+        }
+#pragma unroll
+        for (int s = 0; s < XR2_S - 1; ++s) {
+            issue(s);
+            cp_async_commit();
+        }
+        float sw = 0.0f;
+        for (int kt = 0; kt < XW2_KT; ++kt) {
+            cp_async_wait<XR2_S - 2>();
+            __syncthreads();
+            if (kt + XR2_S - 1 < XW2_KT)
+                issue(kt + XR2_S - 1);
+            cp_async_commit();
+            convert(kt);
+            fence_proxy_async();
+            __syncthreads();
+            if ((kt & 1) == 0)
+                sw = w2_scale[((size_t)e * MOE_HB + (n0 >> 7)) * MOE_IB + (kt >> 1)];
+            const unsigned char *tH = sm + (kt % XR2_S) * XR2_SLOT + wg * 8192;
+            wg_fence_regs(blk);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                wg_mma_bf16(blk, wg_desc(tH + kk * 32), wg_desc(opB + kk * 32), (kk > 0 || (kt & 1)) ? 1 : 0);
+            }
+            wg_commit();
+            wg_wait0();
+            wg_fence_regs(blk);
+            if (kt & 1) {
+#pragma unroll
+                for (int i = 0; i < 64; ++i)
+                    acc[i] = fmaf(blk[i], sw, acc[i]);
+            }
+        }
+        cp_async_wait<0>();
+
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int row = wg * 64 + w4 * 16 + h * 8 + g;
+            const int tk = s_tok[row];
+            if (tk < 0)
+                continue;
+            const float w = s_w[row];
+            float *dst = accum + (size_t)tk * MOE_H + n0 + 2 * c4;
+#pragma unroll
+            for (int j = 0; j < 16; ++j) {
+                atomicAdd(dst + 8 * j, acc[4 * j + 2 * h] * w);
+                atomicAdd(dst + 8 * j + 1, acc[4 * j + 2 * h + 1] * w);
+            }
+        }
+    }
+#else
+    (void)T;
+    moe_ex_gemm2_body(inter, w2, w2_scale, meta, pair_token, pair_w, accum);
+#endif
+}
+
 /* ---- fp32 accumulator -> bf16 output ------------------------------------- */
 
 extern "C" __global__ void __launch_bounds__(256)

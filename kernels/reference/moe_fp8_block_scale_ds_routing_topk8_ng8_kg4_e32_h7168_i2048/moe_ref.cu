@@ -1043,6 +1043,314 @@ moe_ref_gemm2_wg(const float *__restrict__ inter, const unsigned char *__restric
 #endif
 }
 
+static __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid)
+{
+    unsigned int s = (unsigned int)__cvta_generic_to_shared(smem);
+    int n = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+}
+
+static __device__ __forceinline__ void cp_async_commit()
+{
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+
+template <int N> static __device__ __forceinline__ void cp_async_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+/* ---- ring variants of the reference GEMMs (sm_90a; NOT in spec.json until
+ * validated on a GPU) ------------------------------------------------------------
+ * The _wg kernels above stage global loads in registers one stage ahead and
+ * spend ~1 us per K stage waiting on memory. These keep 3-5 stages of raw
+ * bytes in flight with cp.async, convert each stage smem -> smem into one
+ * swizzled operand buffer, then run the same wgmma/promotion code. GEMM1_rg
+ * writes the intermediate already split into bf16 hi and lo arrays
+ * (hi = bf16(c), lo = bf16(c - hi): the same split GEMM2 made per tile), so
+ * GEMM2_rg copies both straight into its ring. Off sm_90a both fall back to
+ * the fp32-intermediate mma.sync pair, which is consistent with itself. */
+
+#define RG1_S 6
+#define RG1_RAW 16384                     /* A 128 x 64 B, B 128 x 64 B */
+#define RG1_SMEM (RG1_S * RG1_RAW + 32768 + 1024)
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+moe_ref_gemm1_rg(const unsigned char *__restrict__ hs, const float *__restrict__ hs_scale,
+                 const unsigned char *__restrict__ w13, const float *__restrict__ w13_scale,
+                 const int *__restrict__ meta, const int *__restrict__ pair_token,
+                 float *__restrict__ inter, long long T)
+{
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    extern __shared__ unsigned char rg1_raw[];
+    unsigned char *sm = align1k(rg1_raw);
+    unsigned char *opA = sm + RG1_S * RG1_RAW, *opB = opA + 16384;
+    __shared__ moe_sched sch;
+    __shared__ int s_tok[128];
+    __nv_bfloat16 *ihi = reinterpret_cast<__nv_bfloat16 *>(inter);
+    __nv_bfloat16 *ilo = ihi + (size_t)T * 8 * MOE_I;
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp >> 2, w4 = warp & 3;
+    const int g = lane >> 2, c4 = lane & 3;
+    moe_sched_init(sch, meta, 128, MOE_I / 64);
+    const int total = sch.tstart[32];
+
+    for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
+        const int e = moe_sched_expert(sch, tile);
+        const int local = tile - sch.tstart[e];
+        const int m0 = (local / (MOE_I / 64)) * 128;
+        const int c0 = (local % (MOE_I / 64)) * 64;
+        const int cnt = sch.cnt[e], poff = sch.off[e];
+        __syncthreads();
+        if (tid < 128)
+            s_tok[tid] = (m0 + tid < cnt) ? pair_token[poff + m0 + tid] : -1;
+        __syncthreads();
+
+        /* raw copies: 16-byte chunk ch of rows r0 + 64 i (i = 0, 1), A and B */
+        const int r0 = tid >> 2, ch = tid & 3;
+        auto issue = [&](int kt) {
+            unsigned char *slot = sm + (kt % RG1_S) * RG1_RAW;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                const int r = r0 + 64 * i;
+                const int tk = s_tok[r];
+                cp_async16(slot + r * 64 + ch * 16,
+                           hs + (size_t)(tk >= 0 ? tk : 0) * MOE_H + (size_t)kt * 64 + ch * 16, tk >= 0);
+                const int wrow = r < 64 ? c0 + r : MOE_I + c0 + (r - 64);
+                cp_async16(slot + 8192 + r * 64 + ch * 16,
+                           w13 + ((size_t)e * (2 * MOE_I) + wrow) * MOE_H + (size_t)kt * 64 + ch * 16, true);
+            }
+        };
+        /* conversion: thread -> 32 raw bytes (row lrow, half lhalf) of A and of B */
+        const int lrow = tid >> 1, lhalf = tid & 1;
+        auto convert = [&](int kt) {
+            const unsigned char *slot = sm + (kt % RG1_S) * RG1_RAW;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                unsigned int o[8];
+                const uint4 va = *reinterpret_cast<const uint4 *>(slot + lrow * 64 + lhalf * 32 + 16 * i);
+                cvt16_h(va, o);
+                st_chunk(opA, lrow, lhalf * 4 + 2 * i, make_uint4(o[0], o[1], o[2], o[3]));
+                st_chunk(opA, lrow, lhalf * 4 + 2 * i + 1, make_uint4(o[4], o[5], o[6], o[7]));
+                const uint4 vb = *reinterpret_cast<const uint4 *>(slot + 8192 + lrow * 64 + lhalf * 32 + 16 * i);
+                cvt16_h(vb, o);
+                st_chunk(opB, lrow, lhalf * 4 + 2 * i, make_uint4(o[0], o[1], o[2], o[3]));
+                st_chunk(opB, lrow, lhalf * 4 + 2 * i + 1, make_uint4(o[4], o[5], o[6], o[7]));
+            }
+        };
+
+        float acc[64], blk[64];
+#pragma unroll
+        for (int i = 0; i < 64; ++i) {
+            acc[i] = 0.0f;
+            blk[i] = 0.0f;
+        }
+#pragma unroll
+        for (int s = 0; s < RG1_S - 1; ++s) {
+            issue(s);
+            cp_async_commit();
+        }
+        float sa[2] = {0.0f, 0.0f}, swu = 0.0f, swg = 0.0f;
+        for (int kt = 0; kt < W1_KT; ++kt) {
+            cp_async_wait<RG1_S - 2>();
+            __syncthreads(); /* stage kt landed; iteration kt-1 (convert reads, MMAs) is over */
+            if (kt + RG1_S - 1 < W1_KT)
+                issue(kt + RG1_S - 1);
+            cp_async_commit();
+            convert(kt);
+            fence_proxy_async();
+            __syncthreads();
+            if ((kt & 1) == 0) {
+                const int kb = kt >> 1;
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const int tk = s_tok[wg * 64 + w4 * 16 + h * 8 + g];
+                    sa[h] = tk >= 0 ? hs_scale[(size_t)kb * T + tk] : 0.0f;
+                }
+                swu = w13_scale[((size_t)e * 32 + (c0 >> 7)) * MOE_HB + kb];
+                swg = w13_scale[((size_t)e * 32 + 16 + (c0 >> 7)) * MOE_HB + kb];
+            }
+            wg_fence_regs(blk);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk)
+                wg_mma_f16(blk, wg_desc(opA + wg * 8192 + kk * 32), wg_desc(opB + kk * 32),
+                           (kk > 0 || (kt & 1)) ? 1 : 0);
+            wg_commit();
+            wg_wait0();
+            wg_fence_regs(blk);
+            if (kt & 1) {
+#pragma unroll
+                for (int i = 0; i < 64; ++i)
+                    acc[i] = fmaf(blk[i], sa[(i & 3) >> 1] * ((i >> 5) ? swg : swu), acc[i]);
+            }
+        }
+        cp_async_wait<0>();
+
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int row = wg * 64 + w4 * 16 + h * 8 + g;
+            if (m0 + row >= cnt)
+                continue;
+            const size_t base = (size_t)(poff + m0 + row) * MOE_I + c0 + 2 * c4;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                const float u0 = acc[4 * j + 2 * h], u1 = acc[4 * j + 2 * h + 1];
+                const float x0 = acc[32 + 4 * j + 2 * h], x1 = acc[32 + 4 * j + 2 * h + 1];
+                const float v0 = (x0 / (1.0f + expf(-x0))) * u0;
+                const float v1 = (x1 / (1.0f + expf(-x1))) * u1;
+                const __nv_bfloat162 hi = __floats2bfloat162_rn(v0, v1);
+                const float2 hf = __bfloat1622float2(hi);
+                *reinterpret_cast<__nv_bfloat162 *>(ihi + base + 8 * j) = hi;
+                *reinterpret_cast<__nv_bfloat162 *>(ilo + base + 8 * j) =
+                    __floats2bfloat162_rn(v0 - hf.x, v1 - hf.y);
+            }
+        }
+    }
+#else
+    moe_ref_gemm1_body(hs, hs_scale, w13, w13_scale, meta, pair_token, inter, T);
+#endif
+}
+
+#define RG2_S 4
+#define RG2_SLOT 40960                    /* A hi 16K, A lo 16K (swizzled), raw W2 8K */
+#define RG2_SMEM (RG2_S * RG2_SLOT + 16384 + 1024)
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+moe_ref_gemm2_rg(const float *__restrict__ inter, const unsigned char *__restrict__ w2,
+                 const float *__restrict__ w2_scale, const int *__restrict__ meta,
+                 const int *__restrict__ pair_token, const float *__restrict__ pair_w,
+                 float *__restrict__ accum, long long T)
+{
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    extern __shared__ unsigned char rg2_raw[];
+    unsigned char *sm = align1k(rg2_raw);
+    unsigned char *opB = sm + RG2_S * RG2_SLOT;
+    __shared__ moe_sched sch;
+    __shared__ int s_tok[128];
+    __shared__ float s_w[128];
+    const __nv_bfloat16 *ihi = reinterpret_cast<const __nv_bfloat16 *>(inter);
+    const __nv_bfloat16 *ilo = ihi + (size_t)T * 8 * MOE_I;
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp >> 2, w4 = warp & 3;
+    const int g = lane >> 2, c4 = lane & 3;
+    moe_sched_init(sch, meta, 128, MOE_H / 128);
+    const int total = sch.tstart[32];
+
+    for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
+        const int e = moe_sched_expert(sch, tile);
+        const int local = tile - sch.tstart[e];
+        const int m0 = (local / (MOE_H / 128)) * 128;
+        const int n0 = (local % (MOE_H / 128)) * 128;
+        const int cnt = sch.cnt[e], poff = sch.off[e];
+        __syncthreads();
+        if (tid < 128) {
+            const bool ok = m0 + tid < cnt;
+            s_tok[tid] = ok ? pair_token[poff + m0 + tid] : -1;
+            s_w[tid] = ok ? pair_w[poff + m0 + tid] : 0.0f;
+        }
+        __syncthreads();
+
+        /* A hi/lo: chunk ca of rows ra0 + 32 i straight into the swizzled tiles;
+         * raw W2: chunk cb of rows rb0 + 64 i */
+        const int ra0 = tid >> 3, ca = tid & 7, rb0 = tid >> 2, cb = tid & 3;
+        const int adst0 = ra0 * 128 + ((ca ^ (ra0 & 7)) << 4);
+        auto issue = [&](int kt) {
+            unsigned char *slot = sm + (kt % RG2_S) * RG2_SLOT;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int r = ra0 + 32 * i;
+                const bool ok = m0 + r < cnt;
+                const size_t src = (size_t)(poff + (ok ? m0 + r : 0)) * MOE_I + (size_t)kt * 64 + ca * 8;
+                cp_async16(slot + adst0 + i * 4096, ihi + src, ok);
+                cp_async16(slot + 16384 + adst0 + i * 4096, ilo + src, ok);
+            }
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                const int r = rb0 + 64 * i;
+                cp_async16(slot + 32768 + r * 64 + cb * 16,
+                           w2 + ((size_t)e * MOE_H + n0 + r) * MOE_I + (size_t)kt * 64 + cb * 16, true);
+            }
+        };
+        const int lrow = tid >> 1, lhalf = tid & 1;
+        auto convert = [&](int kt) {
+            const unsigned char *raw = sm + (kt % RG2_S) * RG2_SLOT + 32768;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                unsigned int o[8];
+                const uint4 v = *reinterpret_cast<const uint4 *>(raw + lrow * 64 + lhalf * 32 + 16 * i);
+                cvt16_bf(v, o);
+                st_chunk(opB, lrow, lhalf * 4 + 2 * i, make_uint4(o[0], o[1], o[2], o[3]));
+                st_chunk(opB, lrow, lhalf * 4 + 2 * i + 1, make_uint4(o[4], o[5], o[6], o[7]));
+            }
+        };
+
+        float acc[64], blk[64];
+#pragma unroll
+        for (int i = 0; i < 64; ++i) {
+            acc[i] = 0.0f;
+            blk[i] = 0.0f;
+        }
+#pragma unroll
+        for (int s = 0; s < RG2_S - 1; ++s) {
+            issue(s);
+            cp_async_commit();
+        }
+        float sw = 0.0f;
+        for (int kt = 0; kt < W2_KT; ++kt) {
+            cp_async_wait<RG2_S - 2>();
+            __syncthreads();
+            if (kt + RG2_S - 1 < W2_KT)
+                issue(kt + RG2_S - 1);
+            cp_async_commit();
+            convert(kt);
+            fence_proxy_async();
+            __syncthreads();
+            if ((kt & 1) == 0)
+                sw = w2_scale[((size_t)e * MOE_HB + (n0 >> 7)) * MOE_IB + (kt >> 1)];
+            const unsigned char *tH = sm + (kt % RG2_S) * RG2_SLOT + wg * 8192;
+            const unsigned char *tL = tH + 16384;
+            wg_fence_regs(blk);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                wg_mma_bf16(blk, wg_desc(tH + kk * 32), wg_desc(opB + kk * 32), (kk > 0 || (kt & 1)) ? 1 : 0);
+                wg_mma_bf16(blk, wg_desc(tL + kk * 32), wg_desc(opB + kk * 32), 1);
+            }
+            wg_commit();
+            wg_wait0();
+            wg_fence_regs(blk);
+            if (kt & 1) {
+#pragma unroll
+                for (int i = 0; i < 64; ++i)
+                    acc[i] = fmaf(blk[i], sw, acc[i]);
+            }
+        }
+        cp_async_wait<0>();
+
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int row = wg * 64 + w4 * 16 + h * 8 + g;
+            const int tk = s_tok[row];
+            if (tk < 0)
+                continue;
+            const float w = s_w[row];
+            float *dst = accum + (size_t)tk * MOE_H + n0 + 2 * c4;
+#pragma unroll
+            for (int j = 0; j < 16; ++j) {
+                atomicAdd(dst + 8 * j, acc[4 * j + 2 * h] * w);
+                atomicAdd(dst + 8 * j + 1, acc[4 * j + 2 * h + 1] * w);
+            }
+        }
+    }
+#else
+    (void)T;
+    moe_ref_gemm2_body(inter, w2, w2_scale, meta, pair_token, pair_w, accum);
+#endif
+}
+
 /* ---- fp32 accumulator -> bf16 output ------------------------------------- */
 
 extern "C" __global__ void __launch_bounds__(256)
