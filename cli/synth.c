@@ -41,7 +41,7 @@
 #endif
 
 #define SYNTH_MAX_ROWS 4096
-#define SYNTH_DEFAULT_QK_TOKENS 2048
+#define SYNTH_DEFAULT_QK_TOKENS 1024
 
 /* ---- dataset writing ---------------------------------------------------------- */
 
@@ -49,7 +49,7 @@ struct synth {
     const char *out;          /* output root */
     const char *src;          /* bundled dataset root */
     uint64_t seed;
-    int64_t max_qk_tokens;    /* GDN prefill q/k blobs up to this many tokens */
+    int64_t max_qk_tokens;    /* GDN prefill: q blobs up to this many tokens (k always) */
     int nworkloads, nblobs;
     uint64_t nbytes;          /* blob bytes written */
     /* per definition */
@@ -312,18 +312,24 @@ static int plan_gdn_prefill(struct synth *s, struct wl *w, struct kf_err *err)
     free(cu);
     wl_scalar(s, w, "scale", 1.0 / sqrt((double)ax(w, d, "head_size")));
 
-    if (s->max_qk_tokens >= 0 && T > s->max_qk_tokens) {
-        s->nqk_random++;   /* left random: see docs/dataset.md */
-        return 0;
-    }
+    /* Keys must have unit norm or the recurrence blows up (random N(0,1)
+     * keys of width 128 overflow float32 within a few hundred tokens); the
+     * query only scales the output. Above max_qk_tokens only k is written
+     * and q stays random, which keeps the dataset to tens of MB. */
+    bool with_q = s->max_qk_tokens < 0 || T <= s->max_qk_tokens;
+    int iq = input_idx(d, "q"), ik = input_idx(d, "k"), ndim;
+    if (!with_q)
+        s->nqk_random++;
     /* q and k depend only on the token count: workloads of equal length share
      * one blob, which keeps the dataset small. */
     for (int i = 0; i < s->nshared; i++)
         if (s->shared_keys[i] == T) {
-            json_decref(w->in[input_idx(d, "q")]);
-            json_decref(w->in[input_idx(d, "k")]);
-            w->in[input_idx(d, "q")] = st_desc(s->shared_paths[i], "q");
-            w->in[input_idx(d, "k")] = st_desc(s->shared_paths[i], "k");
+            if (with_q) {
+                json_decref(w->in[iq]);
+                w->in[iq] = st_desc(s->shared_paths[i], "q");
+            }
+            json_decref(w->in[ik]);
+            w->in[ik] = st_desc(s->shared_paths[i], "k");
             return 0;
         }
     uint16_t *q, *k;
@@ -331,16 +337,17 @@ static int plan_gdn_prefill(struct synth *s, struct wl *w, struct kf_err *err)
     struct kf_synth_rng rq;
     kf_synth_rng_init(&rq, s->seed, "gdn_prefill_qk", (uint64_t)T);
     unit_qk(s, w, &rq, &q, &k, nb);
-    int iq = input_idx(d, "q"), ik = input_idx(d, "k"), ndim;
     int64_t dims[KF_MAX_DIMS];
     struct kf_st_writer *st = kf_st_writer_new();
-    input_shape(w, d, iq, dims, &ndim);
-    kf_st_writer_add(st, "q", d->inputs[iq].dtype, ndim, dims, q, nb[0]);
+    if (with_q) {
+        input_shape(w, d, iq, dims, &ndim);
+        kf_st_writer_add(st, "q", d->inputs[iq].dtype, ndim, dims, q, nb[0]);
+    }
     input_shape(w, d, ik, dims, &ndim);
     kf_st_writer_add(st, "k", d->inputs[ik].dtype, ndim, dims, k, nb[1]);
     free(q);
     free(k);
-    char *fn = blob_name(s, "qk", (uint64_t)T);
+    char *fn = blob_name(s, with_q ? "qk" : "k", (uint64_t)T);
     char *abs = xasprintf("%s/%s", s->blob_dir, fn);
     char *rel = xasprintf("%s/%s", s->blob_rel, fn);
     free(fn);
@@ -355,9 +362,11 @@ static int plan_gdn_prefill(struct synth *s, struct wl *w, struct kf_err *err)
     s->shared_paths = xrealloc(s->shared_paths, (size_t)(s->nshared + 1) * sizeof *s->shared_paths);
     s->shared_keys[s->nshared] = T;
     s->shared_paths[s->nshared++] = rel;
-    json_decref(w->in[iq]);
+    if (with_q) {
+        json_decref(w->in[iq]);
+        w->in[iq] = st_desc(rel, "q");
+    }
     json_decref(w->in[ik]);
-    w->in[iq] = st_desc(rel, "q");
     w->in[ik] = st_desc(rel, "k");
     return 0;
 }
@@ -708,7 +717,7 @@ static int synth_definition(struct synth *s, const char *def_path, struct kf_err
     printf("  wrote %s: %d workloads, %d blobs, %.1f MB", wl_path, s->nworkloads - nw0,
            s->nblobs - nb0, (double)(s->nbytes - bytes0) / 1e6);
     if (s->nqk_random)
-        printf(" (q/k random in %d workloads over %" PRId64 " tokens)", s->nqk_random,
+        printf(" (q random, k a blob, in %d workloads over %" PRId64 " tokens)", s->nqk_random,
                s->max_qk_tokens);
     printf("\n");
 out:
@@ -795,8 +804,9 @@ static void synth_usage(FILE *f)
             "  --from SRC           bundled dataset: SRC/definitions/ and SRC/axes/<name>.tsv\n"
             "                       (default %s/dataset)\n"
             "  --only NAME          only the definition NAME (repeatable)\n"
-            "  --max-qk-tokens N    GDN prefill q/k blobs only up to N tokens; longer\n"
-            "                       workloads leave q/k random (default %d; -1 = all)\n",
+            "  --max-qk-tokens N    GDN prefill: unit-norm q as a blob only up to N tokens;\n"
+            "                       longer workloads get a unit-norm k blob and a random q\n"
+            "                       (default %d; -1 = q blobs for all)\n",
             KF_SOURCE_DIR, SYNTH_DEFAULT_QK_TOKENS);
 }
 
