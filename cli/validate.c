@@ -146,7 +146,7 @@ static struct kf_definition *def_load(const char *path, const char *name)
     struct kf_definition *d = NULL;
     json_t *j = kf_json_load_file(path, 0, &err);
     if (!j || kf_definition_from_json(j, &d, &err) != 0) {
-        fprintf(stderr, "warning: %s: %s: %s (not used to check documents of %s)\n", path,
+        fprintf(stderr, "warning %s: %s: %s (not used to check documents of %s)\n", path,
                 err.path[0] ? err.path : "$", err.msg, name);
         d = NULL;
     } else if (strcmp(d->name, name) != 0) {
