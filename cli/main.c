@@ -16,7 +16,6 @@ static const struct kf_command commands[] = {
     {"submit", "upload a solution to kf-server (kf submit FILE [--wait])", kf_cmd_submit},
     {"status", "show a task of kf-server (kf status TASK_ID)", kf_cmd_status},
     {"results", "show the leaderboard (kf results [--definition D])", kf_cmd_results},
-    /* submit/status/results (cli/client.c) are added by their owner. */
 };
 static const int ncommands = (int)(sizeof commands / sizeof commands[0]);
 
