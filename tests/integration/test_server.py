@@ -13,6 +13,25 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kfserver as K  # noqa: E402
 
 R = K.Results()
+SCHEMAS = os.path.join(K.ROOT, "schemas", "api")
+
+
+def schema_ok(name, obj):
+    """Validate obj against schemas/api/<name>.json (items of arrays whose
+    schema is a $ref to task-response are checked against that one)."""
+    import jsonschema
+    sch = json.load(open(os.path.join(SCHEMAS, name + ".json")))
+    if sch.get("items", {}).get("$ref"):
+        item = json.load(open(os.path.join(SCHEMAS, sch["items"]["$ref"])))
+        if not isinstance(obj, list):
+            return False
+        return all(schema_ok(sch["items"]["$ref"][:-5], x) for x in obj) and bool(item)
+    try:
+        jsonschema.validate(obj, sch)
+        return True
+    except jsonschema.ValidationError as e:
+        print("# schema %s: %s" % (name, e.message))
+        return False
 
 
 def wait_until(fn, tries=200, delay=0.05):
@@ -36,7 +55,7 @@ def test_dataset_routes(s, uuids):
     r = s.http("GET", "/definitions")
     names = [d["name"] for d in r.json()] if r.status == 200 else []
     R.check("GET /definitions lists the dataset", r.status == 200 and K.GDN in names
-            and all("description" in d for d in r.json()), r.data[:200])
+            and schema_ok("definitions-response", r.json()), r.data[:200])
     r = s.http("GET", "/definitions/" + K.GDN)
     R.check("GET /definitions/{name}", r.status == 200 and r.json()["name"] == K.GDN
             and "inputs" in r.json() and "axes" in r.json())
@@ -61,7 +80,8 @@ def test_errors(s, uuids):
     sol = K.example_solution()
     r = s.http("POST", "/evaluate", raw=b"{not json")
     e = err_of(r)
-    R.check("malformed JSON -> 400 path $", r.status == 400 and e and e["path"] == "$", r.data)
+    R.check("malformed JSON -> 400 path $", r.status == 400 and e and e["path"] == "$"
+            and schema_ok("error", r.json()), r.data)
     r = s.http("POST", "/evaluate", raw=b"")
     R.check("empty body -> 400", r.status == 400 and err_of(r))
     r = s.http("POST", "/evaluate", body={"workload_uuids": []})
@@ -153,14 +173,13 @@ def test_flow(s, sock, uuids):
     h = r.json()
     R.check("GET /health fields", r.status == 200 and h["status"] == "ok"
             and h["healthy_workers"] == 1 and h["workers"][0]["device"] == "cuda:0"
-            and {"instance_id", "dataset_id", "started_at", "accepting", "queue_size",
-                 "active_tasks", "total_workers"} <= set(h), r.data)
+            and schema_ok("health-response", h), r.data)
 
     # the flashinfer-bench flow: POST /evaluate, then poll
     r = s.http("POST", "/evaluate", body={"solution": sol, "workload_uuids": [uuids[0]]})
     ev = r.json()
     R.check("POST /evaluate -> {task_id, normalized_solution_name}", r.status == 200
-            and set(ev) == {"task_id", "normalized_solution_name"}, r.data)
+            and schema_ok("evaluate-response", ev), r.data)
     R.check("normalized name = flashinfer-bench with_unique_name",
             ev["normalized_solution_name"] == K.fib_name(sol),
             "%s vs %s" % (ev["normalized_solution_name"], K.fib_name(sol)))
@@ -171,7 +190,8 @@ def test_flow(s, sock, uuids):
     t = r.json()
     R.check("GET /tasks/{id} pending", r.status == 200 and t["status"] == "pending"
             and t["traces"] is None and t["error"] is None and t["definition"] == K.GDN
-            and t["solution"] == ev["normalized_solution_name"], r.data)
+            and t["solution"] == ev["normalized_solution_name"]
+            and schema_ok("task-response", t), r.data)
     r = s.http("GET", "/tasks/%s?timeout=0" % tid)
     R.check("timeout=0 answers at once", r.status == 200 and r.json()["status"] == "pending")
     for bad in ("-1", "3601", "abc", "nan"):
@@ -200,7 +220,8 @@ def test_flow(s, sock, uuids):
     r = box.get("r")
     R.check("long-poll woken by completion", r is not None and r.status == 200
             and r.json()["status"] == "completed" and len(r.json()["traces"]) == 1
-            and r.json()["traces"][0]["evaluation"]["status"] == "PASSED",
+            and r.json()["traces"][0]["evaluation"]["status"] == "PASSED"
+            and schema_ok("task-response", r.json()),
             r.data[:300] if r else "no answer")
     r = s.http("GET", "/tasks/%s/traces" % tid)
     lines = [json.loads(x) for x in r.data.decode().splitlines() if x]
@@ -212,7 +233,8 @@ def test_flow(s, sock, uuids):
     r = s.http("POST", "/solutions", body=sol)
     p = r.json()
     R.check("POST /solutions -> 202 {task_id, solution, status_url}", r.status == 202
-            and p["solution"] == K.fib_name(sol) and p["status_url"] == "/tasks/" + p["task_id"],
+            and p["solution"] == K.fib_name(sol) and p["status_url"] == "/tasks/" + p["task_id"]
+            and schema_ok("solutions-response", p),
             r.data)
     tid2 = p["task_id"]
     r = s.http("POST", "/solutions", body=sol)
@@ -228,7 +250,8 @@ def test_flow(s, sock, uuids):
     b = r.json()
     R.check("POST /tasks/batch keeps order and duplicates", r.status == 200
             and [x["task_id"] for x in b] == [tid2, tid, tid2]
-            and b[0]["status"] == "pending" and b[1]["status"] == "completed")
+            and b[0]["status"] == "pending" and b[1]["status"] == "completed"
+            and schema_ok("tasks-batch-response", b))
     r = s.http("POST", "/tasks/batch", body={"task_ids": [tid, "0" * 32]})
     R.check("POST /tasks/batch unknown id -> 404 (fail-fast)", r.status == 404 and err_of(r))
 
@@ -262,6 +285,7 @@ def test_flow(s, sock, uuids):
             and r.json()["definitions"][0]["boards"] == [])
     r = s.http("GET", "/results")
     R.check("GET /results lists every definition", r.status == 200
+            and schema_ok("results-response", r.json())
             and [d["definition"] for d in r.json()["definitions"]] == sorted([K.GDN, K.EMPTY_DEF]))
     r = s.http("GET", "/solutions/" + K.fib_name(sol))
     R.check("GET /solutions/{name}", r.status == 200 and r.json()["name"] == K.fib_name(sol)
