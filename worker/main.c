@@ -7,6 +7,7 @@
  * abandoned (its evaluator killed) and released, so it stays pending and
  * is reclaimed. Single-threaded.
  */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -102,12 +103,47 @@ static struct kf_config cfg = {
     "process on one GPU.",
     opts, (int)(sizeof opts / sizeof opts[0])};
 
+static const char *opts_kernels_source(void)
+{
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (strcmp(opts[i].name, "kernels") == 0)
+            return opts[i].source ? opts[i].source : "default";
+    return "default";
+}
+
 static int reprobe(int device, struct kf_err *err)
 {
     json_t *env = NULL;
     int rc = wk_probe_gpu(device, c_probe_timeout, &env, NULL, err);
     json_decref(env);
     return rc;
+}
+
+/* mkdir -p; 0 or -1. */
+static int mkdir_p(const char *path)
+{
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            rc = -1;
+        *s = '/';
+    }
+    if (mkdir(p, 0755) < 0 && errno != EEXIST)
+        rc = -1;
+    free(p);
+    return rc == 0 && access(path, W_OK) == 0 ? 0 : -1;
+}
+
+static bool has_references(const char *kernels)
+{
+    char *p = xasprintf("%s/reference", kernels);
+    bool ok = access(p, R_OK | X_OK) == 0;
+    free(p);
+    return ok;
 }
 
 static int random_secret(char out[65])
@@ -178,9 +214,24 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (mkdir(c_cache, 0755) < 0 && access(c_cache, W_OK) < 0) {
-        log_error("worker", "cache directory %s is not usable", c_cache);
+    if (mkdir_p(c_cache) < 0) {
+        log_error("worker", "cache directory %s is not usable: %s", c_cache, strerror(errno));
         goto out;
+    }
+    /* Without reference kernels every task would fail: say so now. A build
+     * run from elsewhere finds its own source tree's kernels/. */
+    if (!has_references(c_kernels)) {
+        char *own = xasprintf("%s/kernels", KF_SOURCE_DIR);
+        if (strcmp(opts_kernels_source(), "default") == 0 && has_references(own)) {
+            log_info("worker", "kernels: %s/reference not found, using %s", c_kernels, own);
+            free(c_kernels);
+            c_kernels = own;
+        } else {
+            free(own);
+            log_error("worker", "no reference kernels under %s/reference (set --kernels)",
+                      c_kernels);
+            goto out;
+        }
     }
     rc = kf_dataset_load(c_dataset, &ds, &err);
     if (rc < 0) {

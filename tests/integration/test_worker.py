@@ -127,6 +127,14 @@ def run(tmp, procs):
             "--seed-secret", SECRET, "--worker-id", "itest-w", "--heartbeat", "0.5",
             "--probe-timeout", "30"]
 
+    # no reference kernels: refuse to start (every task would fail)
+    r = subprocess.run([BIN, "--dataset", ds, "--cache", os.path.join(tmp, "cache"),
+                        "--kernels", os.path.join(tmp, "nowhere")],
+                       env=env, capture_output=True, text=True, timeout=60)
+    check("a --kernels without reference/ is refused at start",
+          r.returncode == 1 and "no reference kernels" in r.stderr,
+          f"rc={r.returncode} {r.stderr[-300:]!r}")
+
     # no GPU: refuse to start, clearly
     r = subprocess.run(base, env=env, capture_output=True, text=True, timeout=60)
     check("without a GPU the worker exits 1 with a 'no GPU' line",
