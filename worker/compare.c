@@ -3,9 +3,11 @@
 #include "compare.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xalloc.h"
 
@@ -94,13 +96,136 @@ static int dbl_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-int64_t ev_topk_check(const struct ev_topk_in *in, const int32_t *out, double atol, double rtol,
-                      struct ev_cmp *c, char *msg, size_t msgn)
+/* Recomputed scores of one row: every token t < seq_len with its global
+ * index (sorted for lookup) and score; kth = the k-th best score. */
+struct topk_row {
+    int64_t seq, want;
+    struct gid *ids;
+    double *sc;
+    double kth;
+};
+
+struct ev_topk_scores {
+    int64_t batch, topk;
+    struct topk_row *rows;
+};
+
+static void score_row(const struct ev_topk_in *in, int64_t b, struct topk_row *r)
 {
-    const int64_t PS = in->page_size, D = in->dim, H = in->heads;
-    const int64_t page_bytes = PS * (D + 4);
-    int64_t badrows = 0;
+    const int64_t PS = in->page_size, D = in->dim, H = in->heads, page_bytes = PS * (D + 4);
     float *q = xmalloc(sizeof(float) * (size_t)(H * D)), *k = xmalloc(sizeof(float) * (size_t)D);
+    double *sorted;
+    int64_t seq = in->seq_lens[b];
+    if (seq < 0)
+        seq = 0;
+    if (seq > in->max_pages * PS)
+        seq = in->max_pages * PS;
+    r->seq = seq;
+    r->want = seq < in->topk ? seq : in->topk;
+    r->ids = xmalloc(sizeof *r->ids * (size_t)(seq + 1));
+    r->sc = xmalloc(sizeof *r->sc * (size_t)(seq + 1));
+    for (int64_t h = 0; h < H * D; h++)
+        q[h] = kf_e4m3_to_f32(in->q_fp8[b * H * D + h]);
+    for (int64_t t = 0; t < seq; t++) {
+        int64_t page = in->block_table[b * in->max_pages + t / PS], off = t % PS;
+        double s = 0;
+        r->ids[t].g = page * PS + off;
+        r->ids[t].t = t;
+        if (page < 0 || page >= in->num_pages) {
+            r->sc[t] = -INFINITY;
+            continue;
+        }
+        {
+            const uint8_t *pg = in->kcache + page * page_bytes;
+            float scale;
+            memcpy(&scale, pg + PS * D + off * 4, 4);
+            for (int64_t d = 0; d < D; d++)
+                k[d] = kf_e4m3_to_f32(pg[off * D + d]) * scale;
+        }
+        for (int64_t h = 0; h < H; h++) {
+            const float *qh = q + h * D;
+            float acc[8] = {0};
+            int64_t d = 0;
+            for (; d + 8 <= D; d += 8)   /* 8 independent sums: fast and exact enough */
+                for (int j = 0; j < 8; j++)
+                    acc[j] += qh[d + j] * k[d + j];
+            for (; d < D; d++)
+                acc[0] += qh[d] * k[d];
+            {
+                double dot = 0;
+                for (int j = 0; j < 8; j++)
+                    dot += acc[j];
+                if (dot > 0)
+                    s += dot * in->weights[b * H + h];
+            }
+        }
+        r->sc[t] = s;
+    }
+    sorted = xmalloc(sizeof *sorted * (size_t)(seq + 1));
+    memcpy(sorted, r->sc, sizeof *sorted * (size_t)seq);
+    qsort(sorted, (size_t)seq, sizeof *sorted, dbl_desc);
+    qsort(r->ids, (size_t)seq, sizeof *r->ids, gid_cmp);
+    r->kth = r->want > 0 ? sorted[r->want - 1] : 0;
+    free(sorted);
+    free(q);
+    free(k);
+}
+
+struct score_job { const struct ev_topk_in *in; struct topk_row *rows; int64_t next, batch; pthread_mutex_t *mu; };
+
+static void *score_worker(void *arg)
+{
+    struct score_job *j = arg;
+    for (;;) {
+        int64_t b;
+        pthread_mutex_lock(j->mu);
+        b = j->next++;
+        pthread_mutex_unlock(j->mu);
+        if (b >= j->batch)
+            return NULL;
+        score_row(j->in, b, &j->rows[b]);
+    }
+}
+
+struct ev_topk_scores *ev_topk_scores_new(const struct ev_topk_in *in)
+{
+    struct ev_topk_scores *s = xcalloc(1, sizeof *s);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    struct score_job job = {in, NULL, 0, in->batch, &mu};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = (int)(ncpu < 1 ? 1 : ncpu > 32 ? 32 : ncpu), started = 0;
+    pthread_t th[32];
+    s->batch = in->batch;
+    s->topk = in->topk;
+    s->rows = xcalloc((size_t)in->batch + 1, sizeof *s->rows);
+    job.rows = s->rows;
+    if (nt > in->batch)
+        nt = (int)in->batch;
+    for (int i = 1; i < nt; i++)
+        if (pthread_create(&th[started], NULL, score_worker, &job) == 0)
+            started++;
+    score_worker(&job);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    return s;
+}
+
+void ev_topk_scores_free(struct ev_topk_scores *s)
+{
+    if (!s)
+        return;
+    for (int64_t b = 0; b < s->batch; b++) {
+        free(s->rows[b].ids);
+        free(s->rows[b].sc);
+    }
+    free(s->rows);
+    free(s);
+}
+
+int64_t ev_topk_check_scores(const struct ev_topk_scores *sc, const int32_t *out, double atol,
+                             double rtol, struct ev_cmp *c, char *msg, size_t msgn)
+{
+    int64_t badrows = 0;
     memset(c, 0, sizeof *c);
     c->first_fail = -1;
     if (msg && msgn)
@@ -110,104 +235,66 @@ int64_t ev_topk_check(const struct ev_topk_in *in, const int32_t *out, double at
         if (msg && msgn && !msg[0])                                                    \
             snprintf(msg, msgn, __VA_ARGS__);                                          \
     } while (0)
-    for (int64_t b = 0; b < in->batch; b++) {
-        int64_t seq = in->seq_lens[b], want, got = 0, rowbad = 0;
-        const int32_t *row = out + b * in->topk;
-        struct gid *ids;
-        double *sc, *sorted, kth, tol;
-        if (seq < 0)
-            seq = 0;
-        if (seq > in->max_pages * PS)
-            seq = in->max_pages * PS;
-        want = seq < in->topk ? seq : in->topk;
-        ids = xmalloc(sizeof *ids * (size_t)(seq + 1));
-        sc = xmalloc(sizeof *sc * (size_t)(seq + 1));
-        sorted = xmalloc(sizeof *sorted * (size_t)(seq + 1));
-        for (int64_t h = 0; h < H * D; h++)
-            q[h] = (float)kf_e4m3_to_f32(in->q_fp8[b * H * D + h]);
-        for (int64_t t = 0; t < seq; t++) {
-            int64_t page = in->block_table[b * in->max_pages + t / PS], off = t % PS;
-            double s = 0;
-            ids[t].g = page * PS + off;
-            ids[t].t = t;
-            if (page < 0 || page >= in->num_pages) {
-                sc[t] = -INFINITY;
+    for (int64_t b = 0; b < sc->batch; b++) {
+        const struct topk_row *r = &sc->rows[b];
+        const int32_t *row = out + b * sc->topk;
+        int64_t seq = r->seq, got = 0, rowbad = 0;
+        double kth = r->kth, tol = atol + rtol * fabs(kth);
+        unsigned char *seen = xcalloc((size_t)seq + 1, 1);
+        for (int64_t j = 0; j < sc->topk; j++) {
+            int64_t v = row[j];
+            struct gid key = {v, 0}, *hit;
+            c->n++;
+            if (v == -1)
                 continue;
-            }
-            {
-                const uint8_t *pg = in->kcache + page * page_bytes;
-                float scale;
-                memcpy(&scale, pg + PS * D + off * 4, 4);
-                for (int64_t d = 0; d < D; d++)
-                    k[d] = kf_e4m3_to_f32(pg[off * D + d]) * scale;
-            }
-            for (int64_t h = 0; h < H; h++) {
-                double dot = 0;
-                for (int64_t d = 0; d < D; d++)
-                    dot += (double)q[h * D + d] * k[d];
-                if (dot > 0)
-                    s += dot * in->weights[b * H + h];
-            }
-            sc[t] = s;
-        }
-        memcpy(sorted, sc, sizeof *sc * (size_t)seq);
-        qsort(sorted, (size_t)seq, sizeof *sorted, dbl_desc);
-        qsort(ids, (size_t)seq, sizeof *ids, gid_cmp);
-        kth = want > 0 ? sorted[want - 1] : 0;
-        tol = atol + rtol * fabs(kth);
-        {
-            unsigned char *seen = xcalloc((size_t)seq + 1, 1);
-            for (int64_t j = 0; j < in->topk; j++) {
-                int64_t v = row[j];
-                struct gid key = {v, 0}, *hit;
-                c->n++;
-                if (v == -1)
-                    continue;
-                got++;
-                hit = seq ? bsearch(&key, ids, (size_t)seq, sizeof *ids, gid_cmp) : NULL;
-                if (!hit) {
-                    PROBLEM("row %lld: index %lld is not a token of the sequence", (long long)b,
-                            (long long)v);
+            got++;
+            hit = seq ? bsearch(&key, r->ids, (size_t)seq, sizeof *r->ids, gid_cmp) : NULL;
+            if (!hit) {
+                PROBLEM("row %lld: index %lld is not a token of the sequence", (long long)b,
+                        (long long)v);
+                rowbad++;
+            } else if (seen[hit->t]) {
+                PROBLEM("row %lld: index %lld returned twice", (long long)b, (long long)v);
+                rowbad++;
+            } else {
+                double s = r->sc[hit->t];
+                seen[hit->t] = 1;
+                if (s < kth - tol) {
+                    PROBLEM("row %lld: index %lld has score %.6g below the k-th best %.6g",
+                            (long long)b, (long long)v, s, kth);
                     rowbad++;
-                } else if (seen[hit->t]) {
-                    PROBLEM("row %lld: index %lld returned twice", (long long)b, (long long)v);
-                    rowbad++;
-                } else {
-                    double s = sc[hit->t];
-                    seen[hit->t] = 1;
-                    if (s < kth - tol) {
-                        PROBLEM("row %lld: index %lld has score %.6g below the k-th best %.6g",
-                                (long long)b, (long long)v, s, kth);
-                        rowbad++;
-                        if (kth - s > c->max_abs)
-                            c->max_abs = kth - s;
-                        if ((kth - s) / (fabs(kth) + 1e-8) > c->max_rel)
-                            c->max_rel = (kth - s) / (fabs(kth) + 1e-8);
-                    }
+                    if (kth - s > c->max_abs)
+                        c->max_abs = kth - s;
+                    if ((kth - s) / (fabs(kth) + 1e-8) > c->max_rel)
+                        c->max_rel = (kth - s) / (fabs(kth) + 1e-8);
                 }
-                if (rowbad && c->first_fail < 0)
-                    c->first_fail = b * in->topk + j;
             }
-            free(seen);
+            if (rowbad && c->first_fail < 0)
+                c->first_fail = b * sc->topk + j;
         }
-        if (got != want) {
+        free(seen);
+        if (got != r->want) {
             PROBLEM("row %lld: %lld indices returned, expected %lld (seq_len %lld)", (long long)b,
-                    (long long)got, (long long)want, (long long)seq);
-            rowbad += got > want ? got - want : want - got;
+                    (long long)got, (long long)r->want, (long long)seq);
+            rowbad += got > r->want ? got - r->want : r->want - got;
         }
         if (rowbad) {
             badrows++;
             c->nfail += rowbad;
         }
-        free(ids);
-        free(sc);
-        free(sorted);
     }
 #undef PROBLEM
     if (c->nfail > c->n)
         c->nfail = c->n;
     c->matched_ratio = c->n ? (double)(c->n - c->nfail) / (double)c->n : 1.0;
-    free(q);
-    free(k);
     return badrows;
+}
+
+int64_t ev_topk_check(const struct ev_topk_in *in, const int32_t *out, double atol, double rtol,
+                      struct ev_cmp *c, char *msg, size_t msgn)
+{
+    struct ev_topk_scores *s = ev_topk_scores_new(in);
+    int64_t bad = ev_topk_check_scores(s, out, atol, rtol, c, msg, msgn);
+    ev_topk_scores_free(s);
+    return bad;
 }

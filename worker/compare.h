@@ -2,7 +2,7 @@
  * the element test `fail iff |x-y| > atol and |x-y| > rtol*|y|`, non-finite
  * handling, matched ratio, max abs/rel error, and the per-definition
  * evaluators (DSA top-k indexer by index set and recomputed scores).
- * Thread-safe: no shared state.
+ * Thread-safe: no shared state (the top-k scorer starts its own threads).
  */
 #ifndef EV_COMPARE_H
 #define EV_COMPARE_H
@@ -58,5 +58,14 @@ struct ev_topk_in {
  * Returns the number of bad rows; msg gets the first problem. */
 int64_t ev_topk_check(const struct ev_topk_in *in, const int32_t *out, double atol, double rtol,
                       struct ev_cmp *c, char *msg, size_t msgn);
+
+/* The same in two steps, so one trial's recomputed scores serve several
+ * checks (the checked run and the last timed run). Scores are computed on
+ * all CPUs (rows in parallel); the result does not borrow `in`'s buffers. */
+struct ev_topk_scores;
+struct ev_topk_scores *ev_topk_scores_new(const struct ev_topk_in *in);
+void ev_topk_scores_free(struct ev_topk_scores *s);
+int64_t ev_topk_check_scores(const struct ev_topk_scores *s, const int32_t *out, double atol,
+                             double rtol, struct ev_cmp *c, char *msg, size_t msgn);
 
 #endif

@@ -171,6 +171,100 @@ START_TEST(test_topk_short_sequence)
 }
 END_TEST
 
+/* A bigger random problem against a brute-force top-k: the true answer (in
+ * any order) passes, a swapped-in low-score token fails; rows in parallel. */
+static uint64_t rng = 88172645463325252ULL;
+static uint64_t xr(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static double gauss(void)
+{
+    double s = 0;
+    for (int i = 0; i < 12; i++)
+        s += (double)(xr() >> 11) / 9007199254740992.0;
+    return s - 6;
+}
+static int cmp_sd(const void *a, const void *b)
+{
+    const double *x = a, *y = b;
+    return x[0] < y[0] ? 1 : x[0] > y[0] ? -1 : 0;
+}
+
+START_TEST(test_topk_random_bruteforce)
+{
+    enum { B = 6, HH = 8, DD = 32, P = 16, NPG = 40, MP = 10, K = 50 };
+    static uint8_t q[B * HH * DD], kcache[NPG * P * (DD + 4)];
+    static float wts[B * HH];
+    static int32_t sl[B], btab[B * MP], out[B * K];
+    struct ev_topk_in in = {q, kcache, wts, sl, btab, B, HH, DD, P, MP, NPG, K};
+    struct ev_cmp c;
+    char msg[256];
+    int32_t worst = -1;
+    for (size_t i = 0; i < sizeof q; i++)
+        q[i] = kf_f32_to_e4m3((float)gauss());
+    for (int p = 0; p < NPG; p++)
+        for (int o = 0; o < P; o++) {
+            float sc = 0.01f + 0.02f * (float)(xr() % 1000) / 1000.0f;
+            for (int d = 0; d < DD; d++)
+                kcache[p * P * (DD + 4) + o * DD + d] = kf_f32_to_e4m3((float)gauss());
+            memcpy(kcache + p * P * (DD + 4) + P * DD + o * 4, &sc, 4);
+        }
+    for (int i = 0; i < B * HH; i++)
+        wts[i] = (float)gauss();
+    for (int b = 0; b < B; b++) {
+        int perm[NPG];
+        for (int i = 0; i < NPG; i++)
+            perm[i] = i;
+        for (int i = NPG - 1; i > 0; i--) {
+            int j = (int)(xr() % (uint64_t)(i + 1)), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        for (int m = 0; m < MP; m++)
+            btab[b * MP + m] = perm[m];
+        /* row 0: fewer tokens than K; row 3: many */
+        sl[b] = b == 0 ? 20 : b == 3 ? MP * P - 7 : (int)(xr() % (MP * P)) + 1;
+    }
+    /* brute force */
+    for (int b = 0; b < B; b++) {
+        double (*s)[2] = malloc(sizeof(double[2]) * (size_t)sl[b]);
+        int want = sl[b] < K ? sl[b] : K;
+        for (int t = 0; t < sl[b]; t++) {
+            int page = btab[b * MP + t / P], off = t % P;
+            float scale;
+            double tot = 0;
+            memcpy(&scale, kcache + page * P * (DD + 4) + P * DD + off * 4, 4);
+            for (int h = 0; h < HH; h++) {
+                double dot = 0;
+                for (int d = 0; d < DD; d++)
+                    dot += (double)kf_e4m3_to_f32(q[(b * HH + h) * DD + d]) *
+                           (double)(kf_e4m3_to_f32(kcache[page * P * (DD + 4) + off * DD + d]) * scale);
+                if (dot > 0)
+                    tot += dot * wts[b * HH + h];
+            }
+            s[t][0] = tot;
+            s[t][1] = page * P + off;
+        }
+        qsort(s, (size_t)sl[b], sizeof s[0], cmp_sd);
+        for (int j = 0; j < K; j++)   /* reversed order: order must not matter */
+            out[b * K + j] = j < want ? (int32_t)s[want - 1 - j][1] : -1;
+        if (b == 3)
+            worst = (int32_t)s[sl[b] - 1][1];
+        free(s);
+    }
+    ck_assert_msg(ev_topk_check(&in, out, 1e-6, 1e-6, &c, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert(fabs(c.matched_ratio - 1.0) < 1e-12);
+    ck_assert_int_gt(sl[3], K);
+    out[3 * K] = worst;   /* the worst token of row 3 instead of one of its best */
+    ck_assert_int_eq(ev_topk_check(&in, out, 1e-6, 1e-6, &c, msg, sizeof msg), 1);
+    ck_assert_msg(strstr(msg, "row 3") != NULL, "%s", msg);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("compare");
@@ -183,6 +277,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_topk_set);
     tcase_add_test(tc, test_topk_bad);
     tcase_add_test(tc, test_topk_short_sequence);
+    tcase_add_test(tc, test_topk_random_bruteforce);
     suite_add_tcase(s, tc);
     return s;
 }
