@@ -218,7 +218,14 @@ int ev_ref_run(struct ev_ref *r, struct ev_dev *d, struct ev_timer *tm, const st
 out:
     ev_call_free(&call, 0);
     ev_plan_free(plan);
-    ev_tensors_free(out);   /* reference outputs never stay on the GPU */
+    /* Reference outputs never stay on the GPU, not even in freed memory a
+     * solution could read: scrub, then free. */
+    for (int i = 0; out && i < out->n; i++)
+        if (out->present[i] && out->buf[i].nbytes)
+            cuMemsetD8Async(out->buf[i].ptr, 0, out->buf[i].nbytes, d->stream);
+    if (out)
+        cuStreamSynchronize(d->stream);
+    ev_tensors_free(out);
     free(path);
     if (rc)
         ev_ref_result_free(res);
