@@ -204,6 +204,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         for (size_t i = 0; i < json_array_size(resp.wait_ids) && i < API_LP_MAX_IDS; i++)
             snprintf(st->w.ids[st->w.nids++], sizeof st->w.ids[0], "%s",
                      json_string_value(json_array_get(resp.wait_ids, i)));
+        /* more ids than a waiter indexes: also re-check every second */
+        if (json_array_size(resp.wait_ids) > API_LP_MAX_IDS && st->w.deadline > kfq_now() + 1.0)
+            st->w.deadline = kfq_now() + 1.0;
         api_resp_clear(&resp);
         api_metrics_waiting(ctx->metrics, 1);
         /* suspend first, then register: a wake-up can only find a suspended
