@@ -640,7 +640,22 @@ int kf_cmd_run(int argc, char **argv)
             }
         }
     }
-    printf("%d/%d workloads passed\n", npass, (int)json_array_size(traces));
+    {
+        double sum = 0;
+        int n = 0;
+        for (size_t i = 0; i < json_array_size(traces); i++) {
+            double sp = num_at(json_array_get(traces, i), "performance", "speedup_factor");
+            if (sp > 0) {
+                sum += sp;
+                n++;
+            }
+        }
+        if (n)
+            printf("%d/%d workloads passed; mean speedup %.3fx over %d timed workload(s)\n", npass,
+                   (int)json_array_size(traces), sum / n, n);
+        else
+            printf("%d/%d workloads passed\n", npass, (int)json_array_size(traces));
+    }
     rc = npass == (int)json_array_size(traces) ? 0 : 1;
 out:
     json_decref(traces);
