@@ -65,6 +65,8 @@ static void run_usage(FILE *f)
             "                       the first workload of each evaluator gets 120 s more,\n"
             "                       KF_RUN_SETUP_GRACE_S): TIMEOUT, then a new evaluator goes on\n"
             "  --check-only         correctness only, no timing\n"
+            "  --dump DIR           write each workload's inputs and reference outputs (trial 0) to\n"
+            "                       DIR/<uuid>.safetensors (\"input.<name>\", \"reference.<name>\")\n"
             "  --quiet              no progress lines\n");
 }
 
@@ -474,7 +476,7 @@ static int in_list(const char *list, const char *uuid)
 int kf_cmd_run(int argc, char **argv)
 {
     const char *dataset = NULL, *wl = NULL, *outp = NULL, *config = NULL, *kernels = NULL,
-               *solpath = NULL;
+               *solpath = NULL, *dump = NULL;
     char *cache = NULL;
     int device = 0, no_config = 0, rc = 2, npass = 0;
     unsigned long long seed = 1;
@@ -510,6 +512,7 @@ int kf_cmd_run(int argc, char **argv)
         else if (OPT("--trials")) json_object_set_new(reqcfg, "trials", json_integer(atoi(v)));
         else if (OPT("--atol")) json_object_set_new(reqcfg, "atol", json_real(atof(v)));
         else if (OPT("--rtol")) json_object_set_new(reqcfg, "rtol", json_real(atof(v)));
+        else if (OPT("--dump")) dump = v;
         else if (OPT("--timeout"))
             json_object_set_new(reqcfg, "workload_timeout_s", json_real(atof(v)));
         else if (OPT("--matched-ratio"))
@@ -579,6 +582,10 @@ int kf_cmd_run(int argc, char **argv)
     req.cache_dir = cache;
     req.kernels_dir = kernels ? kernels : default_kernels();
     req.device = device;
+    if (dump) {
+        mkdir(dump, 0755);
+        req.dump_dir = dump;
+    }
     if (!pc.quiet)
         fprintf(stderr, "kf run: %s on %s, %d workload(s), warmup %d, iterations %d, trials %d%s\n",
                 sol->name, dd->def->name, nw, req.cfg.warmup, req.cfg.iterations, req.cfg.trials,

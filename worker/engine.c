@@ -20,6 +20,7 @@
 #include "log.h"
 #include "program.h"
 #include "reference.h"
+#include "safetensors.h"
 #include "stats.h"
 #include "timing.h"
 #include "trace_build.h"
@@ -179,6 +180,43 @@ static int compare_outputs(struct eng *E, struct wl *w, const struct kf_definiti
     return pass;
 }
 
+/* Trial-0 inputs and reference outputs of a workload as one safetensors file. */
+static void dump_io(struct eng *E, struct wl *w, const struct kf_workload *wk,
+                    const struct kf_binding *b, struct ev_tensors *in, void **ref)
+{
+    const struct kf_definition *def = E->req->def;
+    struct kf_st_writer *wr = kf_st_writer_new();
+    struct kf_err e = {0};
+    char *path = xasprintf("%s/%s.safetensors", E->req->dump_dir, wk->uuid), name[256];
+    for (int i = 0; i < def->ninputs; i++) {
+        const struct kf_tensor_spec *ts = &def->inputs[i];
+        snprintf(name, sizeof name, "input.%s", ts->name);
+        if (ts->is_scalar) {
+            unsigned char v[8] = {0};
+            int64_t none = 0;
+            if (kf_dtype_is_float(ts->dtype))
+                kf_dtype_store(ts->dtype, v, 0, in->scalar_f[i]);
+            else
+                kf_dtype_store(ts->dtype, v, 0, (double)in->scalar_i[i]);
+            kf_st_writer_add(wr, name, ts->dtype, 0, &none, v, kf_dtype_nbytes(ts->dtype, 1));
+        } else if (in->present[i]) {
+            const void *h = ev_tensor_host(&E->dev, in, i, &e);
+            if (h)
+                kf_st_writer_add(wr, name, ts->dtype, b->inputs[i].ndim, b->inputs[i].dims, h,
+                                 b->inputs[i].nbytes);
+        }
+    }
+    for (int i = 0; i < def->noutputs; i++) {
+        snprintf(name, sizeof name, "reference.%s", def->outputs[i].name);
+        kf_st_writer_add(wr, name, def->outputs[i].dtype, b->outputs[i].ndim, b->outputs[i].dims,
+                         ref[i], b->outputs[i].nbytes);
+    }
+    if (kf_st_writer_save(wr, path, &e))
+        wlog(w, "[kernelfarm] cannot dump inputs to %s: %s", path, e.msg);
+    kf_st_writer_free(wr);
+    free(path);
+}
+
 static void free_trial(struct ev_tensors **in, struct ev_tensors **out)
 {
     ev_tensors_free(*in);
@@ -268,6 +306,8 @@ static json_t *eval_workload(struct eng *E, const struct kf_workload *wk)
                 E->broken = 1;
             break;
         }
+        if (t == 0 && req->dump_dir)
+            dump_io(E, w, wk, b, in, rr.out);
         if (rr.timed) {
             struct ev_stats s;
             ev_stats_compute(rr.samples_ms, rr.nsamples, &s);

@@ -37,6 +37,9 @@ struct ev_request {
     const char *cache_dir;    /* compile + reference caches; NULL = no cache */
     const char *kernels_dir;  /* kernels/ root with reference/<def>/ */
     int device;               /* CUDA ordinal */
+    const char *dump_dir;     /* non-NULL: write each workload's trial-0 inputs ("input.<name>")
+                                 and reference outputs ("reference.<name>") to
+                                 <dump_dir>/<uuid>.safetensors (conformance tests) */
 };
 
 /* Called after each workload with its trace (borrowed: incref to keep). */
