@@ -70,7 +70,7 @@ static void run_usage(FILE *f)
             "  --quiet              no progress lines\n");
 }
 
-struct prog_ctx { int quiet; };
+struct prog_ctx { int quiet; int offset, total; };   /* offset/total: across evaluator restarts */
 
 static const char *status_of(const json_t *t)
 {
@@ -90,6 +90,10 @@ static void on_progress(void *ctx, int done, int total, const json_t *trace)
     double lat = num_at(trace, "performance", "latency_ms");
     if (p->quiet)
         return;
+    if (p->total) {
+        done += p->offset;
+        total = p->total;
+    }
     if (lat >= 0)
         fprintf(stderr, "[%d/%d] %s %s %.4f ms\n", done, total, uuid ? uuid : "?", status_of(trace),
                 lat);
@@ -422,6 +426,8 @@ static int eval_all(const struct ev_request *req0, struct prog_ctx *pc, json_t *
         int k = 0, rerun = 0;
         req.workloads = req0->workloads + pos;
         req.nworkloads = n - pos;
+        pc->offset = pos;
+        pc->total = n;
         end = run_batch(&req, pc, t, why, sizeof why, err);
         if (end == BATCH_ERROR) {
             rc = err->code ? err->code : KF_EIO;
@@ -443,6 +449,7 @@ static int eval_all(const struct ev_request *req0, struct prog_ctx *pc, json_t *
             json_t *tr = ev_trace_new(req0->def, req0->workloads[pos], req0->sol->name,
                                       end == BATCH_TIMEOUT ? KF_ST_TIMEOUT : KF_ST_RUNTIME_ERROR, why,
                                       NULL, NULL, parent_environment(all, req0->device), NULL);
+            pc->offset = 0;
             on_progress(pc, pos + 1, n, tr);
             json_array_append_new(all, tr);
             pos++;
