@@ -497,9 +497,10 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
                 char prev[65];
                 snprintf(prev, sizeof prev, "%s", r->str);
                 freeReplyObject(r);
-                r = kfq_command(c, err, "EXISTS kf:task:%s", prev);
+                /* a task that failed (no verdict) is not worth returning again */
+                r = kfq_command(c, err, "HGET kf:task:%s status", prev);
                 if (!r) { rc = KF_EREDIS; goto out; }
-                if (r->integer == 1) {
+                if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "failed") != 0) {
                     snprintf(task_id_out, 65, "%s", prev);
                     *existing = true;
                     goto out;

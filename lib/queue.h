@@ -117,7 +117,8 @@ struct kfq_submit {
 
 /* Queue a task (or find the existing one). task_id_out[65] receives the id;
  * *existing is set when an earlier task with the same content (or the
- * same client task_id and content) was returned instead. KF_ECONFLICT if a
+ * same client task_id and content) was returned instead; a failed earlier
+ * task is not returned (a new one is queued). KF_ECONFLICT if a
  * client task_id exists with a different request. */
 int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[65],
                bool *existing, struct kf_err *err);
