@@ -20,6 +20,17 @@ static json_t *real_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* Correctness errors may be non-finite (a NaN in the output): flashinfer-bench's
+ * models take them as the strings "NaN" / "Infinity", never null. */
+static json_t *error_value(double v)
+{
+    if (isnan(v))
+        return json_string("NaN");
+    if (isinf(v))
+        return json_string("Infinity");
+    return json_real(v);
+}
+
 json_t *ev_environment_json(const char *hardware, int driver_version)
 {
     char drv[32], rt[32], cupti[32];
@@ -53,8 +64,8 @@ void ev_timestamp(char *buf, size_t n)
 json_t *ev_correctness_json(const struct ev_cmp *c, json_t *extra)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "max_relative_error", real_or_null(c->max_rel));
-    json_object_set_new(j, "max_absolute_error", real_or_null(c->max_abs));
+    json_object_set_new(j, "max_relative_error", error_value(c->max_rel));
+    json_object_set_new(j, "max_absolute_error", error_value(c->max_abs));
     if (!extra)
         extra = json_object();
     json_object_set_new(extra, "matched_ratio", real_or_null(c->matched_ratio));

@@ -2,6 +2,7 @@
  * every status yields a trace that kf_trace_validate accepts, with
  * correctness only for PASSED/INCORRECT_NUMERICAL and performance only for
  * PASSED; environment.hardware from device names ("NVIDIA_H100"); libs. */
+#include <math.h>
 #include <string.h>
 
 #include "compare.h"
@@ -61,6 +62,39 @@ START_TEST(test_all_statuses)
 }
 END_TEST
 
+/* A NaN in the output makes the errors non-finite: they must serialise as the
+ * strings flashinfer-bench accepts ("NaN", "Infinity"), and the trace must
+ * still validate. */
+START_TEST(test_nonfinite_errors)
+{
+    struct kf_err err = {0};
+    struct ev_cmp c = {0};
+    json_t *corr;
+    c.max_abs = NAN;
+    c.max_rel = INFINITY;
+    c.n = 4;
+    corr = ev_correctness_json(&c, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(corr, "max_absolute_error")), "NaN");
+    ck_assert_str_eq(json_string_value(json_object_get(corr, "max_relative_error")), "Infinity");
+    {
+        struct kf_definition *def = NULL;
+        struct kf_workload *wl = NULL;
+        json_t *j = json_loads(DEF, 0, NULL), *t;
+        ck_assert_int_eq(kf_definition_from_json(j, &def, &err), 0);
+        json_decref(j);
+        j = json_loads(WL, 0, NULL);
+        ck_assert_int_eq(kf_workload_from_json(j, &wl, NULL, &err), 0);
+        json_decref(j);
+        t = ev_trace_new(def, wl, "sol", KF_ST_INCORRECT_NUMERICAL, "nan", corr, NULL,
+                         ev_environment_json("NVIDIA_H100", 13000), json_object());
+        ck_assert_msg(kf_trace_validate(t, &err) == 0, "%s: %s", err.path, err.msg);
+        json_decref(t);
+        kf_workload_free(wl);
+        kf_definition_free(def);
+    }
+}
+END_TEST
+
 START_TEST(test_hardware_name)
 {
     char b[128];
@@ -94,6 +128,7 @@ static Suite *make_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_all_statuses);
     tcase_add_test(tc, test_hardware_name);
+    tcase_add_test(tc, test_nonfinite_errors);
     tcase_add_test(tc, test_zero_latency);
     suite_add_tcase(s, tc);
     return s;
