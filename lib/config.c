@@ -157,11 +157,14 @@ int kf_config_load(struct kf_config *cfg, int argc, char **argv, int *npos, stru
         else if (strncmp(argv[i], "--config=", 9) == 0)
             file = argv[i] + 9;
     }
-    if (!file && file_opt && file_opt->env && getenv(file_opt->env) && *getenv(file_opt->env))
+    const char *file_src = "flag";
+    if (!file && file_opt && file_opt->env && getenv(file_opt->env) && *getenv(file_opt->env)) {
         file = getenv(file_opt->env);
+        file_src = "env";
+    }
     /* 2. file */
     if (file) {
-        if (file_opt && (rc = apply(file_opt, file, "flag", "--config", err)))
+        if (file_opt && (rc = apply(file_opt, file, file_src, "--config", err)))
             return rc;
         if ((rc = load_file(cfg, file, err)))
             return rc;

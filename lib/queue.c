@@ -1252,6 +1252,23 @@ int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t, const char *
     while (b < KFQ_HIST_N - 1 && dur > kfq_hist_bounds[b])
         b++;
 
+    if (entry) {
+        /* a run over fewer workloads does not replace a fuller one */
+        r = kfq_command(c, err, "HGET kf:board:%s %s|%s", t->definition, t->solution_name,
+                        json_string_value(json_object_get(entry, "hardware")));
+        if (!r) { rc = KF_EREDIS; goto out; }
+        if (r->type == REDIS_REPLY_STRING) {
+            json_t *old = json_loadb(r->str, r->len, 0, NULL);
+            if (json_integer_value(json_object_get(old, "workloads_total")) >
+                json_integer_value(json_object_get(entry, "workloads_total"))) {
+                json_decref(entry);
+                entry = NULL;
+            }
+            json_decref(old);
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
     tx_begin(&tx, c);
     tx_add(&tx, "HSET kf:task:%s status completed finished_at %s progress_done %lld", t->id, now,
            (long long)json_array_size(traces));

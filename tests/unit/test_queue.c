@@ -177,6 +177,31 @@ START_TEST(test_claim_complete)
     double sum;
     ck_assert_int_eq(kfq_eval_hist(c, hist, &sum, &e), 0);
     ck_assert_int_eq(hist[KFQ_HIST_N - 1], 1);
+    /* a rerun over one workload does not replace the entry over two */
+    char id2[65];
+    json_t *sol = json_pack("{s:s, s:s, s:s}", "name", "s_1234abcd", "definition", "d1",
+                            "author", "alice");
+    json_t *wl = json_pack("[s]", "w1");
+    struct kfq_submit s2 = {.definition = "d1", .solution_name = "s_1234abcd", .solution = sol,
+                            .workloads = wl, .content_hash = "h2-subset"};
+    ck_assert_int_eq(kfq_submit(c, &s2, id2, &ex, &e), 0);
+    ck_assert_int_eq(kfq_worker_claim(c, &o, &t, &e), 0);
+    ck_assert_ptr_nonnull(t);
+    json_t *tr = json_pack("{s:s, s:{s:s}, s:{s:s, s:{s:f, s:f}, s:{s:s}}}", "definition", "d1",
+                           "workload", "uuid", "w1", "evaluation", "status", "PASSED",
+                           "performance", "latency_ms", 1.0, "speedup_factor", 9.0,
+                           "environment", "hardware", "NVIDIA_H100");
+    ck_assert_int_eq(kfq_task_add_trace(c, t, tr, &e), 0);
+    ck_assert_int_eq(kfq_task_complete(c, t, "w-a", &e), 0);
+    kfq_task_free(t);
+    ck_assert_int_eq(kfq_board(c, "d1", &board, &e), 0);
+    ent = json_array_get(json_object_get(board, "d1"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(ent, "workloads_total")), 2);
+    ck_assert(json_real_value(json_object_get(ent, "mean_speedup")) == 2.0);
+    json_decref(board);
+    json_decref(tr);
+    json_decref(sol);
+    json_decref(wl);
     kfq_close(c);
     stop_redis();
 }
