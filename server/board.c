@@ -113,15 +113,15 @@ static json_t *rank_def(const char *def, int required, const json_t *entries, co
         json_t *ranking = json_array();
         for (size_t k = 0; k < n; k++) {
             /* public fields only: no team, task id or sources */
-            json_array_append_new(
-                ranking, json_pack("{s:I, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "rank",
-                                   (json_int_t)k + 1, "solution", json_object_get(v[k], "solution"),
-                                   "author", json_object_get(v[k], "author"), "mean_speedup",
-                                   json_object_get(v[k], "mean_speedup"), "mean_latency_ms",
-                                   json_object_get(v[k], "mean_latency_ms"), "workloads_passed",
-                                   json_object_get(v[k], "workloads_passed"), "workloads_total",
-                                   json_object_get(v[k], "workloads_total"), "last_evaluated",
-                                   json_object_get(v[k], "last_evaluated")));
+            static const char *const pub[] = {"solution", "author", "mean_speedup",
+                                               "mean_latency_ms", "workloads_passed",
+                                               "workloads_total", "last_evaluated"};
+            json_t *e = json_pack("{s:I}", "rank", (json_int_t)k + 1);
+            for (size_t f = 0; f < sizeof pub / sizeof pub[0]; f++) {
+                json_t *x = json_object_get(v[k], pub[f]);
+                json_object_set(e, pub[f], x ? x : json_null());
+            }
+            json_array_append_new(ranking, e);
         }
         free(v);
         json_array_append_new(boards, json_pack("{s:s, s:o}", "hardware", h, "ranking", ranking));

@@ -47,6 +47,12 @@ static json_t *load_task(struct api_ctx *ctx, struct api_req *req, const char *i
     return t;
 }
 
+static json_t *field_or_null(const json_t *t, const char *k)
+{
+    json_t *v = json_object_get(t, k);
+    return v ? v : json_null();
+}
+
 /* The flashinfer-bench TaskResponse, plus kernelfarm's extra fields. */
 static json_t *task_view(struct api_ctx *ctx, const json_t *t, struct kf_err *err, int *rc)
 {
@@ -59,14 +65,17 @@ static json_t *task_view(struct api_ctx *ctx, const json_t *t, struct kf_err *er
         if (*rc)
             return NULL;
     }
-    json_t *o = json_pack("{s:s, s:s, s:O, s:O, s:o, s:O}", "task_id", id, "status", st ? st : "",
-                          "definition", json_object_get(t, "definition"), "solution",
-                          json_object_get(t, "solution"), "traces", traces, "error",
-                          json_object_get(t, "error") ? json_object_get(t, "error")
-                                                      : json_null());
-    json_object_set_new(o, "progress",
-                        json_pack("{s:O, s:O}", "done", json_object_get(t, "progress_done"),
-                                  "total", json_object_get(t, "progress_total")));
+    json_t *o = json_object();
+    json_object_set_new(o, "task_id", json_string(id ? id : ""));
+    json_object_set_new(o, "status", json_string(st ? st : ""));
+    json_object_set(o, "definition", field_or_null(t, "definition"));
+    json_object_set(o, "solution", field_or_null(t, "solution"));
+    json_object_set_new(o, "traces", traces);
+    json_object_set(o, "error", field_or_null(t, "error"));
+    json_t *pr = json_object();
+    json_object_set(pr, "done", field_or_null(t, "progress_done"));
+    json_object_set(pr, "total", field_or_null(t, "progress_total"));
+    json_object_set_new(o, "progress", pr);
     static const char *const extra[] = {"workloads", "created_at", "started_at", "finished_at",
                                         "attempts", "worker", NULL};
     for (int i = 0; extra[i]; i++) {
