@@ -45,6 +45,7 @@ Usage:
   conformance_dsa.py --defs DIR --workloads DIR [--only attention|indexer]
                      [--kernels reference,example] [--out results.json]
                      [--iters 50] [--budget-s 240] [--max-cases N] [--no-timing]
+                     [--kernel-dir DIR]... [--max-timed N]
 Prints a table and, last, `N passed, N failed`; exits 1 on any failure.
 """
 
@@ -68,29 +69,8 @@ NH, HD = 64, 128
 ATOL = RTOL = 1e-2
 LSE_REL_TOL = 1e-3
 
-BW = {"H100": 3.35e12, "H200": 4.8e12, "B200": 8.0e12}
-
-
-def bandwidth(name):
-    for key, bw in BW.items():
-        if key in name:
-            return key, bw
-    return "H100 (assumed)", 3.35e12
-
-
-def read_tsv(path):
-    rows = []
-    with open(path) as f:
-        header = None
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            cells = line.rstrip("\n").split("\t")
-            if header is None:
-                header = cells
-                continue
-            rows.append(dict(zip(header, cells)))
-    return rows
+bandwidth = kfnv.bandwidth
+read_tsv = kfnv.read_tsv
 
 
 def randint(gen, lo, hi):
@@ -301,36 +281,14 @@ def timed_inputs_probe(is_attn, key, gen):
 
 
 def poisoned_outputs(definition, inp):
-    axes = kfnv.Plan.bind_axes(definition, {k: v for k, v in inp.items() if not k.startswith("_")})
-    outs = {}
-    for name, spec in definition["outputs"].items():
-        shape = [axes[a] for a in spec["shape"]]
-        dt = kfnv.torch_dtype(spec["dtype"])
-        if dt.is_floating_point:
-            outs[name] = torch.full(shape, float("nan"), dtype=dt, device="cuda")
-        else:
-            outs[name] = torch.full(shape, 0x7FFFFFFF, dtype=dt, device="cuda")
-    return outs
+    return kfnv.poisoned_outputs(definition, inp)
 
 
 def kernel_inputs(inp):
     return {k: v for k, v in inp.items() if not k.startswith("_")}
 
 
-_FLUSH = {}
-
-
-def l2_flush(mode):
-    """'write' (the contract's: a 256 MiB write, which leaves L2 full of dirty
-    lines that the timed kernel's misses must write back) or 'read' (a 256 MiB
-    read: L2 left holding clean lines)."""
-    if "buf" not in _FLUSH:
-        _FLUSH["buf"] = torch.ones(64 << 20, dtype=torch.float32, device="cuda")
-        _FLUSH["acc"] = torch.zeros(1, dtype=torch.float32, device="cuda")
-    if mode == "write":
-        _FLUSH["buf"].zero_()
-    else:
-        torch.sum(_FLUSH["buf"], dim=0, keepdim=True, out=_FLUSH["acc"])
+l2_flush = kfnv.l2_flush
 
 
 EMPTY_SRC = 'extern "C" __global__ void kf_empty(long long x) { (void)x; }\n'
@@ -350,22 +308,8 @@ def empty_plan(nlaunch):
 
 def time_plan(plan, definition, inp, iters, flush_mode="write"):
     inp = kernel_inputs(inp)
-    outs = poisoned_outputs(definition, inp)
-    for _ in range(3):
-        plan.run(definition, inp, outs)
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(iters):
-        l2_flush(flush_mode)
-        torch.cuda._sleep(1_000_000)  # keep the GPU busy while the host enqueues the launches
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        plan.run(definition, inp, outs)
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
+    return kfnv.time_plan(plan, definition, inp, poisoned_outputs(definition, inp), iters,
+                          flush_mode)
 
 
 def main():
@@ -379,6 +323,11 @@ def main():
     ap.add_argument("--budget-s", type=float, default=240.0)
     ap.add_argument("--max-cases", type=int, default=0, help="check only the first N workloads")
     ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--kernel-dir", action="append", default=[],
+                    help="extra kernel directory (or solution.json) checked and timed like the "
+                         "example; repeatable; used for the definition it names")
+    ap.add_argument("--max-timed", type=int, default=0,
+                    help="time only the N largest axis sets (0: the largest two and a spread)")
     a = ap.parse_args()
 
     start = time.time()
@@ -400,6 +349,13 @@ def main():
             sub = "reference" if kind == "reference" else "examples"
             plans[kind] = kfnv.Plan.load(os.path.join(ROOT, "kernels", sub, defname))
             plans[kind].compile()
+        for vpath in a.kernel_dir:
+            vp = kfnv.Plan.load(vpath)
+            if vp.solution["definition"] == defname:
+                vp.compile()
+                plans["v:" + os.path.basename(os.path.normpath(vpath))] = vp
+        if not plans:
+            continue
         first_steps = {}
         for kind, plan in plans.items():
             if len(plan.spec["launch"]) > 1:
@@ -470,6 +426,8 @@ def main():
         keys = sorted(timed, key=lambda k: -(k[0] * (k[1] if not is_attn else 1)))
         if len(keys) > 6:
             keys = keys[:2] + keys[2::max(1, (len(keys) - 2) // 4)][:4]
+        if a.max_timed > 0:
+            keys = keys[:a.max_timed]
         if a.no_timing:
             keys = []
         elif keys:

@@ -28,6 +28,8 @@ call.
 Usage:
   conformance_gdn.py --defs DIR_WITH_DEFINITION_JSONS --workloads DIR_WITH_TSVS
                      [--out results.json] [--iters 50] [--budget-s 200]
+                     [--only decode|prefill] [--kernels reference,example]
+                     [--kernel-dir DIR]... [--max-timed N] [--ref-cache DIR]
 Prints a table and, last, `N passed, N failed`; exits 1 on any failure.
 """
 
@@ -50,29 +52,8 @@ HV, HQ, D = 8, 4, 128
 ATOL = RTOL = 1e-2
 STATE_REL_TOL = 1e-3
 
-BW = {"H100": 3.35e12, "H200": 4.8e12, "B200": 8.0e12}
-
-
-def bandwidth(name):
-    for key, bw in BW.items():
-        if key in name:
-            return key, bw
-    return "H100 (assumed)", 3.35e12
-
-
-def read_tsv(path):
-    rows = []
-    with open(path) as f:
-        header = None
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            cells = line.rstrip("\n").split("\t")
-            if header is None:
-                header = cells
-                continue
-            rows.append(dict(zip(header, cells)))
-    return rows
+bandwidth = kfnv.bandwidth
+read_tsv = kfnv.read_tsv
 
 
 def l2norm(x):
@@ -126,15 +107,8 @@ def sol_bytes(defname, inp):
 
 
 def poisoned_outputs(definition, inp):
-    axes = kfnv.Plan.bind_axes(definition, inp)
-    if definition["name"] == PREFILL:
-        axes["num_seqs"] = inp["cu_seqlens"].numel() - 1
-    outs = {}
-    for name, spec in definition["outputs"].items():
-        shape = [axes[a] for a in spec["shape"]]
-        outs[name] = torch.full(shape, float("nan"), dtype=kfnv.torch_dtype(spec["dtype"]),
-                                device="cuda")
-    return outs
+    extra = {"num_seqs": inp["cu_seqlens"].numel() - 1} if definition["name"] == PREFILL else None
+    return kfnv.poisoned_outputs(definition, inp, extra)
 
 
 def compare(out, ref):
@@ -196,23 +170,7 @@ def check_case(label, definition, ref_run, plans, inp, results, cache_dir=None):
 
 
 def time_plan(plan, definition, inp, iters):
-    outs = poisoned_outputs(definition, inp)
-    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
-    for _ in range(3):
-        plan.run(definition, inp, outs)
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(iters):
-        flush.zero_()
-        torch.cuda._sleep(1_000_000)  # keep the GPU busy while the host enqueues the launch
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        plan.run(definition, inp, outs)
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
+    return kfnv.time_plan(plan, definition, inp, poisoned_outputs(definition, inp), iters)
 
 
 def main():
@@ -228,8 +186,12 @@ def main():
     ap.add_argument("--ref-cache", default=None,
                     help="directory caching the official reference's outputs per case, so that "
                          "several processes (one per kernel, a crash stays contained) share them")
-    ap.add_argument("--variant", action="append", default=[],
-                    help="extra kernel directory (or solution.json) checked and timed like the example")
+    ap.add_argument("--variant", "--kernel-dir", dest="variant", action="append", default=[],
+                    help="extra kernel directory (or solution.json) checked and timed like the "
+                         "example; repeatable; used for the definition it names")
+    ap.add_argument("--max-timed", type=int, default=0,
+                    help="time only the N largest axis sets, plus for prefill the longest "
+                         "sequences (0: the largest three and a spread)")
     a = ap.parse_args()
 
     start = time.time()
@@ -299,11 +261,15 @@ def main():
                 timed[key] = (label, inp, ref_wall)
         # timing per distinct axis set: the largest first, then a spread
         keys = sorted(timed, key=lambda k: -sol_bytes(defname, timed[k][1]))
-        if len(keys) > 9:
-            longest = max(keys, key=lambda k: k[1] / k[2]) if defname == PREFILL else None
+        longest = max(keys, key=lambda k: k[1] / k[2]) if defname == PREFILL and keys else None
+        if a.max_timed > 0:
+            keys = keys[:a.max_timed]
+        elif len(keys) > 9:
             keys = keys[:3] + keys[3::max(1, (len(keys) - 3) // 6)][:6]
-            if longest is not None and longest not in keys:
-                keys.append(longest)  # the longest sequences: the latency-bound case
+        else:
+            longest = None
+        if longest is not None and longest not in keys:
+            keys.append(longest)  # the longest sequences: the latency-bound case
         for key in keys:
             label, inp, ref_wall = timed[key]
             if inp.get("state") is None:  # time the full-traffic case

@@ -326,3 +326,85 @@ def errors(out, ref, atol, rtol):
     return (float(diff[finite].max()) if finite.any() else 0.0,
             float(rel[finite].max()) if finite.any() else 0.0,
             1.0 - float(fail.sum()) / n)
+
+
+# ---------------------------------------------------------------- shared by the conformance scripts
+
+HBM_BW = {"H100": 3.35e12, "H200": 4.8e12, "B200": 8.0e12}
+
+
+def bandwidth(device_name):
+    """(GPU key, HBM bytes/s) for the speed of light; an unknown GPU is taken as an H100."""
+    for key, bw in HBM_BW.items():
+        if key in device_name:
+            return key, bw
+    return "H100 (assumed)", 3.35e12
+
+
+def read_tsv(path):
+    """Rows (dicts keyed by the header) of a derived workload TSV; '#' lines are comments."""
+    rows = []
+    with open(path) as f:
+        header = None
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            cells = line.rstrip("\n").split("\t")
+            if header is None:
+                header = cells
+                continue
+            rows.append(dict(zip(header, cells)))
+    return rows
+
+
+def poisoned_outputs(definition, inputs, extra_axes=None):
+    """The definition's outputs for these inputs, filled with NaN (floats) or
+    0x7fffffff (integers), so an element a kernel does not write fails.
+    Input keys starting with '_' (a script's side data) are ignored;
+    extra_axes overrides or adds axis values."""
+    axes = Plan.bind_axes(definition, {k: v for k, v in inputs.items() if not k.startswith("_")})
+    axes.update(extra_axes or {})
+    outs = {}
+    for name, spec in definition["outputs"].items():
+        shape = [axes[a] for a in spec["shape"]]
+        dt = torch_dtype(spec["dtype"])
+        fill = float("nan") if dt.is_floating_point else 0x7FFFFFFF
+        outs[name] = torch.full(shape, fill, dtype=dt, device="cuda")
+    return outs
+
+
+_FLUSH = {}
+
+
+def l2_flush(mode="write"):
+    """'write' (the contract's: a 256 MiB write, which leaves L2 full of dirty
+    lines that the timed kernel's misses must write back) or 'read' (a 256 MiB
+    read: L2 left holding clean lines)."""
+    if "buf" not in _FLUSH:
+        _FLUSH["buf"] = torch.ones(64 << 20, dtype=torch.float32, device="cuda")
+        _FLUSH["acc"] = torch.zeros(1, dtype=torch.float32, device="cuda")
+    if mode == "write":
+        _FLUSH["buf"].zero_()
+    else:
+        torch.sum(_FLUSH["buf"], dim=0, keepdim=True, out=_FLUSH["acc"])
+
+
+def time_plan(plan, definition, inputs, outputs, iters, flush_mode="write"):
+    """Median latency (us) of one run of the plan: CUDA events around the
+    launches, L2 flushed before each run, the GPU kept busy while the host
+    enqueues (so host overhead is not timed), after 3 warm-up runs."""
+    for _ in range(3):
+        plan.run(definition, inputs, outputs)
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        l2_flush(flush_mode)
+        torch.cuda._sleep(1_000_000)
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        plan.run(definition, inputs, outputs)
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
