@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# bench/eval_bench.sh: evaluation benchmark of `kf run` on a GPU host (prints
+# numbers; not a test). Run from anywhere on the GPU host; tests/gpu/full.sh
+# runs it as its phase D. Needs an NVIDIA GPU and fails loudly without one.
+#
+#   (a) evaluation wall time per definition (the example solution over every
+#       workload of its definition, deploy/eval-contest.json, cold cache) and
+#       the overhead per workload = (wall - GPU time in solution and
+#       reference runs) / workloads, the GPU time read from the traces:
+#         solution  = n * mean_ms                      (the timed runs, exact)
+#                   + trials * (1 + warmup_runs) * latency_ms
+#                     (one correctness call + the warm-up calls per trial;
+#                      warmup_runs is the last trial's count, assumed for all)
+#         reference = trials * reference_latency_ms    (its correctness call)
+#                   + trials * (warmup + iterations) * reference_latency_ms
+#                     when reference_latency_cached is false (it was timed)
+#       Everything else is overhead: process and CUDA start, NVRTC compiles,
+#       dataset and safetensors loads, input generation, host compares, guard
+#       checks, the L2 flushes before every timed run (shown apart, estimated
+#       at l2_flush_bytes / 3.0 TB/s each), clock polling, trace writing.
+#       Non-PASSED workloads count as all overhead.
+#   (b) every reference kernel (kernels/reference/<def>, evaluated as a
+#       solution on one workload): kernelfarm's latency (CUPTI, contest
+#       config) against Nsight Compute's gpu__time_duration.sum summed over
+#       the kernels of one call (ncu --clock-control none, default cache
+#       control = caches flushed before each kernel, like kernelfarm's L2
+#       flush; kf run in-process, CUDA-event timer, check-only, one trial).
+#       kernelfarm's window runs from the first kernel's start to the last
+#       one's end, so launch gaps between the kernels of a multi-kernel call
+#       (and memsets) count there and not in ncu's sum.
+#   (c) the spread of BENCH_REPEATS (5) repeated evaluations (separate kf run
+#       processes, one shared cache) of each example on one workload:
+#       min/max/mean/stdev of the reported latency_ms.
+#
+# Environment: KF (default .gpuhost/bin/kf when packed, else bin/kf),
+# BENCH_DATASET (var/dataset; synthesized if missing), BENCH_WORK (scratch;
+# default a temp dir), BENCH_FROM (a dir with walls.tsv and
+# traces_<def>.jsonl from full.sh's phase B: part (a) reuses them instead of
+# evaluating again), BENCH_PARTS ("a b c"), BENCH_REPEATS (5),
+# BENCH_WL_INDEX (workload index for (b) and (c); default the middle one of
+# each definition), NCU (path of ncu; default PATH, then /usr/local/cuda/bin,
+# then /opt/nvidia/nsight-compute/*/).
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+if [ -z "${KF:-}" ] && [ -f .gpuhost/env.sh ]; then
+    # shellcheck disable=SC1091
+    . .gpuhost/env.sh
+    KF=$ROOT/.gpuhost/bin/kf
+fi
+KF=${KF:-$ROOT/bin/kf}
+DATASET=${BENCH_DATASET:-var/dataset}
+WORK=${BENCH_WORK:-$(mktemp -d /tmp/kf-bench.XXXXXX)}
+FROM=${BENCH_FROM:-}
+PARTS=${BENCH_PARTS:-a b c}
+REPEATS=${BENCH_REPEATS:-5}
+CONFIG=deploy/eval-contest.json
+mkdir -p "$WORK"
+
+fatal() {
+    echo "=================================================================" >&2
+    echo "FATAL: $*" >&2
+    echo "=================================================================" >&2
+    exit 1
+}
+
+if ! command -v nvidia-smi >/dev/null 2>&1; then
+    fatal "no NVIDIA GPU: nvidia-smi not found (eval_bench.sh runs on a GPU host)"
+fi
+GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+[ -n "$GPU" ] || fatal "no NVIDIA GPU: nvidia-smi lists none"
+[ -x "$KF" ] || fatal "$KF not built (make bin/kf, or KF=path; on a GPU host tests/gpu/prepare.sh)"
+if [ ! -d "$DATASET/definitions" ]; then
+    "$KF" synth --out "$DATASET" --seed 1 >/dev/null || fatal "kf synth failed"
+fi
+echo "eval_bench: GPU: $GPU; kf: $KF; dataset: $DATASET; scratch: $WORK"
+echo "eval_bench: $(date -u +%FT%TZ), config $CONFIG"
+
+DEFS=()
+for d in kernels/examples/*/; do
+    [ -f "$d/solution.json" ] && DEFS+=("$(basename "$d")")
+done
+
+# uuid of the workload BENCH_WL_INDEX (default: the middle one) of definition $1
+pick() {
+    python3 - "$DATASET" "$1" "${BENCH_WL_INDEX:-}" <<'PY'
+import glob, json, sys
+root, name, idx = sys.argv[1], sys.argv[2], sys.argv[3]
+files = glob.glob(f"{root}/workloads/*/{name}.jsonl")
+ws = [json.loads(l) for l in open(files[0]) if l.strip()] if files else []
+if not ws:
+    sys.exit(f"no workloads of {name} in {root}")
+w = ws[int(idx) if idx else len(ws) // 2]
+print((w.get("workload") or w)["uuid"])
+PY
+}
+
+secs() { awk -v ns="$1" 'BEGIN {printf "%.3f", ns / 1e9}'; }
+
+# ---------------------------------------------------------------- (a)
+part_a() {
+    echo
+    echo "== (a) evaluation wall time per definition, overhead per workload"
+    local src="$FROM" def t0 t1 r
+    if [ -z "$src" ] || [ ! -f "$src/walls.tsv" ]; then
+        src="$WORK/a"
+        mkdir -p "$src"
+        : >"$src/walls.tsv"
+        for def in "${DEFS[@]}"; do
+            t0=$(date +%s%N)
+            "$KF" run --dataset "$DATASET" --config "$CONFIG" --kernels kernels --cache "$src/cache" \
+                --out "$src/traces_$def.jsonl" --quiet "kernels/examples/$def/solution.json" \
+                >"$src/run_$def.log" 2>&1
+            r=$?
+            t1=$(date +%s%N)
+            printf "%s\t%d\t%s\n" "$def" "$r" "$(secs $((t1 - t0)))" >>"$src/walls.tsv"
+            echo "  ... $def: exit $r, $(secs $((t1 - t0))) s"
+        done
+    else
+        echo "(from $src: full.sh phase B, cold cache)"
+    fi
+    python3 - "$src" <<'PY'
+import json, os, sys
+src = sys.argv[1]
+FLUSH_BPS = 3.0e12
+print(f"{'definition':<52} {'wl':>4} {'pass':>4} {'wall_s':>8} {'sol_gpu_s':>9} {'ref_gpu_s':>9} "
+      f"{'flush_s':>8} {'ovh_ms/wl':>9} {'ovh-flush':>9}")
+tot = [0, 0, 0.0, 0.0, 0.0, 0.0]
+for line in open(f"{src}/walls.tsv"):
+    if not line.strip():
+        continue
+    name, rc, wall = line.rstrip("\n").split("\t")
+    wall = float(wall)
+    p = f"{src}/traces_{name}.jsonl"
+    ts = [json.loads(l) for l in open(p) if l.strip()] if os.path.exists(p) else []
+    sol = ref = flush = 0.0
+    npass = 0
+    for t in ts:
+        ev = t["evaluation"]
+        if ev["status"] != "PASSED" or "performance" not in ev:
+            continue
+        npass += 1
+        pf = ev["performance"]
+        x = pf.get("extra", {})
+        cfg = ev.get("kernelfarm", {}).get("config", {})
+        trials, iters, warm = cfg.get("trials", 1), cfg.get("iterations", 0), cfg.get("warmup", 0)
+        lat, rlat = pf["latency_ms"], pf["reference_latency_ms"]
+        sol += x.get("n", trials * iters) * x.get("mean_ms", lat) + trials * (1 + x.get("warmup_runs", warm)) * lat
+        ref += trials * rlat
+        nflush = trials * iters
+        if not x.get("reference_latency_cached", True):
+            ref += trials * (warm + iters) * rlat
+            nflush += trials * iters
+        flush += nflush * x.get("l2_flush_bytes", 0) / FLUSH_BPS * 1e3
+    sol /= 1e3; ref /= 1e3; flush /= 1e3
+    n = len(ts)
+    ovh = (wall - sol - ref) / n * 1e3 if n else float("nan")
+    ovh2 = (wall - sol - ref - flush) / n * 1e3 if n else float("nan")
+    flag = "" if rc == "0" else f"  (kf run exit {rc})"
+    print(f"{name[:52]:<52} {n:>4} {npass:>4} {wall:>8.2f} {sol:>9.3f} {ref:>9.3f} {flush:>8.3f} {ovh:>9.1f} {ovh2:>9.1f}{flag}")
+    for i, v in enumerate((n, npass, wall, sol, ref, flush)):
+        tot[i] += v
+n = tot[0]
+if n:
+    print(f"{'all':<52} {n:>4} {tot[1]:>4} {tot[2]:>8.2f} {tot[3]:>9.3f} {tot[4]:>9.3f} {tot[5]:>8.3f} "
+          f"{(tot[2] - tot[3] - tot[4]) / n * 1e3:>9.1f} {(tot[2] - tot[3] - tot[4] - tot[5]) / n * 1e3:>9.1f}")
+print("ovh_ms/wl = (wall - sol_gpu - ref_gpu) / workloads; ovh-flush also leaves out the estimated L2 flushes")
+PY
+}
+
+# ---------------------------------------------------------------- (b)
+find_ncu() {
+    if [ -n "${NCU:-}" ]; then echo "$NCU"; return; fi
+    command -v ncu 2>/dev/null && return
+    [ -x /usr/local/cuda/bin/ncu ] && { echo /usr/local/cuda/bin/ncu; return; }
+    local c
+    for c in /opt/nvidia/nsight-compute/*/ncu; do [ -x "$c" ] && { echo "$c"; return; }; done
+    return 1
+}
+
+part_b() {
+    echo
+    echo "== (b) reference kernels: kernelfarm latency vs Nsight Compute gpu__time_duration.sum (one call)"
+    local ncu def wl dir="$WORK/b"
+    mkdir -p "$dir"
+    : >"$dir/picked.txt"
+    if ! ncu=$(find_ncu); then
+        echo "#################################################################"
+        echo "### ncu NOT FOUND (PATH, /usr/local/cuda/bin, /opt/nvidia/nsight-compute): part (b) NOT MEASURED"
+        echo "#################################################################"
+        return 1
+    fi
+    echo "ncu: $ncu ($("$ncu" --version 2>/dev/null | tail -n 1))"
+    for def in kernels/reference/*/; do
+        def=$(basename "$def")
+        [ -f "kernels/reference/$def/spec.json" ] || continue
+        wl=$(pick "$def") || continue
+        echo "$def $wl" >>"$dir/picked.txt"
+        "$KF" run --dataset "$DATASET" --config "$CONFIG" --kernels kernels --cache "$dir/cache-kf" \
+            --workloads "$wl" --out "$dir/kf_$def.jsonl" --quiet "kernels/reference/$def" \
+            >"$dir/kf_$def.log" 2>&1 || echo "  ... kf run of reference $def failed (see $dir/kf_$def.log)"
+        # a fresh cache: cached reference outputs would skip the reference run
+        KF_RUN_INPROCESS=1 KF_TIMER=events \
+            "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --log-file "$dir/ncu_$def.csv" \
+            "$KF" run --dataset "$DATASET" --config "$CONFIG" \
+            --kernels kernels --cache "$dir/cache-ncu-$def" --workloads "$wl" --check-only --trials 1 \
+            --quiet "kernels/reference/$def" >"$dir/ncu_$def.log" 2>&1 ||
+            echo "  ... ncu run of $def exited non-zero (see $dir/ncu_$def.log)"
+        grep -h "==ERROR==" "$dir/ncu_$def.csv" "$dir/ncu_$def.log" 2>/dev/null | head -n 3 | sed "s/^/NCU $def: /"
+    done
+    python3 - "$dir" <<'PY'
+import csv, json, os, sys
+d = sys.argv[1]
+unit = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0, "second": 1e3,
+        "ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+bad = 0
+print(f"{'definition':<44} {'wl':<8} {'kf_ref_ms':>10} {'kf_sol_ms':>10} {'ncu_ms':>10} {'diff%':>7} {'calls':>5}  verdict  kernels")
+for line in open(f"{d}/picked.txt"):
+    name, wl = line.split()
+    spec = json.load(open(f"kernels/reference/{name}/spec.json"))
+    spec = spec.get("spec", spec)
+    names = [s.get("kernel") for s in spec["launch"] if s.get("kernel")]
+    kf_ref = kf_sol = float("nan")
+    try:
+        t = json.loads(open(f"{d}/kf_{name}.jsonl").readline())
+        p = t["evaluation"].get("performance") or {}
+        kf_ref, kf_sol = p.get("reference_latency_ms", kf_ref), p.get("latency_ms", kf_sol)
+        if t["evaluation"]["status"] != "PASSED":
+            print(f"  ({name}: kf run status {t['evaluation']['status']})")
+    except (OSError, ValueError, KeyError, IndexError):
+        pass
+    rows = []
+    try:
+        lines = [l for l in open(f"{d}/ncu_{name}.csv") if l.startswith('"')]
+        rows = list(csv.reader(lines))
+    except OSError:
+        pass
+    ncu = float("nan")
+    calls = 0
+    per = {}
+    if rows:
+        h = rows[0]
+        ki, mi, ui, vi = (h.index("Kernel Name"), h.index("Metric Name"), h.index("Metric Unit"),
+                          h.index("Metric Value"))
+        tot = 0.0
+        for r in rows[1:]:
+            k = r[ki].split("(")[0].strip()
+            if r[mi] != "gpu__time_duration.sum" or k not in names:
+                continue
+            v = float(r[vi].replace(",", "")) * unit.get(r[ui], float("nan"))
+            tot += v
+            per[k] = per.get(k, 0.0) + v
+            calls += k == names[0]
+        if calls:
+            ncu = tot / calls
+            per = {k: v / calls for k, v in per.items()}
+    if ncu != ncu:
+        verdict = "NO-NCU"
+        bad += 1
+    elif ncu < 0.010:
+        verdict = "<10us"
+    else:
+        ok = abs(kf_ref - ncu) <= 0.03 * ncu
+        verdict = "ok<=3%" if ok else "OFF>3%"
+        bad += not ok
+    diff = 100 * (kf_ref - ncu) / ncu if ncu == ncu and ncu > 0 else float("nan")
+    ks = " ".join(f"{k}={v * 1e3:.1f}us" for k, v in per.items())
+    print(f"{name[:44]:<44} {wl[:8]:<8} {kf_ref:>10.4f} {kf_sol:>10.4f} {ncu:>10.4f} {diff:>7.2f} {calls:>5}  {verdict:<7}  {ks}")
+print("kf_ref_ms: performance.reference_latency_ms; kf_sol_ms: the same kernels timed as the solution;")
+print("ncu_ms: sum of gpu__time_duration.sum over the spec's kernels / calls; diff% = kf_ref vs ncu; judged for >= 10 us")
+sys.exit(1 if bad else 0)
+PY
+}
+
+# ---------------------------------------------------------------- (c)
+part_c() {
+    echo
+    echo "== (c) spread of $REPEATS repeated evaluations (example solution, one workload, separate processes)"
+    local def wl i dir="$WORK/c"
+    mkdir -p "$dir"
+    : >"$dir/picked.txt"
+    for def in "${DEFS[@]}"; do
+        wl=$(pick "$def") || continue
+        echo "$def $wl" >>"$dir/picked.txt"
+        for i in $(seq 1 "$REPEATS"); do
+            "$KF" run --dataset "$DATASET" --config "$CONFIG" --kernels kernels --cache "$dir/cache" \
+                --workloads "$wl" --out "$dir/rep_${def}_$i.jsonl" --quiet \
+                "kernels/examples/$def/solution.json" >"$dir/rep_${def}_$i.log" 2>&1 ||
+                echo "  ... $def repeat $i: kf run failed (see $dir/rep_${def}_$i.log)"
+        done
+    done
+    python3 - "$dir" "$REPEATS" <<'PY'
+import json, statistics, sys
+d, n = sys.argv[1], int(sys.argv[2])
+print(f"{'definition':<52} {'wl':<8} {'n':>2} {'min_ms':>9} {'max_ms':>9} {'mean_ms':>9} {'stdev_ms':>9} {'cv%':>6} {'range%':>7}")
+for line in open(f"{d}/picked.txt"):
+    name, wl = line.split()
+    lats = []
+    for i in range(1, n + 1):
+        try:
+            t = json.loads(open(f"{d}/rep_{name}_{i}.jsonl").readline())
+            if t["evaluation"]["status"] == "PASSED":
+                lats.append(t["evaluation"]["performance"]["latency_ms"])
+        except (OSError, ValueError, KeyError):
+            pass
+    if not lats:
+        print(f"{name[:52]:<52} {wl[:8]:<8} {0:>2}  (no PASSED evaluation)")
+        continue
+    mn, mx, mean = min(lats), max(lats), statistics.mean(lats)
+    sd = statistics.stdev(lats) if len(lats) > 1 else 0.0
+    print(f"{name[:52]:<52} {wl[:8]:<8} {len(lats):>2} {mn:>9.4f} {mx:>9.4f} {mean:>9.4f} {sd:>9.5f} "
+          f"{100 * sd / mean:>6.2f} {100 * (mx - mn) / mean:>7.2f}")
+print("latency_ms per evaluation = mean over trials of the per-trial median (contest config); range% = (max-min)/mean")
+PY
+}
+
+rc=0
+for p in $PARTS; do
+    case $p in
+        a) part_a || rc=1 ;;
+        b) part_b || rc=1 ;;
+        c) part_c || rc=1 ;;
+        *) echo "unknown part $p (BENCH_PARTS takes a b c)"; rc=1 ;;
+    esac
+done
+echo
+echo "eval_bench: done $(date -u +%FT%TZ) on $GPU (scratch $WORK)"
+exit $rc
