@@ -20,7 +20,7 @@
 #       at l2_flush_bytes / 3.0 TB/s each), clock polling, trace writing.
 #       Non-PASSED workloads count as all overhead.
 #   (b) every reference kernel (kernels/reference/<def>, evaluated as a
-#       solution on one workload): kernelfarm's latency (CUPTI, contest
+#       solution on one workload, see BENCH_WL_INDEX): kernelfarm's latency (CUPTI, contest
 #       config) against Nsight Compute's gpu__time_duration.sum summed over
 #       the kernels of one call (ncu --clock-control none, default cache
 #       control = caches flushed before each kernel, like kernelfarm's L2
@@ -38,7 +38,8 @@
 # traces_<def>.jsonl from full.sh's phase B: part (a) reuses them instead of
 # evaluating again), BENCH_PARTS ("a b c"), BENCH_REPEATS (5),
 # BENCH_WL_INDEX (workload index for (b) and (c); default the middle one of
-# each definition), NCU (path of ncu; default PATH, then /usr/local/cuda/bin,
+# each definition, for (b) with BENCH_FROM the one of the largest reference
+# latency), NCU (path of ncu; default PATH, then /usr/local/cuda/bin,
 # then /opt/nvidia/nsight-compute/*/).
 set -u
 cd "$(dirname "$0")/.."
@@ -93,6 +94,27 @@ if not ws:
 w = ws[int(idx) if idx else len(ws) // 2]
 print((w.get("workload") or w)["uuid"])
 PY
+}
+
+# uuid for part (b) of definition $1: with BENCH_FROM traces, the workload of
+# the largest reference_latency_ms (so that the 3% target at >= 10 us is
+# judged); else pick()'s
+pick_b() {
+    local f="$FROM/traces_$1.jsonl" u=""
+    if [ -z "${BENCH_WL_INDEX:-}" ] && [ -n "$FROM" ] && [ -s "$f" ]; then
+        u=$(python3 - "$f" <<'PY'
+import json, sys
+best = (-1.0, "")
+for l in open(sys.argv[1]):
+    if l.strip():
+        t = json.loads(l)
+        p = t["evaluation"].get("performance") or {}
+        best = max(best, (p.get("reference_latency_ms") or 0.0, t["workload"]["uuid"]))
+print(best[1] if best[0] > 0 else "")
+PY
+)
+    fi
+    if [ -n "$u" ]; then echo "$u"; else pick "$1"; fi
 }
 
 secs() { awk -v ns="$1" 'BEGIN {printf "%.3f", ns / 1e9}'; }
@@ -178,44 +200,39 @@ find_ncu() {
     return 1
 }
 
+# ncu_run NCU DEF UUID [NCU_OPTIONS...]: one call of reference DEF under Nsight Compute.
+# A fresh cache: cached reference outputs would skip the reference run.
+ncu_run() {
+    local ncu=$1 def=$2 wl=$3 dir="$WORK/b"
+    shift 3
+    rm -rf "$dir/cache-ncu-$def"
+    KF_RUN_INPROCESS=1 KF_TIMER=events \
+        "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --log-file "$dir/ncu_$def.csv" "$@" \
+        "$KF" run --dataset "$DATASET" --config "$CONFIG" \
+        --kernels kernels --cache "$dir/cache-ncu-$def" --workloads "$wl" --check-only --trials 1 \
+        --quiet "kernels/reference/$def" >"$dir/ncu_$def.log" 2>&1 ||
+        echo "  ... ncu run of $def exited non-zero (see $dir/ncu_$def.log)"
+}
+
 part_b() {
     echo
     echo "== (b) reference kernels: kernelfarm latency vs Nsight Compute gpu__time_duration.sum (one call)"
-    local ncu def wl dir="$WORK/b"
+    local ncu def wl kre dir="$WORK/b"
     mkdir -p "$dir"
-    : >"$dir/picked.txt"
-    if ! ncu=$(find_ncu); then
-        echo "#################################################################"
-        echo "### ncu NOT FOUND (PATH, /usr/local/cuda/bin, /opt/nvidia/nsight-compute): part (b) NOT MEASURED"
-        echo "#################################################################"
-        return 1
-    fi
-    echo "ncu: $ncu ($("$ncu" --version 2>/dev/null | tail -n 1))"
-    for def in kernels/reference/*/; do
-        def=$(basename "$def")
-        [ -f "kernels/reference/$def/spec.json" ] || continue
-        wl=$(pick "$def") || continue
-        echo "$def $wl" >>"$dir/picked.txt"
-        "$KF" run --dataset "$DATASET" --config "$CONFIG" --kernels kernels --cache "$dir/cache-kf" \
-            --workloads "$wl" --out "$dir/kf_$def.jsonl" --quiet "kernels/reference/$def" \
-            >"$dir/kf_$def.log" 2>&1 || echo "  ... kf run of reference $def failed (see $dir/kf_$def.log)"
-        # a fresh cache: cached reference outputs would skip the reference run
-        KF_RUN_INPROCESS=1 KF_TIMER=events \
-            "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --log-file "$dir/ncu_$def.csv" \
-            "$KF" run --dataset "$DATASET" --config "$CONFIG" \
-            --kernels kernels --cache "$dir/cache-ncu-$def" --workloads "$wl" --check-only --trials 1 \
-            --quiet "kernels/reference/$def" >"$dir/ncu_$def.log" 2>&1 ||
-            echo "  ... ncu run of $def exited non-zero (see $dir/ncu_$def.log)"
-        grep -h "==ERROR==" "$dir/ncu_$def.csv" "$dir/ncu_$def.log" 2>/dev/null | head -n 3 | sed "s/^/NCU $def: /"
-    done
-    python3 - "$dir" <<'PY'
+    cat >"$dir/row_b.py" <<'PY'
 import csv, json, os, sys
-d = sys.argv[1]
+d, pick, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 unit = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0, "second": 1e3,
         "ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 bad = 0
-print(f"{'definition':<44} {'wl':<8} {'kf_ref_ms':>10} {'kf_sol_ms':>10} {'ncu_ms':>10} {'diff%':>7} {'calls':>5}  verdict  kernels")
-for line in open(f"{d}/picked.txt"):
+if mode == "header":
+    print(f"{'definition':<44} {'wl':<8} {'kf_ref_ms':>10} {'kf_sol_ms':>10} {'ncu_ms':>10} {'diff%':>7} {'calls':>5}  verdict  kernels")
+    sys.exit(0)
+if mode == "footer":
+    print("kf_ref_ms: performance.reference_latency_ms; kf_sol_ms: the same kernels timed as the solution;")
+    print("ncu_ms: sum of gpu__time_duration.sum over the spec's kernels / calls; diff% = kf_ref vs ncu; judged for >= 10 us")
+    sys.exit(0)
+for line in open(pick):
     name, wl = line.split()
     spec = json.load(open(f"kernels/reference/{name}/spec.json"))
     spec = spec.get("spec", spec)
@@ -257,6 +274,9 @@ for line in open(f"{d}/picked.txt"):
     if ncu != ncu:
         verdict = "NO-NCU"
         bad += 1
+    elif kf_ref != kf_ref:
+        verdict = "NO-KF"
+        bad += 1
     elif ncu < 0.010:
         verdict = "<10us"
     else:
@@ -266,10 +286,35 @@ for line in open(f"{d}/picked.txt"):
     diff = 100 * (kf_ref - ncu) / ncu if ncu == ncu and ncu > 0 else float("nan")
     ks = " ".join(f"{k}={v * 1e3:.1f}us" for k, v in per.items())
     print(f"{name[:44]:<44} {wl[:8]:<8} {kf_ref:>10.4f} {kf_sol:>10.4f} {ncu:>10.4f} {diff:>7.2f} {calls:>5}  {verdict:<7}  {ks}")
-print("kf_ref_ms: performance.reference_latency_ms; kf_sol_ms: the same kernels timed as the solution;")
-print("ncu_ms: sum of gpu__time_duration.sum over the spec's kernels / calls; diff% = kf_ref vs ncu; judged for >= 10 us")
 sys.exit(1 if bad else 0)
 PY
+    if ! ncu=$(find_ncu); then
+        echo "#################################################################"
+        echo "### ncu NOT FOUND (PATH, /usr/local/cuda/bin, /opt/nvidia/nsight-compute): part (b) NOT MEASURED"
+        echo "#################################################################"
+        return 1
+    fi
+    echo "ncu: $ncu ($("$ncu" --version 2>/dev/null | tail -n 1))"
+    local brc=0
+    python3 "$dir/row_b.py" "$dir" - header
+    for def in kernels/reference/*/; do
+        def=$(basename "$def")
+        [ -f "kernels/reference/$def/spec.json" ] || continue
+        wl=$(pick_b "$def") || continue
+        echo "$def $wl" >"$dir/picked_$def.txt"
+        "$KF" run --dataset "$DATASET" --config "$CONFIG" --kernels kernels --cache "$dir/cache-kf" \
+            --workloads "$wl" --out "$dir/kf_$def.jsonl" --quiet "kernels/reference/$def" \
+            >"$dir/kf_$def.log" 2>&1 || echo "  ... kf run of reference $def failed (see $dir/kf_$def.log)"
+        # only the spec's kernels (not kf_* fills and checks); unfiltered again if that matched none
+        kre=$(python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); s = s.get("spec", s)
+print("|".join(x["kernel"] for x in s["launch"] if x.get("kernel")))' "kernels/reference/$def/spec.json")
+        ncu_run "$ncu" "$def" "$wl" --kernel-name "regex:$kre"
+        grep -q gpu__time_duration "$dir/ncu_$def.csv" 2>/dev/null || ncu_run "$ncu" "$def" "$wl"
+        grep -h "==ERROR==" "$dir/ncu_$def.csv" "$dir/ncu_$def.log" 2>/dev/null | head -n 3 | sed "s/^/NCU $def: /"
+        python3 "$dir/row_b.py" "$dir" "$dir/picked_$def.txt" row || brc=1
+    done
+    python3 "$dir/row_b.py" "$dir" - footer
+    return $brc
 }
 
 # ---------------------------------------------------------------- (c)
@@ -278,22 +323,16 @@ part_c() {
     echo "== (c) spread of $REPEATS repeated evaluations (example solution, one workload, separate processes)"
     local def wl i dir="$WORK/c"
     mkdir -p "$dir"
-    : >"$dir/picked.txt"
-    for def in "${DEFS[@]}"; do
-        wl=$(pick "$def") || continue
-        echo "$def $wl" >>"$dir/picked.txt"
-        for i in $(seq 1 "$REPEATS"); do
-            "$KF" run --dataset "$DATASET" --config "$CONFIG" --kernels kernels --cache "$dir/cache" \
-                --workloads "$wl" --out "$dir/rep_${def}_$i.jsonl" --quiet \
-                "kernels/examples/$def/solution.json" >"$dir/rep_${def}_$i.log" 2>&1 ||
-                echo "  ... $def repeat $i: kf run failed (see $dir/rep_${def}_$i.log)"
-        done
-    done
-    python3 - "$dir" "$REPEATS" <<'PY'
+    cat >"$dir/row_c.py" <<'PY'
 import json, statistics, sys
-d, n = sys.argv[1], int(sys.argv[2])
-print(f"{'definition':<52} {'wl':<8} {'n':>2} {'min_ms':>9} {'max_ms':>9} {'mean_ms':>9} {'stdev_ms':>9} {'cv%':>6} {'range%':>7}")
-for line in open(f"{d}/picked.txt"):
+d, n, pick, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+if mode == "header":
+    print(f"{'definition':<52} {'wl':<8} {'n':>2} {'min_ms':>9} {'max_ms':>9} {'mean_ms':>9} {'stdev_ms':>9} {'cv%':>6} {'range%':>7}")
+    sys.exit(0)
+if mode == "footer":
+    print("latency_ms per evaluation = mean over trials of the per-trial median (contest config); range% = (max-min)/mean")
+    sys.exit(0)
+for line in open(pick):
     name, wl = line.split()
     lats = []
     for i in range(1, n + 1):
@@ -310,8 +349,20 @@ for line in open(f"{d}/picked.txt"):
     sd = statistics.stdev(lats) if len(lats) > 1 else 0.0
     print(f"{name[:52]:<52} {wl[:8]:<8} {len(lats):>2} {mn:>9.4f} {mx:>9.4f} {mean:>9.4f} {sd:>9.5f} "
           f"{100 * sd / mean:>6.2f} {100 * (mx - mn) / mean:>7.2f}")
-print("latency_ms per evaluation = mean over trials of the per-trial median (contest config); range% = (max-min)/mean")
 PY
+    python3 "$dir/row_c.py" "$dir" "$REPEATS" - header
+    for def in "${DEFS[@]}"; do
+        wl=$(pick "$def") || continue
+        echo "$def $wl" >"$dir/picked_$def.txt"
+        for i in $(seq 1 "$REPEATS"); do
+            "$KF" run --dataset "$DATASET" --config "$CONFIG" --kernels kernels --cache "$dir/cache" \
+                --workloads "$wl" --out "$dir/rep_${def}_$i.jsonl" --quiet \
+                "kernels/examples/$def/solution.json" >"$dir/rep_${def}_$i.log" 2>&1 ||
+                echo "  ... $def repeat $i: kf run failed (see $dir/rep_${def}_$i.log)"
+        done
+        python3 "$dir/row_c.py" "$dir" "$REPEATS" "$dir/picked_$def.txt" row
+    done
+    python3 "$dir/row_c.py" "$dir" "$REPEATS" - footer
 }
 
 rc=0

@@ -19,7 +19,7 @@
 #   logs.tgz     every phase's logs, traces_<def>.jsonl, conformance JSON,
 #                Nsight Compute CSVs (no caches)
 # Environment: PHASES (default "A B C D"), FULL_BUDGET_S (540), BUDGET_A/B/C/D
-# (nominal seconds: 150/150/80/130; time a phase leaves unused goes to the
+# (nominal seconds: 140/160/70/150; time a phase leaves unused goes to the
 # next), KF_FULL_WORK (scratch, default /tmp/kf-full).
 # Exit status: 0 when every phase run passed.
 set -u
@@ -34,7 +34,7 @@ rm -rf "$W"
 mkdir -p "$W"
 PHASES=${PHASES:-A B C D}
 TOTAL=${FULL_BUDGET_S:-540}
-declare -A NOMINAL=([A]=${BUDGET_A:-150} [B]=${BUDGET_B:-150} [C]=${BUDGET_C:-80} [D]=${BUDGET_D:-130})
+declare -A NOMINAL=([A]=${BUDGET_A:-140} [B]=${BUDGET_B:-160} [C]=${BUDGET_C:-70} [D]=${BUDGET_D:-150})
 declare -A RESULT SECS
 DATASET=var/dataset
 CONFIG=deploy/eval-contest.json
