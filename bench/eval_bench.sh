@@ -42,7 +42,7 @@
 # latency), NCU (path of ncu; default PATH, then /usr/local/cuda/bin,
 # then /opt/nvidia/nsight-compute/*/).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 if [ -z "${KF:-}" ] && [ -f .gpuhost/env.sh ]; then
     # shellcheck disable=SC1091

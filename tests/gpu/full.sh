@@ -24,7 +24,7 @@
 # Exit status: 0 when every phase run passed.
 set -u
 T0=$(date +%s)
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/out}
 mkdir -p "$OUT"
@@ -136,7 +136,8 @@ phase_B() {
     done
     n=${#defs[@]}
     : >"$W/B/walls.tsv"
-    local tb=$(date +%s)
+    local tb
+    tb=$(date +%s)
     for i in "${!defs[@]}"; do
         def=${defs[$i]}
         left=$(( BUDGET - ($(date +%s) - tb) - 5 ))
