@@ -206,9 +206,13 @@ ncu_run() {
     local ncu=$1 def=$2 wl=$3 dir="$WORK/b"
     shift 3
     rm -rf "$dir/cache-ncu-$def"
-    KF_RUN_INPROCESS=1 KF_TIMER=events \
+    # ncu itself without .gpuhost/lib (Debian's libssl etc. are not for the
+    # host's tools); kf, started through env, with it
+    local ldp_host ldp_kf=${LD_LIBRARY_PATH:-}
+    ldp_host=$(printf "%s" "${LD_LIBRARY_PATH:-}" | tr ':' '\n' | grep -v '/\.gpuhost/lib$' | paste -sd: -)
+    KF_RUN_INPROCESS=1 KF_TIMER=events LD_LIBRARY_PATH="$ldp_host" \
         "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --log-file "$dir/ncu_$def.csv" "$@" \
-        "$KF" run --dataset "$DATASET" --config "$CONFIG" \
+        env LD_LIBRARY_PATH="$ldp_kf" "$KF" run --dataset "$DATASET" --config "$CONFIG" \
         --kernels kernels --cache "$dir/cache-ncu-$def" --workloads "$wl" --check-only --trials 1 \
         --quiet "kernels/reference/$def" >"$dir/ncu_$def.log" 2>&1 ||
         echo "  ... ncu run of $def exited non-zero (see $dir/ncu_$def.log)"
