@@ -41,7 +41,9 @@ def wrk(url, conns, duration, threads, script=None):
         v = float(m.group(1))
         lat[p] = v / 1000.0 if m.group(2) == "us" else v * 1000.0 if m.group(2) == "s" else v
     codes = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rps, lat["50"], lat["99"], int(codes.group(1)) if codes else 0
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    nerr = sum(int(x) for x in errs.groups()) if errs else 0
+    return rps, lat["50"], lat["99"], (int(codes.group(1)) if codes else 0) + nerr
 
 
 def rss_kib(pid):
@@ -115,7 +117,7 @@ def main():
         print("kf-server benchmark: %d cores, wrk -t%d, %d s per run, body %d bytes"
               % (os.cpu_count(), a.wrk_threads, a.duration, len(json.dumps(sol))))
         print("%-18s %6s %12s %10s %10s %8s" % ("route", "conns", "req/s", "p50 ms", "p99 ms",
-                                               "non-2xx"))
+                                               "errors"))
         for name, url, script in cases:
             for conns in [int(x) for x in a.conns.split(",")]:
                 rps, p50, p99, bad = wrk(url, conns, a.duration, a.wrk_threads, script)

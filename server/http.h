@@ -1,4 +1,4 @@
-/* http.h: the libmicrohttpd plumbing: daemon (epoll, internal thread pool,
+/* http.h: the libmicrohttpd plumbing: daemon (internal thread pool, poll or epoll,
  * connection limit and timeout, suspend/resume), request body accumulation
  * with a cap (413 before reading when Content-Length says so), conversion
  * to api_req / from api_resp, long-poll suspension, graceful stop.
@@ -17,6 +17,7 @@ struct api_http_opts {
     int threads;             /* pool size (0: number of cores) */
     int max_connections;
     int conn_timeout_s;      /* idle keep-alive timeout (suspended ones excluded) */
+    const char *event_loop;  /* "poll" (default) or "epoll" (see http.c) */
 };
 
 struct api_http;

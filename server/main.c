@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "queue.h"
 
+static char *o_event_loop;
 static char *o_config, *o_host, *o_port_file, *o_redis_url, *o_redis_password, *o_dataset,
     *o_auth, *o_tokens_file, *o_log_level, *o_log_file;
 static int64_t o_port, o_threads, o_max_conn, o_conn_timeout, o_max_body, o_max_batch,
@@ -31,6 +32,7 @@ static struct kf_cfg_opt opts[] = {
     {"port", "KF_PORT", KF_CFG_INT, "8080", 0, 65535, "listen port (0: any free port)", &o_port, NULL},
     {"port-file", "KF_PORT_FILE", KF_CFG_STR, NULL, 0, -1, "write the bound port to this file", &o_port_file, NULL},
     {"threads", "KF_THREADS", KF_CFG_INT, "0", 0, 256, "HTTP threads (0: one per core)", &o_threads, NULL},
+    {"event-loop", "KF_EVENT_LOOP", KF_CFG_STR, "poll", 0, -1, "poll or epoll (libmicrohttpd 0.9.75's epoll stalls under load: docs/server.md)", &o_event_loop, NULL},
     {"max-connections", "KF_MAX_CONNECTIONS", KF_CFG_INT, "16384", 16, 1000000, "connection limit", &o_max_conn, NULL},
     {"connection-timeout", "KF_CONNECTION_TIMEOUT", KF_CFG_INT, "60", 1, 3600, "idle connection timeout, seconds (not for long-polls)", &o_conn_timeout, NULL},
     {"redis-url", "KF_REDIS_URL", KF_CFG_STR, "redis://127.0.0.1:6379", 0, -1, "redis://host:port[/db] or unix:///path", &o_redis_url, NULL},
@@ -135,7 +137,7 @@ int main(int argc, char **argv)
     ctx.metrics = api_metrics_new();
 
     struct api_http_opts ho = {o_host, (int)o_port, (int)o_threads, (int)o_max_conn,
-                               (int)o_conn_timeout};
+                               (int)o_conn_timeout, o_event_loop};
     if (api_http_start(&ctx, &ho, &http, &err)) {
         log_error("server", "%s: %s", err.path, err.msg);
         goto out;
