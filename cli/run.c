@@ -3,9 +3,9 @@
  * per workload on stderr, then a table (workload, status, latency, reference
  * latency, speedup, max abs/rel error) on stdout, traces as JSONL to --out.
  * Exit status 0 only if every workload PASSED (1 otherwise, 2 on usage or
- * engine errors). The engine runs in a forked child (CUDA never starts in
- * this process) that streams each trace back as it finishes; the parent
- * enforces the per-workload deadline (TIMEOUT) and starts a new child for
+ * engine errors). The engine runs under kf-worker's supervisor
+ * (worker/supervisor.h): in forked evaluator children (CUDA never starts in
+ * this process) with a per-workload deadline (TIMEOUT) and a fresh child for
  * the workloads left after a timeout, a crash or a sticky CUDA error.
  * KF_RUN_INPROCESS=1 runs the engine in-process. Single-threaded.
  */
@@ -13,13 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
-#include <errno.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <poll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -35,6 +29,7 @@
 #include "pack.h"
 #pragma GCC diagnostic pop
 #include "evdev.h"
+#include "supervisor.h"
 #include "timing.h"
 #include "trace_build.h"
 #include "xalloc.h"
@@ -70,7 +65,7 @@ static void run_usage(FILE *f)
             "  --quiet              no progress lines\n");
 }
 
-struct prog_ctx { int quiet; int offset, total; };   /* offset/total: across evaluator restarts */
+struct prog_ctx { int quiet; int total; };
 
 static const char *status_of(const json_t *t)
 {
@@ -90,10 +85,6 @@ static void on_progress(void *ctx, int done, int total, const json_t *trace)
     double lat = num_at(trace, "performance", "latency_ms");
     if (p->quiet)
         return;
-    if (p->total) {
-        done += p->offset;
-        total = p->total;
-    }
     if (lat >= 0)
         fprintf(stderr, "[%d/%d] %s %s %.4f ms\n", done, total, uuid ? uuid : "?", status_of(trace),
                 lat);
@@ -242,228 +233,53 @@ static int load_one_definition(const char *root, const char *name, struct kf_dat
     return 0;
 }
 
-/* ---- evaluation in child processes ------------------------------------- */
+/* ---- supervised evaluation ---------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* One batch in a forked child (CUDA lives and dies there). The child sends
- * each trace as one JSON line when its workload is done, then exits; the
- * parent gives each workload workload_timeout_s (the first of a batch 120 s
- * more, for compilation) and kills the child when one overruns. */
-enum batch_end { BATCH_DONE, BATCH_TIMEOUT, BATCH_CRASH, BATCH_ERROR };
-
-struct child_ctx { struct prog_ctx *pc; int fd; };
-
-static void child_progress(void *ctx, int done, int total, const json_t *trace)
-{
-    struct child_ctx *c = ctx;
-    char *s = json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    on_progress(c->pc, done, total, trace);
-    if (!s || write_all(c->fd, s, strlen(s)) || write_all(c->fd, "\n", 1))
-        _exit(3);
-    free(s);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Extra time for the first workload of a batch (compilation, device setup). */
+/* Extra time for the first workload of each evaluator (compilation, device setup). */
 static double setup_grace_s(void)
 {
     const char *e = getenv("KF_RUN_SETUP_GRACE_S");
     return e && *e ? atof(e) : 120;
 }
 
-static enum batch_end run_batch(const struct ev_request *req, struct prog_ctx *pc, json_t *traces,
-                                char *why, size_t whyn, struct kf_err *err)
-{
-    int fds[2], status = 0;
-    pid_t pid;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    enum batch_end end = BATCH_DONE;
-    double deadline;
-    fflush(stdout);
-    fflush(stderr);
-    if (pipe(fds) != 0 || (pid = fork()) < 0) {
-        kf_err_set(err, KF_EIO, "run", "cannot start the evaluator: %s", strerror(errno));
-        return BATCH_ERROR;
-    }
-    if (pid == 0) {
-        struct child_ctx cc = {pc, fds[1]};
-        json_t *t = NULL;
-        struct kf_err e = {0};
-        close(fds[0]);
-        setpgid(0, 0);
-        if (ev_evaluate(req, child_progress, &cc, &t, &e)) {
-            json_t *o = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", e.code, "path", e.path,
-                                  "message", e.msg);
-            char *s = json_dumps(o, JSON_COMPACT);
-            if (s && (write_all(fds[1], s, strlen(s)) || write_all(fds[1], "\n", 1)))
-                _exit(3);
-            _exit(2);
-        }
-        _exit(0);
-    }
-    close(fds[1]);
-    deadline = now_s() + req->cfg.workload_timeout_s + setup_grace_s();
-    for (;;) {
-        struct pollfd pfd = {fds[0], POLLIN, 0};
-        double left = deadline - now_s();
-        int pr;
-        ssize_t r;
-        char *nl;
-        if (left <= 0) {
-            kill(-pid, SIGKILL);
-            kill(pid, SIGKILL);
-            snprintf(why, whyn, "the workload exceeded its deadline of %.0f s; evaluator killed",
-                     req->cfg.workload_timeout_s);
-            end = BATCH_TIMEOUT;
-            break;
-        }
-        pr = poll(&pfd, 1, (int)(left * 1000) + 1);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr == 0)
-            continue;
-        if (cap - len < 65536) {
-            cap = cap ? cap * 2 : 1 << 20;
-            buf = xrealloc(buf, cap);
-        }
-        r = read(fds[0], buf + len, cap - len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        buf[len] = 0;
-        while ((nl = memchr(buf, '\n', len))) {
-            json_t *j = kf_json_loadb(buf, (size_t)(nl - buf), NULL);
-            size_t used = (size_t)(nl - buf) + 1;
-            if (j && json_is_object(json_object_get(j, "error"))) {
-                json_t *e = json_object_get(j, "error");
-                kf_err_set(err, (int)json_integer_value(json_object_get(e, "code")),
-                           json_string_value(json_object_get(e, "path")), "%s",
-                           json_string_value(json_object_get(e, "message")));
-                end = BATCH_ERROR;
-            } else if (j && json_object_get(j, "evaluation")) {
-                json_array_append(traces, j);
-                deadline = now_s() + req->cfg.workload_timeout_s;
-            }
-            json_decref(j);
-            memmove(buf, buf + used, len - used);
-            len -= used;
-        }
-    }
-    close(fds[0]);
-    free(buf);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (end == BATCH_DONE && (int)json_array_size(traces) < req->nworkloads) {
-        if (WIFSIGNALED(status))
-            snprintf(why, whyn, "evaluator process killed by signal %d (%s)", WTERMSIG(status),
-                     strsignal(WTERMSIG(status)));
-        else
-            snprintf(why, whyn, "evaluator process exited with status %d before finishing",
-                     WEXITSTATUS(status));
-        end = BATCH_CRASH;
-    }
-    return end;
-}
-
-/* environment for traces the parent writes: that of a trace the children
- * sent, else the GPU's name from NVML (no CUDA in this process). */
-static json_t *parent_environment(const json_t *traces, int device)
+/* environment for traces the supervisor writes before any evaluator has
+ * reported one: the GPU's name from NVML (no CUDA in this process). */
+static json_t *nvml_environment(int device)
 {
     char name[256], hw[128];
-    for (size_t i = json_array_size(traces); i-- > 0;) {
-        json_t *e = json_object_get(json_object_get(json_array_get(traces, i), "evaluation"),
-                                    "environment");
-        const char *hw0 = json_string_value(json_object_get(e, "hardware"));
-        if (hw0 && strcmp(hw0, "unknown"))
-            return json_deep_copy(e);
-    }
     if (ev_nvml_device_name(device, name, sizeof name) != 0)
         return ev_environment_json("unknown", 0);
     ev_hardware_name(name, hw, sizeof hw);
     return ev_environment_json(hw, 0);
 }
 
-static int not_evaluated(const json_t *t)
+static void on_trace(void *ctx, int index, const json_t *trace)
 {
-    return json_is_true(json_object_get(
-        json_object_get(json_object_get(t, "evaluation"), "kernelfarm"), "not_evaluated"));
+    struct prog_ctx *p = ctx;
+    on_progress(p, index + 1, p->total, trace);
 }
 
-/* Evaluate every workload in forked children: a new child after a sticky
- * CUDA error (the workloads it left not_evaluated), a timeout or a crash. */
-static int eval_all(const struct ev_request *req0, struct prog_ctx *pc, json_t **traces_out,
-                    struct kf_err *err)
+/* Evaluate every workload under the same supervisor as kf-worker
+ * (worker/supervisor.h): fresh evaluator children, a deadline per workload
+ * (TIMEOUT), a fresh child after a crash or a sticky CUDA error. */
+static int eval_supervised(const struct ev_request *req, struct prog_ctx *pc, json_t **traces_out,
+                           struct kf_err *err)
 {
-    struct ev_request req = *req0;
-    json_t *all = json_array();
-    int pos = 0, n = req0->nworkloads, rc = 0;
-    while (pos < n) {
-        json_t *t = json_array();
-        char why[256] = "";
-        enum batch_end end;
-        int k = 0, rerun = 0;
-        req.workloads = req0->workloads + pos;
-        req.nworkloads = n - pos;
-        pc->offset = pos;
-        pc->total = n;
-        end = run_batch(&req, pc, t, why, sizeof why, err);
-        if (end == BATCH_ERROR) {
-            rc = err->code ? err->code : KF_EIO;
-            json_decref(t);
-            break;
-        }
-        for (; k < (int)json_array_size(t); k++) {
-            json_t *tr = json_array_get(t, (size_t)k);
-            if (k > 0 && not_evaluated(tr)) {
-                rerun = 1;
-                break;
-            }
-            json_array_append(all, tr);
-        }
-        json_decref(t);
-        pos += k;
-        if (!rerun && end != BATCH_DONE && pos < n) {
-            /* the workload in flight timed out or took the evaluator down */
-            json_t *tr = ev_trace_new(req0->def, req0->workloads[pos], req0->sol->name,
-                                      end == BATCH_TIMEOUT ? KF_ST_TIMEOUT : KF_ST_RUNTIME_ERROR, why,
-                                      NULL, NULL, parent_environment(all, req0->device), NULL);
-            pc->offset = 0;
-            on_progress(pc, pos + 1, n, tr);
-            json_array_append_new(all, tr);
-            pos++;
-            rerun = 1;
-        }
-        if (rerun && pos < n && !pc->quiet)
-            fprintf(stderr, "kf run: a new evaluator for the %d workload(s) left\n", n - pos);
-        if (!rerun)
-            break;
-    }
-    if (rc)
-        json_decref(all);
-    else
-        *traces_out = all;
+    struct wk_super s = {0};
+    struct wk_hooks h = {0};
+    int rc;
+    s.eval = ev_evaluate;
+    s.environment = nvml_environment(req->device);
+    s.lim.workload_s = req->cfg.workload_timeout_s;
+    s.lim.startup_s = setup_grace_s();
+    /* every workload may need a fresh evaluator, each with its start-up allowance */
+    s.lim.total_s = req->nworkloads * (s.lim.workload_s + s.lim.startup_s) + 60;
+    s.lim.log_tail = 16384;
+    h.on_trace = on_trace;
+    h.ctx = pc;
+    pc->total = req->nworkloads;
+    rc = wk_run_task(&s, "kf-run", req, &h, traces_out, err);
+    json_decref(s.environment);
     return rc;
 }
 
@@ -598,7 +414,7 @@ int kf_cmd_run(int argc, char **argv)
                 sol->name, dd->def->name, nw, req.cfg.warmup, req.cfg.iterations, req.cfg.trials,
                 req.cfg.check_only ? ", check only" : "");
     if ((getenv("KF_RUN_INPROCESS") ? ev_evaluate(&req, on_progress, &pc, &traces, &err)
-                                     : eval_all(&req, &pc, &traces, &err))) {
+                                     : eval_supervised(&req, &pc, &traces, &err))) {
         fprintf(stderr, "kf run: evaluation failed: %s%s%s\n", err.path, err.path[0] ? ": " : "",
                 err.msg);
         goto out;
