@@ -111,13 +111,22 @@ def run(tmp, logdir):
     if not check("programs found", all(progs.values()), str(progs)):
         return
 
-    # dataset: the GDN decode workloads, synthesized
-    ds = os.path.join(tmp, "ds")
-    r = subprocess.run([progs["kf"], "synth", "--out", ds, "--seed", "1", "--from",
-                        os.path.join(ROOT, "dataset"), "--only", DEF],
-                       capture_output=True, text=True, timeout=300)
-    if not check("kf synth", r.returncode == 0, r.stderr[-1000:]):
-        return
+    # dataset: the suite's (KF_GPU_DATASET, when it has GDN decode), else the
+    # GDN decode workloads synthesized here
+    ds = os.environ.get("KF_GPU_DATASET", "")
+    if not (ds and os.path.exists(os.path.join(ds, "definitions"))
+            and any(DEF + ".jsonl" in fs for _, _, fs in os.walk(os.path.join(ds, "workloads")))):
+        ds = os.path.join(tmp, "ds")
+        r = subprocess.run([progs["kf"], "synth", "--out", ds, "--seed", "1", "--from",
+                            os.path.join(ROOT, "dataset"), "--only", DEF],
+                           capture_output=True, text=True, timeout=300)
+        if not check("kf synth", r.returncode == 0, r.stderr[-1000:]):
+            return
+    ds = os.path.abspath(ds)
+    print(f"# dataset {ds}")
+    # compiled kernels shared with the rest of the GPU suite when it runs us
+    cache = os.path.join(os.environ["KF_GPU_OUT"], "cache") if os.environ.get("KF_GPU_OUT") \
+        else os.path.join(tmp, "cache")
     uuids = []
     for dirpath, _, files in os.walk(os.path.join(ds, "workloads")):
         for f in files:
@@ -145,7 +154,7 @@ def run(tmp, logdir):
     worker_log = os.path.join(logdir, "kf-worker.log")
     worker = subprocess.Popen(
         [progs["kf-worker"], "--device", "0", "--redis", "unix://" + sock, "--dataset", ds,
-         "--cache", os.path.join(tmp, "cache"), "--kernels", os.path.join(ROOT, "kernels"),
+         "--cache", cache, "--kernels", os.path.join(ROOT, "kernels"),
          "--seed-secret", "stack-test-secret", "--worker-id", "gpu-stack",
          "--workload-timeout", str(WL_TIMEOUT), "--startup-timeout", str(STARTUP),
          "--heartbeat", "1"],

@@ -5,10 +5,10 @@
 # PATH, in that order. Logs go to $OUT/stack (or a temp dir). Last line:
 # "N passed, N failed". See tests/gpu/test_stack.py for the checks.
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-if [ -f "$root/.gpuhost/env.sh" ]; then
+stack_dir=$(cd "$(dirname "$0")" && pwd)
+stack_root=$(cd "$stack_dir/../.." && pwd)
+if [ -f "$stack_root/.gpuhost/env.sh" ]; then
     # shellcheck disable=SC1091
-    . "$root/.gpuhost/env.sh"
+    . "$stack_root/.gpuhost/env.sh"   # (it sets its own variables, e.g. "here")
 fi
-exec python3 "$here/test_stack.py" "$@"
+exec python3 "$stack_dir/test_stack.py" "$@"
