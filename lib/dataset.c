@@ -303,13 +303,19 @@ static int workload_line(struct kf_dataset *ds, const char *file, long line, jso
         goto out;
     }
     rc = kf_workload_check(w, e->def, err);
-    if (!rc && kf_workload_check_constraints(w, e->def, &cerr) != 0)
+    if (!rc && kf_workload_check_constraints(w, e->def, &cerr) != 0) {
         /* Constraints document valid inputs, but flashinfer-bench does not
          * enforce them and the contest's own workloads break some (the DSA
          * indexer's topk <= max_num_pages * page_size): keep the workload,
-         * say so. */
-        log_warn("dataset", "workload violates a constraint file=%s line=%ld uuid=%s %s: %s", file,
-                 line, w->uuid, cerr.path, cerr.msg);
+         * say so once per definition (the rest at debug level, and a count
+         * after loading). */
+        if (e->nviolations++ == 0)
+            log_warn("dataset", "workload violates a constraint file=%s line=%ld uuid=%s %s: %s",
+                     file, line, w->uuid, cerr.path, cerr.msg);
+        else
+            log_debug("dataset", "workload violates a constraint file=%s line=%ld uuid=%s %s: %s",
+                      file, line, w->uuid, cerr.path, cerr.msg);
+    }
     if (rc) {
         if (defname)
             kf_err_prefix(err, "workload");
@@ -422,6 +428,11 @@ int kf_dataset_load(const char *root, struct kf_dataset **out, struct kf_err *er
     if ((rc = load_definitions(ds, err)) || (rc = load_jsonl(ds, "workloads", workload_line, err)) ||
         (rc = load_solutions(ds, err)) || (rc = load_jsonl(ds, "traces", trace_line, err)))
         goto out;
+    for (int i = 0; i < ds->ndefs; i++)
+        if (ds->defs[i].nviolations > 1)
+            log_warn("dataset", "%d of %d workloads of %s violate a constraint (kept; details at "
+                     "debug level)", ds->defs[i].nviolations, ds->defs[i].nworkloads,
+                     ds->defs[i].def->name);
     *out = ds;
     ds = NULL;
 out:

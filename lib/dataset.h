@@ -17,6 +17,7 @@ struct kf_dataset_def {
     char *path;                           /* definition file */
     struct kf_workload **workloads; int nworkloads;
     char *workloads_path;                 /* NULL if no workloads file */
+    int nviolations;                      /* workloads that break a constraint (kept) */
 };
 
 struct kf_dataset {
