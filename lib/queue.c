@@ -441,6 +441,9 @@ static const char *field(const redisReply *r, const char *name)
     return NULL;
 }
 
+/* Task record JSON from an HGETALL reply (NULL if no such task). */
+static json_t *task_json(const redisReply *r);
+
 static bool is_status(const char *s, const char *want)
 {
     return s && strcmp(s, want) == 0;
@@ -577,16 +580,23 @@ static json_t *num_or_null(const char *s, bool integer)
 
 int kfq_task_get(struct kfq_conn *c, const char *id, json_t **out, struct kf_err *err)
 {
-    static const char *const ints[] = {"attempts", "progress_done", "progress_total", NULL};
-    static const char *const reals[] = {"created_at", "started_at", "finished_at", NULL};
     *out = NULL;
     redisReply *r = kfq_command(c, err, "HGETALL kf:task:%s", id);
     if (!r)
         return KF_EREDIS;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 || !field(r, "status")) {
-        freeReplyObject(r);
+    *out = task_json(r);
+    freeReplyObject(r);
+    if (!*out)
         return kf_err_set(err, KF_ENOENT, "task_id", "unknown task '%s'", id);
-    }
+    return 0;
+}
+
+static json_t *task_json(const redisReply *r)
+{
+    static const char *const ints[] = {"attempts", "progress_done", "progress_total", NULL};
+    static const char *const reals[] = {"created_at", "started_at", "finished_at", NULL};
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 || !field(r, "status"))
+        return NULL;
     json_t *o = json_object();
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
@@ -608,9 +618,51 @@ int kfq_task_get(struct kfq_conn *c, const char *id, json_t **out, struct kf_err
             val = json_string(v);
         json_object_set_new(o, k, val ? val : json_null());
     }
-    freeReplyObject(r);
-    *out = o;
-    return 0;
+    return o;
+}
+
+int kfq_task_get_full(struct kfq_conn *c, const char *id, json_t **task, json_t **traces,
+                      struct kf_err *err)
+{
+    void *v[2] = {NULL, NULL};
+    int rc = 0;
+    *task = *traces = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (kfq_ensure(c, err))
+            return KF_EREDIS;
+        redisAppendCommand(c->rc, "HGETALL kf:task:%s", id);
+        redisAppendCommand(c->rc, "LRANGE kf:traces:%s 0 -1", id);
+        if (redisGetReply(c->rc, &v[0]) == REDIS_OK && redisGetReply(c->rc, &v[1]) == REDIS_OK)
+            break;
+        if (v[0])
+            freeReplyObject(v[0]);
+        v[0] = NULL;
+        check_reply(c, NULL, err);   /* stale connection: reconnect and retry once */
+        if (attempt == 1)
+            return KF_EREDIS;
+    }
+    redisReply *h = v[0], *l = v[1];
+    if (h->type == REDIS_REPLY_ERROR || l->type == REDIS_REPLY_ERROR) {
+        rc = kf_err_set(err, KF_EREDIS, "redis", "redis error: %s",
+                        h->type == REDIS_REPLY_ERROR ? h->str : l->str);
+        goto out;
+    }
+    *task = task_json(h);
+    if (!*task) {
+        rc = kf_err_set(err, KF_ENOENT, "task_id", "unknown task '%s'", id);
+        goto out;
+    }
+    *traces = json_array();
+    for (size_t i = 0; i < l->elements; i++) {
+        json_t *t = l->element[i]->type == REDIS_REPLY_STRING
+                        ? json_loadb(l->element[i]->str, l->element[i]->len, 0, NULL) : NULL;
+        if (t)
+            json_array_append_new(*traces, t);
+    }
+out:
+    freeReplyObject(h);
+    freeReplyObject(l);
+    return rc;
 }
 
 int kfq_task_traces(struct kfq_conn *c, const char *id, bool raw, json_t **out,

@@ -125,6 +125,9 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
 /* The task hash as a JSON object of strings/numbers (new reference); fields
  * as in docs/queue.md. KF_ENOENT if unknown. */
 int kfq_task_get(struct kfq_conn *c, const char *id, json_t **out, struct kf_err *err);
+/* Task record and its traces so far (new array) in one round trip. */
+int kfq_task_get_full(struct kfq_conn *c, const char *id, json_t **task, json_t **traces,
+                      struct kf_err *err);
 /* Traces of a task as a new JSON array (parsed), or as raw strings when raw
  * is true (array of JSON strings). */
 int kfq_task_traces(struct kfq_conn *c, const char *id, bool raw, json_t **out,

@@ -23,15 +23,18 @@ static bool terminal(const char *st)
 /* Load one task visible to the caller. Returns the task record or NULL with
  * resp set (404 / 503). */
 static json_t *load_task(struct api_ctx *ctx, struct api_req *req, const char *id,
-                         const char *path, struct api_resp *resp)
+                         const char *path, struct api_resp *resp, json_t **traces)
 {
     struct kf_err err;
     json_t *t = NULL;
+    if (traces)
+        *traces = NULL;
     if (!kfq_valid_task_id(id)) {
         api_error(resp, 404, "not_found", path, "unknown task '%.80s'", id);
         return NULL;
     }
-    int rc = kfq_task_get(api_redis(ctx), id, &t, &err);
+    int rc = traces ? kfq_task_get_full(api_redis(ctx), id, &t, traces, &err)
+                    : kfq_task_get(api_redis(ctx), id, &t, &err);
     if (rc) {
         if (rc == KF_ENOENT)
             api_error(resp, 404, "not_found", path, "unknown task '%s'", id);
@@ -41,6 +44,10 @@ static json_t *load_task(struct api_ctx *ctx, struct api_req *req, const char *i
     }
     if (!api_can_see(&req->who, json_string_value(json_object_get(t, "team")))) {
         json_decref(t);
+        if (traces) {
+            json_decref(*traces);
+            *traces = NULL;
+        }
         api_error(resp, 404, "not_found", path, "unknown task '%s'", id);
         return NULL;
     }
@@ -53,18 +60,13 @@ static json_t *field_or_null(const json_t *t, const char *k)
     return v ? v : json_null();
 }
 
-/* The flashinfer-bench TaskResponse, plus kernelfarm's extra fields. */
-static json_t *task_view(struct api_ctx *ctx, const json_t *t, struct kf_err *err, int *rc)
+/* The flashinfer-bench TaskResponse, plus kernelfarm's extra fields.
+ * all_traces (borrowed) are shown only once the task is finished. */
+static json_t *task_view(const json_t *t, json_t *all_traces)
 {
     const char *st = json_string_value(json_object_get(t, "status"));
     const char *id = json_string_value(json_object_get(t, "id"));
-    json_t *traces = json_null();
-    *rc = 0;
-    if (terminal(st)) {
-        *rc = kfq_task_traces(api_redis(ctx), id, false, &traces, err);
-        if (*rc)
-            return NULL;
-    }
+    json_t *traces = terminal(st) && all_traces ? json_incref(all_traces) : json_null();
     json_t *o = json_object();
     json_object_set_new(o, "task_id", json_string(id ? id : ""));
     json_object_set_new(o, "status", json_string(st ? st : ""));
@@ -121,13 +123,12 @@ static void shutdown_reply(struct api_resp *resp)
 void api_task_get(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
     double timeout, deadline;
-    struct kf_err err;
-    int rc;
     if (parse_timeout(api_query(req, "timeout"), &timeout)) {
         api_error(resp, 400, "invalid", "timeout", "timeout must be a number in 0..3600");
         return;
     }
-    json_t *t = load_task(ctx, req, req->params[0], "task_id", resp);
+    json_t *traces = NULL;
+    json_t *t = load_task(ctx, req, req->params[0], "task_id", resp, &traces);
     if (!t)
         return;
     bool done = terminal(json_string_value(json_object_get(t, "status")));
@@ -135,29 +136,20 @@ void api_task_get(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
         resp->wait = true;
         resp->wait_ids = json_pack("[s]", req->params[0]);
         resp->wait_deadline = deadline;
-        json_decref(t);
-        return;
-    }
-    if (!done && atomic_load(&ctx->shutting_down) && timeout > 0) {
+    } else if (!done && atomic_load(&ctx->shutting_down) && timeout > 0) {
         shutdown_reply(resp);
-        json_decref(t);
-        return;
+    } else {
+        api_json(resp, 200, task_view(t, traces));
     }
-    json_t *v = task_view(ctx, t, &err, &rc);
+    json_decref(traces);
     json_decref(t);
-    if (!v) {
-        api_error_from(resp, &err);
-        return;
-    }
-    api_json(resp, 200, v);
 }
 
 void api_tasks_batch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
     struct kf_err err;
-    json_t *body = NULL, *tasks = NULL, *out = NULL;
+    json_t *body = NULL, *tasks = NULL, *tlist = NULL, *out = NULL;
     double timeout = 0, deadline;
-    int rc;
     if (!req->body || !req->body_len) {
         api_error(resp, 400, "invalid", "$", "empty request body: expected {task_ids, timeout}");
         return;
@@ -189,21 +181,24 @@ void api_tasks_batch(struct api_ctx *ctx, struct api_req *req, struct api_resp *
             timeout = MAX_TIMEOUT;
     }
     tasks = json_array();
+    tlist = json_array();
     bool all_done = true;
     size_t i;
     json_t *idv;
     json_array_foreach(ids, i, idv) {
         char path[48];
+        json_t *tr = NULL;
         snprintf(path, sizeof path, "task_ids[%zu]", i);
         if (!json_is_string(idv)) {
             api_error(resp, 400, "invalid", path, "expected a task id string");
             goto out;
         }
-        json_t *t = load_task(ctx, req, json_string_value(idv), path, resp);
+        json_t *t = load_task(ctx, req, json_string_value(idv), path, resp, &tr);
         if (!t)
             goto out;   /* fail-fast: 404 for the first unknown id */
         all_done = all_done && terminal(json_string_value(json_object_get(t, "status")));
         json_array_append_new(tasks, t);
+        json_array_append_new(tlist, tr);
     }
     if (!answer_now(ctx, req, timeout, all_done, &deadline)) {
         resp->wait = true;
@@ -220,19 +215,14 @@ void api_tasks_batch(struct api_ctx *ctx, struct api_req *req, struct api_resp *
         goto out;
     }
     out = json_array();
-    json_array_foreach(tasks, i, idv) {
-        json_t *v = task_view(ctx, idv, &err, &rc);
-        if (!v) {
-            api_error_from(resp, &err);
-            goto out;
-        }
-        json_array_append_new(out, v);
-    }
+    json_array_foreach(tasks, i, idv)
+        json_array_append_new(out, task_view(idv, json_array_get(tlist, i)));
     api_json(resp, 200, out);
     out = NULL;
 out:
     json_decref(out);
     json_decref(tasks);
+    json_decref(tlist);
     json_decref(body);
 }
 
@@ -240,7 +230,7 @@ void api_task_traces(struct api_ctx *ctx, struct api_req *req, struct api_resp *
 {
     struct kf_err err;
     json_t *raw = NULL;
-    json_t *t = load_task(ctx, req, req->params[0], "task_id", resp);
+    json_t *t = load_task(ctx, req, req->params[0], "task_id", resp, NULL);
     if (!t)
         return;
     json_decref(t);
