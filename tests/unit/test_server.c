@@ -98,8 +98,18 @@ static void start_redis(void)
                "--save", "", "--loglevel", "warning", (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++)
+    /* the socket file appears at bind(), before listen(): wait for a connection */
+    for (int i = 0; i < 500; i++) {
+        struct kfq_conn *probe = NULL;
+        struct kf_err pe;
+        char purl[340];
+        snprintf(purl, sizeof purl, "unix://%s", sock);
+        if (access(sock, F_OK) == 0 && kfq_connect(purl, NULL, false, &probe, &pe) == 0) {
+            kfq_close(probe);
+            break;
+        }
         usleep(10000);
+    }
     ck_assert_msg(access(sock, F_OK) == 0, "redis-server did not start");
 }
 
