@@ -991,9 +991,10 @@ moe_ex_gemm2_wg(const __nv_bfloat16 *__restrict__ inter, const unsigned char *__
 }
 
 
-/* GEMM2 ring variant (sm_90a; NOT in spec.json until validated on a GPU): the
- * bf16 intermediate goes straight into a 4-stage cp.async ring of swizzled
- * tiles, W2 arrives raw in the same ring and is converted smem -> smem, so
+/* GEMM2 ring version (sm_90a; the one spec.json launches, moe_ex_gemm2_wg
+ * is kept for comparison): the bf16 intermediate goes straight into a
+ * 4-stage cp.async ring of swizzled tiles, W2 arrives raw in the same ring
+ * and is converted smem -> smem, so
  * several stages of loads are in flight (the _wg kernel waits ~1 us per K
  * stage on its register-staged loads). Falls back to mma.sync off sm_90a. */
 

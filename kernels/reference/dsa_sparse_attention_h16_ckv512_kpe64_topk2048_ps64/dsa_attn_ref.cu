@@ -11,8 +11,9 @@
  * Faithful by construction: every product and sum in fp32 on CUDA cores, the
  * softmax in the natural-log domain, divided by ln 2 at the end like the
  * definition. Not naive: flash-decoding split over the 2048 indices
- * (32 chunks of 64, one block each, 16-byte loads into shared memory), then a
- * combine kernel per (token, head).
+ * (32 chunks of 64, one block each; the rows are gathered into shared memory
+ * as 16-byte cp.async copies (sm_80+), all issued before one wait, the q
+ * widening overlapping them), then a combine kernel per (token, head).
  *
  * Launch plan (spec.json): dsa_attn_ref_partial grid (num_tokens, 32) block 256,
  * dynamic smem 111872 B; then dsa_attn_ref_combine grid (num_tokens, 16) block 256.
@@ -59,26 +60,36 @@ dsa_attn_ref_partial(const __nv_bfloat16 *__restrict__ q_nope, const __nv_bfloat
         int idx = sparse_indices[t * TOPK + s * CH + tid];
         vidx[tid] = (idx >= 0 && (long long)idx < total) ? idx : -1;
     }
-    /* q -> fp32: 16 x 288 bf16 pairs */
-    for (int i = tid; i < H * (DQK / 2); i += 256) {
+    __syncthreads();   /* vidx */
+
+    /* K rows: 72 x 16 B per row (64 from ckv, 8 from kpe); invalid rows are
+     * zero-filled (cp.async with source size 0 reads nothing). All 18 copies
+     * of a thread are issued before any wait, so the gathers overlap. */
+#pragma unroll
+    for (int u = 0; u < (CH * 72) / 256; ++u) {
+        const int i = tid + 256 * u;
+        const int r = i / 72, c = i % 72;
+        const int idx = vidx[r];
+        const uint4 *src = reinterpret_cast<const uint4 *>(ckv_cache);   /* any valid address */
+        if (idx >= 0)
+            src = c < 64 ? reinterpret_cast<const uint4 *>(ckv_cache) + (long long)idx * 64 + c
+                         : reinterpret_cast<const uint4 *>(kpe_cache) + (long long)idx * 8 + (c - 64);
+        const unsigned dst = (unsigned)__cvta_generic_to_shared(ks + r * KW + c * 4);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                     :: "r"(dst), "l"(src), "r"(idx >= 0 ? 16 : 0) : "memory");
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+
+    /* q -> fp32: 16 x 288 bf16 pairs, while the gathers are in flight */
+#pragma unroll
+    for (int u = 0; u < (H * (DQK / 2)) / 256; ++u) {
+        const int i = tid + 256 * u;
         int h = i / (DQK / 2), w = i % (DQK / 2);
         unsigned v = w < DC / 2 ? reinterpret_cast<const unsigned *>(q_nope + (t * H + h) * DC)[w]
                                 : reinterpret_cast<const unsigned *>(q_pe + (t * H + h) * DP)[w - DC / 2];
         reinterpret_cast<float2 *>(qs)[i] = make_float2(bf_lo(v), bf_hi(v));
     }
-    __syncthreads();
-
-    /* K rows: 72 x 16 B per row (64 from ckv, 8 from kpe); invalid rows are zero. */
-#pragma unroll 6
-    for (int i = tid; i < CH * 72; i += 256) {
-        int r = i / 72, c = i % 72;
-        int idx = vidx[r];
-        uint4 v = make_uint4(0u, 0u, 0u, 0u);
-        if (idx >= 0)
-            v = c < 64 ? reinterpret_cast<const uint4 *>(ckv_cache)[(long long)idx * 64 + c]
-                       : reinterpret_cast<const uint4 *>(kpe_cache)[(long long)idx * 8 + (c - 64)];
-        *reinterpret_cast<uint4 *>(ks + r * KW + c * 4) = v;
-    }
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
     __syncthreads();
 
     /* logits: thread -> row r, heads hg*4..hg*4+3; 8 dims per step */

@@ -85,8 +85,34 @@ dsa_index_ref_scores(const unsigned char *__restrict__ q_index_fp8, const unsign
     const long long jend = min(j0 + 4, (n + PS - 1) / PS);
     if (j0 >= jend) return;
 
+    /* a page's 512 16-byte key chunks (4 per thread) and its 64 scales are
+     * loaded into registers all at once, one page ahead of the mma work, then
+     * widened into shared memory: no thread waits on one load before issuing
+     * the next. */
+    uint4 kr[4];
+    float ksc = 0.f;
+    auto fetch = [&](long long j) {
+        const long long page = block_table[b * max_num_pages + j];
+        if (page < 0 || page >= num_pages) return;
+        const unsigned char *pg = k_cache + page * (PS * (HD + 4));
+        const uint4 *k4 = reinterpret_cast<const uint4 *>(pg);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) kr[u] = k4[tid + 128 * u];
+        if (tid < PS) ksc = reinterpret_cast<const float *>(pg + PS * HD)[tid];
+    };
+    fetch(j0);
+
     const uint4 *q4 = reinterpret_cast<const uint4 *>(q_index_fp8 + b * NH * HD);
-    for (int i = tid; i < NH * HD / 16; i += 128) widen16(q4[i], qs + (i >> 3) * KSTR + (i & 7) * 16);
+    {
+        uint4 qr[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) qr[u] = q4[tid + 128 * u];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const int i = tid + 128 * u;
+            widen16(qr[u], qs + (i >> 3) * KSTR + (i & 7) * 16);
+        }
+    }
     if (tid < NH) wsh[tid] = weights[b * NH + tid];
 
     for (long long j = j0; j < jend; ++j) {
@@ -94,14 +120,18 @@ dsa_index_ref_scores(const unsigned char *__restrict__ q_index_fp8, const unsign
         const long long page = block_table[b * max_num_pages + j];
         if (page < 0 || page >= num_pages) {   /* corrupt table: never selected (block-uniform) */
             if (tid < PS && j * PS + tid < n) out[tid] = NEG_INF;
+            if (j + 1 < jend) fetch(j + 1);
             continue;
         }
-        const unsigned char *pg = k_cache + page * (PS * (HD + 4));
-        const uint4 *k4 = reinterpret_cast<const uint4 *>(pg);
         __syncthreads();   /* the previous page's ks, kscale and red are consumed */
-        for (int i = tid; i < PS * HD / 16; i += 128) widen16(k4[i], ks + (i >> 3) * KSTR + (i & 7) * 16);
-        if (tid < PS) kscale[tid] = reinterpret_cast<const float *>(pg + PS * HD)[tid];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const int i = tid + 128 * u;
+            widen16(kr[u], ks + (i >> 3) * KSTR + (i & 7) * 16);
+        }
+        if (tid < PS) kscale[tid] = ksc;
         __syncthreads();
+        if (j + 1 < jend) fetch(j + 1);   /* next page's loads in flight during this page's mma */
 
         /* warp -> heads warp*16..+15; all 64 tokens (8 n-tiles) */
         float acc[8][4];

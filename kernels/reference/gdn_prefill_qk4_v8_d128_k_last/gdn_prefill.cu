@@ -14,16 +14,21 @@
  * definition's reference does.
  *
  * Rows v of the state never interact, so the state lives in registers for the
- * whole sequence: 8 lanes own one row (16 floats each), a warp owns 4 rows, a
- * block of 128 threads 16 rows. Dot products are 3-step shuffle reductions
- * inside the 8-lane group. The step chain must never wait on device memory:
+ * whole sequence: 4 lanes own one row (32 floats each), a warp owns 8 rows, a
+ * block of 128 threads 32 rows. Dot products are 2-step shuffle reductions
+ * inside the 4-lane group. The step chain must never wait on device memory:
  * the block stages the inputs of 16 tokens at a time in shared memory (k, q
  * and its 16 values of v as fp32, g and beta computed once per token), double
  * buffered, the next 16 tokens' loads in flight in registers while the
  * current 16 are processed. All arithmetic in fp32.
  *
- * Launch: grid (head_size / 16, num_v_heads, num_seqs), block 128, static
- * shared memory 35 KiB.
+ * Each lane's 32-product dot products run in 4 independent accumulator
+ * chains (shorter step latency). Grid z is a rank: perm[rank] (written by
+ * gdn_prefill_order, a first one-block launch into the workspace perm,
+ * num_seqs * 4 bytes) is the sequence, longest first, so the longest
+ * sequences start first.
+ * Launch: grid (head_size / 32, num_v_heads, num_seqs), block 128, static
+ * shared memory 36 KiB.
  * Thread-safety: a kernel; each thread writes disjoint outputs.
  */
 #include <cuda_bf16.h>
@@ -32,9 +37,8 @@
 #define GDN_HV 8
 #define GDN_HQ 4
 
-static __device__ __forceinline__ float gdn_group8_sum(float x)
+static __device__ __forceinline__ float gdn_group4_sum(float x)
 {
-    x += __shfl_xor_sync(0xffffffffu, x, 4);
     x += __shfl_xor_sync(0xffffffffu, x, 2);
     x += __shfl_xor_sync(0xffffffffu, x, 1);
     return x;
@@ -75,9 +79,9 @@ static __device__ __forceinline__ void gdn_fetch(gdn_stage_regs &r, const __nv_b
         }
     }
     r.v = make_uint4(0, 0, 0, 0);
-    if (tid < 2 * TCH && c0 + (tid >> 1) < t1)
+    if (tid < 4 * TCH && c0 + (tid >> 2) < t1)
         r.v = __ldg(reinterpret_cast<const uint4 *>(
-            v + ((size_t)(c0 + (tid >> 1)) * GDN_HV + h) * GDN_K + row0 + (tid & 1) * 8));
+            v + ((size_t)(c0 + (tid >> 2)) * GDN_HV + h) * GDN_K + row0 + (tid & 3) * 8));
     r.a = 0.f;
     r.b = 0.f;
     if (tid < TCH && c0 + tid < t1) {
@@ -96,43 +100,43 @@ static __device__ __forceinline__ void gdn_unpack8(uint4 u, float *dst)
 }
 
 extern "C" __global__ void __launch_bounds__(128)
-gdn_prefill_ref(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__restrict__ k,
+gdn_prefill_ref4(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__restrict__ k,
                 const __nv_bfloat16 *__restrict__ v, const float *__restrict__ state,
                 const float *__restrict__ A_log, const __nv_bfloat16 *__restrict__ a,
                 const float *__restrict__ dt_bias, const __nv_bfloat16 *__restrict__ b,
                 const long long *__restrict__ cu_seqlens, float scale,
                 __nv_bfloat16 *__restrict__ output, float *__restrict__ new_state,
-                long long num_seqs)
+                long long num_seqs, const int *__restrict__ perm)
 {
     __shared__ __align__(16) float sK[2][TCH * GDN_K];
     __shared__ __align__(16) float sQ[2][TCH * GDN_K];
-    __shared__ __align__(16) float sV[2][TCH * 16];
+    __shared__ __align__(16) float sV[2][TCH * 32];
     __shared__ float sG[2][TCH], sB[2][TCH];
 
     const int tid = threadIdx.x;
     const int lane = tid & 31;
-    const int j = lane & 7;
-    const int rib = (tid >> 5) * 4 + (lane >> 3); /* row in block */
-    const int row0 = blockIdx.x * 16;
+    const int j = lane & 3;
+    const int rib = (tid >> 5) * 8 + (lane >> 2); /* row in block */
+    const int row0 = blockIdx.x * 32;
     const int row = row0 + rib;
     const int h = blockIdx.y;
-    const long long n = blockIdx.z;
-    if (n >= num_seqs)
+    if ((long long)blockIdx.z >= num_seqs)
         return;
+    const long long n = perm[blockIdx.z]; /* longest sequences first */
     if (scale == 0.f)
         scale = rsqrtf((float)GDN_K);
     const long long t0 = cu_seqlens[n], t1 = cu_seqlens[n + 1];
     const float neg_ea = -expf(A_log[h]);
     const float dtb = dt_bias[h];
 
-    /* lane j owns k columns 4 * (j + 8 m) + e, m, e in [0, 4) */
+    /* lane j owns k columns 4 * (j + 4 m) + e, m in [0, 8), e in [0, 4) */
     const size_t soff = (((size_t)n * GDN_HV + h) * GDN_K + row) * GDN_K;
-    float s[16];
+    float s[32];
 #pragma unroll
-    for (int m = 0; m < 4; m++) {
+    for (int m = 0; m < 8; m++) {
         float4 t = make_float4(0.f, 0.f, 0.f, 0.f);
         if (state && t1 > t0)
-            t = *reinterpret_cast<const float4 *>(state + soff + 4 * (j + 8 * m));
+            t = *reinterpret_cast<const float4 *>(state + soff + 4 * (j + 4 * m));
         s[4 * m] = t.x; s[4 * m + 1] = t.y; s[4 * m + 2] = t.z; s[4 * m + 3] = t.w;
     }
 
@@ -146,8 +150,8 @@ gdn_prefill_ref(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__rest
             gdn_unpack8(pre.k[u], &sK[buf][i * GDN_K + c8]);
             gdn_unpack8(pre.q[u], &sQ[buf][i * GDN_K + c8]);
         }
-        if (tid < 2 * TCH)
-            gdn_unpack8(pre.v, &sV[buf][(tid >> 1) * 16 + (tid & 1) * 8]);
+        if (tid < 4 * TCH)
+            gdn_unpack8(pre.v, &sV[buf][(tid >> 2) * 32 + (tid & 3) * 8]);
         if (tid < TCH) {
             sG[buf][tid] = expf(neg_ea * gdn_softplus(pre.a + dtb));
             sB[buf][tid] = 1.f / (1.f + expf(-pre.b));
@@ -168,35 +172,43 @@ gdn_prefill_ref(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__rest
         const float *cK = sK[cur], *cQ = sQ[cur];
 #pragma unroll 2
         for (int i = 0; i < L; i++) {
-            float kf[16], qf[16];
+            float kf[32], qf[32];
 #pragma unroll
-            for (int m = 0; m < 4; m++) {
+            for (int m = 0; m < 8; m++) {
                 *reinterpret_cast<float4 *>(kf + 4 * m) =
-                    *reinterpret_cast<const float4 *>(cK + i * GDN_K + 4 * (j + 8 * m));
+                    *reinterpret_cast<const float4 *>(cK + i * GDN_K + 4 * (j + 4 * m));
                 *reinterpret_cast<float4 *>(qf + 4 * m) =
-                    *reinterpret_cast<const float4 *>(cQ + i * GDN_K + 4 * (j + 8 * m));
+                    *reinterpret_cast<const float4 *>(cQ + i * GDN_K + 4 * (j + 4 * m));
             }
-            const float g = sG[cur][i], beta = sB[cur][i], vv = sV[cur][i * 16 + rib];
-            float p0 = 0.f, p1 = 0.f;
+            const float g = sG[cur][i], beta = sB[cur][i], vv = sV[cur][i * 32 + rib];
+            float p0 = 0.f, p1 = 0.f, p2 = 0.f, p3 = 0.f;   /* 4 chains: a shorter step latency */
 #pragma unroll
-            for (int e = 0; e < 16; e += 2) {
+            for (int e = 0; e < 32; e += 4) {
                 s[e] *= g;
                 s[e + 1] *= g;
+                s[e + 2] *= g;
+                s[e + 3] *= g;
                 p0 += kf[e] * s[e];
                 p1 += kf[e + 1] * s[e + 1];
+                p2 += kf[e + 2] * s[e + 2];
+                p3 += kf[e + 3] * s[e + 3];
             }
-            const float old_v = gdn_group8_sum(p0 + p1);
+            const float old_v = gdn_group4_sum((p0 + p1) + (p2 + p3));
             const float new_v = beta * vv + (1.f - beta) * old_v;
             const float d = new_v - old_v;
-            float o0 = 0.f, o1 = 0.f;
+            float o0 = 0.f, o1 = 0.f, o2 = 0.f, o3 = 0.f;
 #pragma unroll
-            for (int e = 0; e < 16; e += 2) {
+            for (int e = 0; e < 32; e += 4) {
                 s[e] += kf[e] * d;
                 s[e + 1] += kf[e + 1] * d;
+                s[e + 2] += kf[e + 2] * d;
+                s[e + 3] += kf[e + 3] * d;
                 o0 += qf[e] * s[e];
                 o1 += qf[e + 1] * s[e + 1];
+                o2 += qf[e + 2] * s[e + 2];
+                o3 += qf[e + 3] * s[e + 3];
             }
-            const float o = gdn_group8_sum(o0 + o1);
+            const float o = gdn_group4_sum((o0 + o1) + (o2 + o3));
             if (j == 0)
                 output[((size_t)(tc + i) * GDN_HV + h) * GDN_K + row] = __float2bfloat16(scale * o);
         }
@@ -205,7 +217,26 @@ gdn_prefill_ref(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__rest
         __syncthreads();
     }
 #pragma unroll
-    for (int m = 0; m < 4; m++)
-        *reinterpret_cast<float4 *>(new_state + soff + 4 * (j + 8 * m)) =
+    for (int m = 0; m < 8; m++)
+        *reinterpret_cast<float4 *>(new_state + soff + 4 * (j + 4 * m)) =
             make_float4(s[4 * m], s[4 * m + 1], s[4 * m + 2], s[4 * m + 3]);
+}
+
+/* Longest sequences first: perm[r] = the sequence of rank r by length,
+ * longest first (ties by index), so the main kernel's slowest blocks, whose
+ * grid z is perm's rank, are dispatched in the first wave instead of the last.
+ * One block; O(num_seqs^2) compares (num_seqs is small). */
+extern "C" __global__ void __launch_bounds__(256)
+gdn_prefill_order(const long long *__restrict__ cu_seqlens, int *__restrict__ perm,
+                  long long num_seqs)
+{
+    for (long long i = threadIdx.x; i < num_seqs; i += blockDim.x) {
+        const long long li = cu_seqlens[i + 1] - cu_seqlens[i];
+        long long r = 0;
+        for (long long m = 0; m < num_seqs; m++) {
+            const long long lm = cu_seqlens[m + 1] - cu_seqlens[m];
+            r += (lm > li) || (lm == li && m < i);
+        }
+        perm[r] = (int)i;
+    }
 }

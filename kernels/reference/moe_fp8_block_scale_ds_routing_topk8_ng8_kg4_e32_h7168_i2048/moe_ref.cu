@@ -16,6 +16,9 @@
  *                  the routing weight, accumulated into an fp32 [T, H]
  *                  workspace (zeroed by the plan) with atomics.
  *   moe_finalize   fp32 -> bf16.
+ * The GEMMs the plan launches are moe_ref_gemm1_rg / moe_ref_gemm2_rg (sm_90a
+ * wgmma fed by cp.async rings; the mma.sync bodies above off sm_90a); the
+ * register-staged moe_ref_gemm{1,2}_wg are kept for comparison.
  *
  * Numerics (why this is faithful): e4m3 values are exact in fp16 and bf16,
  * so the tensor-core products are exact; each 128-wide K block is summed in
@@ -1060,8 +1063,8 @@ template <int N> static __device__ __forceinline__ void cp_async_wait()
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-/* ---- ring variants of the reference GEMMs (sm_90a; NOT in spec.json until
- * validated on a GPU) ------------------------------------------------------------
+/* ---- ring versions of the reference GEMMs (sm_90a; the ones spec.json
+ * launches; the _wg kernels above are kept for comparison) ------------------------
  * The _wg kernels above stage global loads in registers one stage ahead and
  * spend ~1 us per K stage waiting on memory. These keep 3-5 stages of raw
  * bytes in flight with cp.async, convert each stage smem -> smem into one
