@@ -77,6 +77,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct api_resp *r
         snprintf(ra, sizeof ra, "%d", resp->retry_after);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
+    if (resp->allow[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
     if (resp->www_authenticate)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"kernelfarm\"");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);

@@ -85,9 +85,11 @@ const char *api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_re
     char allow[64];
     const struct api_route *r = api_route_find(req, &wrong, allow, sizeof allow);
     if (!r) {
-        if (wrong)
+        if (wrong) {
             api_error(resp, 405, "method_not_allowed", "", "%s is not allowed on %s (allowed: %s)",
                       req->method, req->path, allow);
+            snprintf(resp->allow, sizeof resp->allow, "%s", allow);
+        }
         else
             api_error(resp, 404, "not_found", "", "no route for %s %s", req->method, req->path);
         return "unmatched";

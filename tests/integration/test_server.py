@@ -142,7 +142,8 @@ def test_errors(s, uuids):
     R.check("a body just under the cap is read (400 missing solution)", r.status == 400
             and err_of(r)["path"] == "solution")
     r = s.http("DELETE", "/definitions")
-    R.check("wrong method -> 405 JSON", r.status == 405 and err_of(r))
+    R.check("wrong method -> 405 JSON with Allow", r.status == 405 and err_of(r)
+            and r.header("Allow") == "GET")
     r = s.http("GET", "/evaluate")
     R.check("GET on a POST route -> 405", r.status == 405 and err_of(r))
     r = s.http("GET", "/no/such/route")
