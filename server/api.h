@@ -86,7 +86,7 @@ struct api_resp {
     const char *content_type;     /* for text; JSON otherwise */
     int retry_after;              /* > 0: Retry-After header */
     bool www_authenticate;        /* 401: WWW-Authenticate: Bearer */
-    char allow[32];               /* 405: the Allow header ("GET, POST") */
+    char allow[64];               /* 405: the Allow header ("GET, POST") */
     /* long-poll request: suspend until one of wait_ids finishes or the
      * deadline passes, then call the handler again */
     bool wait;
