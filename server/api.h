@@ -35,6 +35,8 @@ struct api_ctx {
     size_t max_body;                  /* bytes (413 above) */
     int max_batch;                    /* POST /tasks/batch ids */
     int max_workloads;                /* workload uuids per submission */
+    int64_t rate_limit;               /* submissions per window per caller (0: off) */
+    int64_t rate_window;              /* seconds */
     const char *redis_url, *redis_password;
     /* parts */
     struct api_auth *auth;            /* never NULL; may be disabled */

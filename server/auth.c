@@ -1,5 +1,5 @@
-/* auth.c: bearer tokens, roles, teams, rate limit (see auth.h). The token
- * table is read-only after api_auth_new: thread-safe. */
+/* auth.c: bearer tokens, roles, teams (see auth.h). The token table is
+ * read-only after api_auth_new: thread-safe. */
 #include "auth.h"
 
 #include <errno.h>
@@ -16,7 +16,6 @@ struct api_auth {
     bool enabled;
     bool redis_tokens;
     struct token *tokens; int ntokens;
-    int64_t rate_limit, rate_window;
 };
 
 static int parse_roles(const char *s, unsigned *out)
@@ -73,8 +72,7 @@ static int load_tokens(struct api_auth *a, const char *path, struct kf_err *err)
 }
 
 int api_auth_new(const char *mode, const char *tokens_file, bool loopback, bool redis_tokens,
-                 int64_t rate_limit, int64_t rate_window_s, struct api_auth **out,
-                 struct kf_err *err)
+                 struct api_auth **out, struct kf_err *err)
 {
     struct api_auth *a = xcalloc(1, sizeof *a);
     int rc = 0;
@@ -91,8 +89,6 @@ int api_auth_new(const char *mode, const char *tokens_file, bool loopback, bool 
         goto out;
     }
     a->redis_tokens = redis_tokens;
-    a->rate_limit = rate_limit;
-    a->rate_window = rate_window_s > 0 ? rate_window_s : 60;
     if (have_file && (rc = load_tokens(a, tokens_file, err)))
         goto out;
     if (a->enabled && !have_file && !redis_tokens) {
@@ -199,42 +195,6 @@ int api_auth_check(struct api_ctx *ctx, struct api_req *req, unsigned role, stru
     if (role && (who->roles & role) != role) {
         api_error(resp, 403, "forbidden", "", "token '%s' lacks the %s role", who->name,
                   role & API_ROLE_ADMIN ? "admin" : role & API_ROLE_SUBMIT ? "submit" : "read");
-        return 1;
-    }
-    return 0;
-}
-
-int api_rate_check(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
-{
-    struct api_auth *a = ctx->auth;
-    if (!a || a->rate_limit <= 0)
-        return 0;
-    if (req->who.roles & API_ROLE_ADMIN && a->enabled)
-        return 0;
-    double now = kfq_now();
-    int64_t win = (int64_t)now / a->rate_window;
-    struct kf_err e;
-    struct kfq_conn *c = api_redis(ctx);
-    redisReply *r = kfq_command(c, &e, "INCR kf:rl:%s:%lld", req->who.name, (long long)win);
-    if (!r) {
-        api_error_from(resp, &e);
-        resp->retry_after = 1;
-        return 1;
-    }
-    long long n = r->integer;
-    freeReplyObject(r);
-    if (n == 1) {
-        r = kfq_command(c, &e, "EXPIRE kf:rl:%s:%lld %lld", req->who.name, (long long)win,
-                        (long long)a->rate_window * 2);
-        if (r)
-            freeReplyObject(r);
-    }
-    if (n > a->rate_limit) {
-        int retry = (int)((win + 1) * a->rate_window - (int64_t)now);
-        api_error(resp, 429, "rate_limited", "",
-                  "more than %lld submissions in %lld s for '%s'", (long long)a->rate_limit,
-                  (long long)a->rate_window, req->who.name);
-        resp->retry_after = retry > 0 ? retry : 1;
         return 1;
     }
     return 0;

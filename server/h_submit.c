@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "ratelimit.h"
 #include "jsonio.h"
 #include "sha1.h"
 #include "xalloc.h"

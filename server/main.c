@@ -127,8 +127,10 @@ int main(int argc, char **argv)
     ctx.max_workloads = (int)o_max_workloads;
     ctx.redis_url = o_redis_url;
     ctx.redis_password = o_redis_password;
-    if (api_auth_new(o_auth, o_tokens_file, is_loopback(o_host), o_redis_tokens, o_rate_limit,
-                     o_rate_window, &ctx.auth, &err)) {
+    ctx.rate_limit = o_rate_limit;
+    ctx.rate_window = o_rate_window;
+    if (api_auth_new(o_auth, o_tokens_file, is_loopback(o_host), o_redis_tokens, &ctx.auth,
+                     &err)) {
         log_error("server", "auth: %s: %s", err.path, err.msg);
         goto out;
     }

@@ -81,7 +81,7 @@ static void setup_ctx(const char *redis_url)
     ctx.max_workloads = 100;
     ctx.redis_url = redis_url;
     struct kf_err e;
-    ck_assert_int_eq(api_auth_new("off", NULL, true, false, 0, 60, &ctx.auth, &e), 0);
+    ck_assert_int_eq(api_auth_new("off", NULL, true, false, &ctx.auth, &e), 0);
     ctx.board = api_board_new(1000);
     ctx.metrics = api_metrics_new();
     ck_assert_int_eq(kfq_connect(redis_url, NULL, true, &ctx.redis_override, &e), 0);
@@ -303,7 +303,7 @@ START_TEST(test_auth)
                      "t-x admin - admin\n");
     struct kf_err e;
     api_auth_free(ctx.auth);
-    ck_assert_int_eq(api_auth_new("auto", path, true, false, 0, 60, &ctx.auth, &e), 0);
+    ck_assert_int_eq(api_auth_new("auto", path, true, false, &ctx.auth, &e), 0);
     ck_assert(api_auth_enabled(ctx.auth));
     struct api_resp r = {0};
     struct api_req req = {.method = "POST", .path = "/solutions", .client = "1.2.3.4"};
@@ -330,11 +330,11 @@ START_TEST(test_auth)
     req.authorization = NULL;
     ck_assert_int_eq(api_auth_check(&ctx, &req, 0, &r), 0);   /* public route */
     struct api_auth *a = NULL;
-    ck_assert_int_eq(api_auth_new("on", NULL, true, false, 0, 60, &a, &e), KF_EINVAL);
-    ck_assert_int_eq(api_auth_new("maybe", NULL, true, false, 0, 60, &a, &e), KF_EINVAL);
-    ck_assert_int_eq(api_auth_new("auto", NULL, false, false, 0, 60, &a, &e), KF_EINVAL);
+    ck_assert_int_eq(api_auth_new("on", NULL, true, false, &a, &e), KF_EINVAL);
+    ck_assert_int_eq(api_auth_new("maybe", NULL, true, false, &a, &e), KF_EINVAL);
+    ck_assert_int_eq(api_auth_new("auto", NULL, false, false, &a, &e), KF_EINVAL);
     write_file(path, "t-a alice team-a superuser\n");
-    ck_assert_int_eq(api_auth_new("auto", path, true, false, 0, 60, &a, &e), KF_EINVAL);
+    ck_assert_int_eq(api_auth_new("auto", path, true, false, &a, &e), KF_EINVAL);
     teardown();
 }
 END_TEST
@@ -354,7 +354,7 @@ START_TEST(test_longpoll_decisions)
     ctx.max_workloads = 100;
     ctx.redis_url = url;
     struct kf_err e;
-    ck_assert_int_eq(api_auth_new("off", NULL, true, false, 0, 60, &ctx.auth, &e), 0);
+    ck_assert_int_eq(api_auth_new("off", NULL, true, false, &ctx.auth, &e), 0);
     ctx.board = api_board_new(1000);
     ctx.metrics = api_metrics_new();
     ck_assert_int_eq(kfq_connect(url, NULL, false, &ctx.redis_override, &e), 0);
