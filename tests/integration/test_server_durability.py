@@ -158,6 +158,19 @@ def test_graceful_shutdown(s):
     R.check("kf-server exits 0 after SIGINT", rc == 0, rc)
 
 
+def test_shutdown_route(s):
+    s.start()
+    r = s.http("POST", "/shutdown")
+    R.check("POST /shutdown -> {status: shutting_down}", r.status == 200
+            and r.json() == {"status": "shutting_down"}, r.data)
+    try:
+        rc = s.proc.wait(30)
+    except Exception:
+        rc = None
+    s.proc = None
+    R.check("POST /shutdown: kf-server exits 0", rc == 0, rc)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kf-test-durability-")
     redis = K.Redis(tmp, aof=True)
@@ -171,6 +184,7 @@ def main():
         R.run("long-poll across a Redis restart", test_longpoll_across_redis_restart, s, redis)
         R.run("reclaim", test_reclaim, s, redis)
         R.run("graceful shutdown", test_graceful_shutdown, s)
+        R.run("POST /shutdown", test_shutdown_route, s)
     finally:
         if s.proc:
             s.stop(signal.SIGKILL)
