@@ -1,7 +1,8 @@
 /* builtin.h: the evaluator's own device kernels, as NVRTC source: random
  * fill with flashinfer-bench's distributions (Philox4x32-10), the DSA
- * indexer's page-packed fp8 key cache, and an order-independent checksum.
- * Poison and L2 flush use driver memsets. Thread-safe (static text).
+ * indexer's page-packed fp8 key cache, an order-independent checksum and
+ * the L2 read sweep that flushes L2 before timed runs. Poison uses driver
+ * memsets. Thread-safe (static text).
  */
 #ifndef EV_BUILTIN_H
 #define EV_BUILTIN_H
@@ -12,5 +13,6 @@ const char *ev_builtin_source(void);
 #define EV_BUILTIN_FILL "kf_fill_random"      /* (void*, u64 numel, int dtype, u64 seed) */
 #define EV_BUILTIN_KCACHE "kf_fill_kcache"    /* (u8*, u64 npages, u64 seed) */
 #define EV_BUILTIN_CHECKSUM "kf_checksum"     /* (const u8*, u64 nbytes, u64 *out) */
+#define EV_BUILTIN_L2SWEEP "kf_l2_sweep"      /* (const u64*, u64 nwords, u64 *sink) */
 
 #endif

@@ -516,6 +516,14 @@ done:
         json_object_set_new(px, "sm_clock_mhz_max", json_integer(w->clk.sm_mhz_max));
         json_object_set_new(px, "warmup_runs", json_integer(w->clk.warmup_runs));
         json_object_set_new(px, "l2_flush_bytes", json_integer((json_int_t)E->dev.l2buf_bytes));
+        json_object_set_new(px, "l2_flush", json_string("read_sweep"));
+        if (w->clk.nkernels > 0) {
+            /* each kernel's median duration in the last trial, in launch order */
+            json_t *km = json_array();
+            for (int k = 0; k < w->clk.nkernels; k++)
+                json_array_append_new(km, json_real(w->clk.kernel_ms[k]));
+            json_object_set_new(px, "kernel_ms", km);
+        }
         json_object_set_new(px, "reference", json_string("kernelfarm-native"));
         json_object_set_new(px, "reference_version", json_string(E->ref->version));
         json_object_set_new(px, "reference_latency_cached", json_boolean(w->ref_cached_lat));

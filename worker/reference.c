@@ -238,7 +238,7 @@ static char *lat_path(const struct ev_ref *r, const char *cache_dir, const struc
     struct ev_sha256 h;
     char hex[65], buf[64];
     ev_sha256_init(&h);
-    ev_sha256_str(&h, "kernelfarm-ref-latency-v1");
+    ev_sha256_str(&h, "kernelfarm-ref-latency-v2"   /* v2: L2 flushed by a read sweep */);
     ev_sha256_str(&h, def->name);
     ev_sha256_str(&h, w->uuid);
     ev_sha256_str(&h, hardware);

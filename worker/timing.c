@@ -32,9 +32,9 @@ static int cupti_registered;
 /* Records collected by the completion callback (which CUPTI may call from
  * its own thread), assigned to windows once timing is over. */
 static pthread_mutex_t R_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct { uint64_t *s, *e; size_t n, cap; int on; } R;
+static struct { uint64_t *s, *e; uint8_t *kernel; size_t n, cap; int on; } R;
 
-static void keep(uint32_t dev, uint64_t s, uint64_t e)
+static void keep(uint32_t dev, uint64_t s, uint64_t e, int is_kernel)
 {
     if (dev != W.device)
         return;
@@ -44,9 +44,11 @@ static void keep(uint32_t dev, uint64_t s, uint64_t e)
             R.cap = R.cap ? R.cap * 2 : 4096;
             R.s = xrealloc(R.s, R.cap * sizeof *R.s);
             R.e = xrealloc(R.e, R.cap * sizeof *R.e);
+            R.kernel = xrealloc(R.kernel, R.cap * sizeof *R.kernel);
         }
         R.s[R.n] = s;
         R.e[R.n] = e;
+        R.kernel[R.n] = (uint8_t)is_kernel;
         R.n++;
     }
     pthread_mutex_unlock(&R_lock);
@@ -59,7 +61,8 @@ static void CUPTIAPI buf_request(uint8_t **buf, size_t *size, size_t *maxrec)
     *maxrec = 0;
 }
 
-static void note(uint64_t s, uint64_t e)
+/* The run whose window holds start time s, or -1. */
+static int window_of(uint64_t s)
 {
     int lo = 0, hi = W.n - 1;
     while (lo <= hi) {   /* windows are sorted and disjoint */
@@ -68,14 +71,75 @@ static void note(uint64_t s, uint64_t e)
             hi = mid - 1;
         else if (s > W.t1[mid])
             lo = mid + 1;
-        else {
-            if (s < W.first[mid])
-                W.first[mid] = s;
-            if (e > W.last[mid])
-                W.last[mid] = e;
-            return;
-        }
+        else
+            return mid;
     }
+    return -1;
+}
+
+static void note(uint64_t s, uint64_t e)
+{
+    int i = window_of(s);
+    if (i < 0)
+        return;
+    if (s < W.first[i])
+        W.first[i] = s;
+    if (e > W.last[i])
+        W.last[i] = e;
+}
+
+static int cmp_u64_by_start(const void *a, const void *b)
+{
+    uint64_t x = R.s[*(const size_t *)a], y = R.s[*(const size_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Per-kernel medians: the k-th kernel (in start order) of every run. Call
+ * with R_lock held, after the windows are complete. */
+static void kernel_medians(struct ev_clock *clk)
+{
+    size_t *order = xcalloc(R.n + 1, sizeof *order);
+    int *count = xcalloc((size_t)W.n + 1, sizeof *count);
+    double *dur = xcalloc((size_t)W.n * EV_MAX_KERNELS + 1, sizeof *dur), *col;
+    int nk;
+
+    clk->nkernels = 0;
+    for (size_t k = 0; k < R.n; k++)
+        order[k] = k;
+    qsort(order, R.n, sizeof *order, cmp_u64_by_start);
+    for (size_t k = 0; k < R.n; k++) {
+        size_t r = order[k];
+        int i = R.kernel[r] ? window_of(R.s[r]) : -1;
+        if (i < 0)
+            continue;
+        if (count[i] < EV_MAX_KERNELS)
+            dur[(size_t)i * EV_MAX_KERNELS + (size_t)count[i]] = (double)(R.e[r] - R.s[r]) * 1e-6;
+        count[i]++;
+    }
+    nk = W.n > 0 ? count[0] : 0;
+    for (int i = 1; i < W.n; i++)
+        if (count[i] != nk)
+            nk = 0;   /* runs launched different kernel counts: no per-kernel view */
+    if (nk > EV_MAX_KERNELS)
+        nk = 0;
+    col = xcalloc((size_t)W.n + 1, sizeof *col);
+    for (int p = 0; p < nk; p++) {
+        for (int i = 0; i < W.n; i++)
+            col[i] = dur[(size_t)i * EV_MAX_KERNELS + (size_t)p];
+        qsort(col, (size_t)W.n, sizeof *col, cmp_double);
+        clk->kernel_ms[p] = W.n % 2 ? col[W.n / 2] : 0.5 * (col[W.n / 2 - 1] + col[W.n / 2]);
+    }
+    clk->nkernels = nk;
+    free(col);
+    free(dur);
+    free(count);
+    free(order);
 }
 
 static void CUPTIAPI buf_complete(CUcontext ctx, uint32_t sid, uint8_t *buf, size_t size,
@@ -88,17 +152,17 @@ static void CUPTIAPI buf_complete(CUcontext ctx, uint32_t sid, uint8_t *buf, siz
         case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
         case CUPTI_ACTIVITY_KIND_KERNEL: {
             CUpti_ActivityKernel10 *k = (CUpti_ActivityKernel10 *)rec;
-            keep(k->deviceId, k->start, k->end);
+            keep(k->deviceId, k->start, k->end, 1);
             break;
         }
         case CUPTI_ACTIVITY_KIND_MEMCPY: {
             CUpti_ActivityMemcpy6 *m = (CUpti_ActivityMemcpy6 *)rec;
-            keep(m->deviceId, m->start, m->end);
+            keep(m->deviceId, m->start, m->end, 0);
             break;
         }
         case CUPTI_ACTIVITY_KIND_MEMSET: {
             CUpti_ActivityMemset4 *m = (CUpti_ActivityMemset4 *)rec;
-            keep(m->deviceId, m->start, m->end);
+            keep(m->deviceId, m->start, m->end, 0);
             break;
         }
         default:
@@ -219,9 +283,19 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Flush L2 outside the timed region: read a buffer of 2x L2 (the previous
+ * run's dirty lines are written back now, not during the timed run), then
+ * reset persisting L2. Matches Nsight Compute's --cache-control all, which
+ * leaves L2 clean and cold. */
 static CUresult flush_l2(struct ev_dev *d, int i)
 {
-    CUresult r = cuMemsetD32Async(d->l2buf, 0x9E3779B9u + (unsigned)i, d->l2buf_bytes / 4, d->stream);
+    unsigned long long nw = d->l2buf_bytes / 8;
+    CUdeviceptr sink = d->scratch + 56;
+    void *args[] = {&d->l2buf, &nw, &sink};
+    CUresult r;
+    (void)i;
+    r = cuLaunchKernel(d->k_l2sweep, (unsigned)(d->num_sms > 0 ? d->num_sms * 4 : 512), 1, 1, 512, 1,
+                       1, 0, d->stream, args, NULL);
     if (r == CUDA_SUCCESS)
         cuCtxResetPersistingL2Cache();   /* not supported everywhere: ignore */
     return r;
@@ -332,6 +406,7 @@ int ev_timer_measure(struct ev_timer *t, struct ev_dev *d, ev_run_fn run, void *
         R.on = 0;
         for (size_t k = 0; k < R.n; k++)
             note(R.s[k], R.e[k]);
+        kernel_medians(clk);
         R.n = 0;
         pthread_mutex_unlock(&R_lock);
         for (int i = 0; i < W.n; i++) {

@@ -1,7 +1,8 @@
 /* timing.h: GPU timing of one run (a whole launch plan) the way DESIGN.md
  * step 6 says: CUPTI activity records (kernels, memcpys, memsets, every
- * stream) with a run's time = last end - first start; the L2 flushed (a 2x L2
- * memset and a persisting-L2 reset) and the context synchronised before each
+ * stream) with a run's time = last end - first start, plus each kernel's own
+ * duration; the L2 flushed (a read sweep of 2x L2 and a persisting-L2 reset)
+ * and the context synchronised before each
  * timed run, outside its window; warm-up until the SM clock has ramped (NVML
  * through dlopen when present). CUDA events only if CUPTI cannot be enabled.
  * Not thread-safe: CUPTI's activity buffers are process-wide.
@@ -19,10 +20,17 @@ struct ev_timer;
 /* One run enqueued on s; returns its launch result. */
 typedef CUresult (*ev_run_fn)(void *ctx, CUstream s);
 
+#define EV_MAX_KERNELS 16
+
 struct ev_clock {
     int sm_mhz_before, sm_mhz_after;   /* -1 if NVML is unavailable */
     int sm_mhz_max;
     int warmup_runs;                   /* runs done before timing */
+    /* CUPTI only: the median duration of the k-th kernel of a run, in start
+     * order, over the timed runs; nkernels 0 when runs differ in their
+     * kernel count, with CUDA events, or past EV_MAX_KERNELS. */
+    int nkernels;
+    double kernel_ms[EV_MAX_KERNELS];
 };
 
 /* force_events: skip CUPTI (tests, or KF_TIMER=events). */

@@ -188,12 +188,12 @@ PY
 phase_C() {
     local rc=0 r b
     export PYTHONUNBUFFERED=1
-    b=$(( BUDGET * 40 / 100 ))
+    b=$(( BUDGET * 50 / 100 ))
     echo "-- conformance_gdn.py (limit $b s)"
     timeout -k 5 "$b" python3 tests/gpu/conformance_gdn.py --defs .fib/defs --workloads .fib/workloads \
-        --iters 20 --budget-s $(( b * 60 / 100 )) --out "$W/C/gdn.json" >"$W/C/gdn.log" 2>&1
+        --iters 20 --budget-s $(( b * 75 / 100 )) --out "$W/C/gdn.json" >"$W/C/gdn.log" 2>&1
     r=$?; tail -n 4 "$W/C/gdn.log"; echo "conformance_gdn: exit $r"; [ $r -ne 0 ] && rc=1
-    b=$(( BUDGET * 35 / 100 ))
+    b=$(( BUDGET * 25 / 100 ))
     echo "-- conformance_dsa.py (limit $b s)"
     timeout -k 5 "$b" python3 tests/gpu/conformance_dsa.py --defs .fib/defs --workloads .fib/workloads \
         --no-timing --budget-s $(( b * 60 / 100 )) --out "$W/C/dsa.json" >"$W/C/dsa.log" 2>&1
