@@ -107,10 +107,23 @@ static const char body[] =
     "  for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);\n"
     "  if ((threadIdx.x & 31) == 0) atomicAdd(out, acc);\n"
     "}\n"
-    /* L2 flush by reading: leaves L2 full of clean lines of the sweep buffer,
-     * so the timed run starts cold without write-backs of dirty lines (a
-     * write flush makes memory-bound kernels pay for evicting it). The
-     * conditional store keeps the loads alive; it never fires for nw > 0. */
+    /* L2 flushes (timing.c picks one). kf_l2_fill writes the flush buffer:
+     * write-allocate evicts every other line, but leaves L2 full of dirty
+     * lines that a memory-bound timed run would pay to write back.
+     * kf_l2_discard then drops the buffer's lines without writing them back
+     * (discard.global.L2, sm_80+): L2 ends clean and cold, as after Nsight
+     * Compute's --cache-control all. kf_l2_sweep reads the buffer instead
+     * (clean, but the replacement policy may keep hot lines of the timed
+     * run). The conditional store keeps the loads alive; it never fires. */
+    "extern \"C\" __global__ void kf_l2_fill(u64 *p, u64 nw, u64 v) {\n"
+    "  u64 stride = (u64)gridDim.x * blockDim.x;\n"
+    "  for (u64 w = (u64)blockIdx.x * blockDim.x + threadIdx.x; w < nw; w += stride) p[w] = v ^ w;\n"
+    "}\n"
+    "extern \"C\" __global__ void kf_l2_discard(const u8 *p, u64 nlines) {\n"
+    "  u64 stride = (u64)gridDim.x * blockDim.x;\n"
+    "  for (u64 l = (u64)blockIdx.x * blockDim.x + threadIdx.x; l < nlines; l += stride)\n"
+    "    asm volatile(\"discard.global.L2 [%0], 128;\" :: \"l\"(p + l * 128) : \"memory\");\n"
+    "}\n"
     "extern \"C\" __global__ void kf_l2_sweep(const u64 *p, u64 nw, u64 *sink) {\n"
     "  u64 stride = (u64)gridDim.x * blockDim.x, acc = 0;\n"
     "  for (u64 w = (u64)blockIdx.x * blockDim.x + threadIdx.x; w < nw; w += stride)\n"

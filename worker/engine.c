@@ -516,7 +516,7 @@ done:
         json_object_set_new(px, "sm_clock_mhz_max", json_integer(w->clk.sm_mhz_max));
         json_object_set_new(px, "warmup_runs", json_integer(w->clk.warmup_runs));
         json_object_set_new(px, "l2_flush_bytes", json_integer((json_int_t)E->dev.l2buf_bytes));
-        json_object_set_new(px, "l2_flush", json_string("read_sweep"));
+        json_object_set_new(px, "l2_flush", json_string(ev_l2_flush_mode()));
         if (w->clk.nkernels > 0) {
             /* each kernel's median duration in the last trial, in launch order */
             json_t *km = json_array();

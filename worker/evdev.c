@@ -167,7 +167,9 @@ static int load_builtin(struct ev_dev *d, struct kf_err *err)
     if ((r = cuModuleGetFunction(&d->k_fill, d->builtin, EV_BUILTIN_FILL)) ||
         (r = cuModuleGetFunction(&d->k_kcache, d->builtin, EV_BUILTIN_KCACHE)) ||
         (r = cuModuleGetFunction(&d->k_checksum, d->builtin, EV_BUILTIN_CHECKSUM)) ||
-        (r = cuModuleGetFunction(&d->k_l2sweep, d->builtin, EV_BUILTIN_L2SWEEP)))
+        (r = cuModuleGetFunction(&d->k_l2sweep, d->builtin, EV_BUILTIN_L2SWEEP)) ||
+        (r = cuModuleGetFunction(&d->k_l2fill, d->builtin, EV_BUILTIN_L2FILL)) ||
+        (r = cuModuleGetFunction(&d->k_l2discard, d->builtin, EV_BUILTIN_L2DISCARD)))
         rc = ev_cu_err(err, r, "cuModuleGetFunction(builtin)");
 out:
     free(cubin);

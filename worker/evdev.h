@@ -25,7 +25,7 @@ struct ev_dev {
     int driver_version;     /* 13000 */
     char pci_bus_id[32];
     CUmodule builtin;
-    CUfunction k_fill, k_kcache, k_checksum, k_l2sweep;
+    CUfunction k_fill, k_kcache, k_checksum, k_l2sweep, k_l2fill, k_l2discard;
     CUdeviceptr l2buf; size_t l2buf_bytes;   /* 2x L2, for flushes */
     CUdeviceptr scratch;    /* 8 bytes for checksums */
     const char *cache_dir;  /* borrowed */

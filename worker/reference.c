@@ -13,6 +13,7 @@
 #include "guard.h"
 #include "jsonio.h"
 #include "log.h"
+#include "timing.h"
 #include "pack.h"
 #include "safetensors.h"
 #include "sha256.h"
@@ -238,7 +239,8 @@ static char *lat_path(const struct ev_ref *r, const char *cache_dir, const struc
     struct ev_sha256 h;
     char hex[65], buf[64];
     ev_sha256_init(&h);
-    ev_sha256_str(&h, "kernelfarm-ref-latency-v2"   /* v2: L2 flushed by a read sweep */);
+    ev_sha256_str(&h, "kernelfarm-ref-latency-v3");   /* v3: the L2 flush mode is part of the key */
+    ev_sha256_str(&h, ev_l2_flush_mode());
     ev_sha256_str(&h, def->name);
     ev_sha256_str(&h, w->uuid);
     ev_sha256_str(&h, hardware);

@@ -283,19 +283,45 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Flush L2 outside the timed region: read a buffer of 2x L2 (the previous
- * run's dirty lines are written back now, not during the timed run), then
- * reset persisting L2. Matches Nsight Compute's --cache-control all, which
- * leaves L2 clean and cold. */
-static CUresult flush_l2(struct ev_dev *d, int i)
+const char *ev_l2_flush_mode(void)
 {
-    unsigned long long nw = d->l2buf_bytes / 8;
+    static const char *mode;
+    if (!mode) {
+        const char *e = getenv("KF_L2_FLUSH");
+        mode = "discard";
+        if (e && (!strcmp(e, "read") || !strcmp(e, "write") || !strcmp(e, "discard")))
+            mode = !strcmp(e, "read") ? "read" : !strcmp(e, "write") ? "write" : "discard";
+        else if (e && *e)
+            log_warn("timing", "KF_L2_FLUSH=%s is not discard, read or write: using discard", e);
+    }
+    return mode;
+}
+
+/* Flush L2 outside the timed region (the caller synchronises before the
+ * timed run), then reset persisting L2. discard (the default): write a
+ * buffer of 2x L2, evicting everything else, then drop its lines without
+ * write-back, so the timed run starts cold with no dirty lines to evict, as
+ * under Nsight Compute's --cache-control all. read: read the buffer
+ * (clean, but hot lines may survive the replacement policy). write: write
+ * it (the timed run pays for the dirty lines). */
+static CUresult flush_l2(struct ev_dev *d)
+{
+    unsigned long long nw = d->l2buf_bytes / 8, nlines = d->l2buf_bytes / 128, v = 0x5a5a5a5a5a5a5a5aull;
     CUdeviceptr sink = d->scratch + 56;
-    void *args[] = {&d->l2buf, &nw, &sink};
+    unsigned grid = (unsigned)(d->num_sms > 0 ? d->num_sms * 4 : 512);
+    const char *mode = ev_l2_flush_mode();
     CUresult r;
-    (void)i;
-    r = cuLaunchKernel(d->k_l2sweep, (unsigned)(d->num_sms > 0 ? d->num_sms * 4 : 512), 1, 1, 512, 1,
-                       1, 0, d->stream, args, NULL);
+    if (mode[0] == 'r') {
+        void *args[] = {&d->l2buf, &nw, &sink};
+        r = cuLaunchKernel(d->k_l2sweep, grid, 1, 1, 512, 1, 1, 0, d->stream, args, NULL);
+    } else {
+        void *args[] = {&d->l2buf, &nw, &v};
+        r = cuLaunchKernel(d->k_l2fill, grid, 1, 1, 512, 1, 1, 0, d->stream, args, NULL);
+        if (r == CUDA_SUCCESS && mode[0] == 'd') {
+            void *dargs[] = {&d->l2buf, &nlines};
+            r = cuLaunchKernel(d->k_l2discard, grid, 1, 1, 512, 1, 1, 0, d->stream, dargs, NULL);
+        }
+    }
     if (r == CUDA_SUCCESS)
         cuCtxResetPersistingL2Cache();   /* not supported everywhere: ignore */
     return r;
@@ -366,7 +392,7 @@ int ev_timer_measure(struct ev_timer *t, struct ev_dev *d, ev_run_fn run, void *
     }
     for (int i = 0; i < iters; i++) {
         float ms = 0;
-        if ((r = flush_l2(d, i)) != CUDA_SUCCESS || (r = cuCtxSynchronize()) != CUDA_SUCCESS) {
+        if ((r = flush_l2(d)) != CUDA_SUCCESS || (r = cuCtxSynchronize()) != CUDA_SUCCESS) {
             rc = ev_cu_err(err, r, "L2 flush");
             *run_err = r;
             break;

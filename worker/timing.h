@@ -1,9 +1,9 @@
 /* timing.h: GPU timing of one run (a whole launch plan) the way DESIGN.md
  * step 6 says: CUPTI activity records (kernels, memcpys, memsets, every
  * stream) with a run's time = last end - first start, plus each kernel's own
- * duration; the L2 flushed (a read sweep of 2x L2 and a persisting-L2 reset)
- * and the context synchronised before each
- * timed run, outside its window; warm-up until the SM clock has ramped (NVML
+ * duration; the L2 flushed (2x L2 written, then discarded without
+ * write-back; a persisting-L2 reset) and the context synchronised before
+ * each timed run, outside its window; warm-up until the SM clock has ramped (NVML
  * through dlopen when present). CUDA events only if CUPTI cannot be enabled.
  * Not thread-safe: CUPTI's activity buffers are process-wide.
  */
@@ -45,6 +45,10 @@ const char *ev_timer_kind(const struct ev_timer *t);
 int ev_timer_measure(struct ev_timer *t, struct ev_dev *d, ev_run_fn run, void *ctx, int warmup,
                      int iters, double *samples_ms, struct ev_clock *clk, CUresult *run_err,
                      struct kf_err *err);
+
+/* The L2 flush before timed runs: "discard" (default), "read" or "write",
+ * from KF_L2_FLUSH (read once; an unknown value warns and gives discard). */
+const char *ev_l2_flush_mode(void);
 
 /* Name of the GPU with NVML index `index` ("NVIDIA H100 80GB HBM3"); 0, or -1
  * without NVML. Creates no CUDA context: safe in a supervisor. */
