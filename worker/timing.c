@@ -185,6 +185,7 @@ static struct {
     nvml_clock_t clock, max_clock;
     nvml_by_index_t by_index;
     nvml_name_t name;
+    int warned_pci;
 } NV;
 
 static void *nvml_handle(const struct ev_dev *d)
@@ -193,19 +194,39 @@ static void *nvml_handle(const struct ev_dev *d)
     if (!NV.tried) {
         void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
         nvml_init_t init;
+        int irc = -1;
         NV.tried = 1;
-        if (!lib)
+        if (!lib) {
+            log_warn("timing", "NVML unavailable (no SM clock readings): %s", dlerror());
             return NULL;
+        }
         init = (nvml_init_t)dlsym(lib, "nvmlInit_v2");
         NV.by_pci = (nvml_by_pci_t)dlsym(lib, "nvmlDeviceGetHandleByPciBusId_v2");
         NV.clock = (nvml_clock_t)dlsym(lib, "nvmlDeviceGetClockInfo");
         NV.max_clock = (nvml_clock_t)dlsym(lib, "nvmlDeviceGetMaxClockInfo");
         NV.by_index = (nvml_by_index_t)dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
         NV.name = (nvml_name_t)dlsym(lib, "nvmlDeviceGetName");
-        NV.ok = init && NV.by_pci && NV.clock && NV.max_clock && init() == 0;
+        NV.ok = init && NV.by_pci && NV.clock && NV.max_clock && (irc = init()) == 0;
+        if (!NV.ok)
+            log_warn("timing", "NVML unusable (no SM clock readings): nvmlInit_v2=%d symbols=%d", irc,
+                     !!(init && NV.by_pci && NV.clock && NV.max_clock));
     }
-    if (!d || !NV.ok || NV.by_pci(d->pci_bus_id, &h) != 0)
+    if (!d || !NV.ok)
         return NULL;
+    if (NV.by_pci(d->pci_bus_id, &h) != 0) {
+        /* CUDA writes a 4-digit PCI domain ("0000:3b:00.0"), NVML's own
+         * form has 8 ("00000000:3b:00.0") */
+        char id[48];
+        int prc;
+        snprintf(id, sizeof id, "0000%s", d->pci_bus_id);
+        if ((prc = NV.by_pci(id, &h)) != 0) {
+            if (!NV.warned_pci)
+                log_warn("timing", "NVML has no device at PCI %s (rc=%d): no SM clock readings",
+                         d->pci_bus_id, prc);
+            NV.warned_pci = 1;
+            return NULL;
+        }
+    }
     return h;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/gpu/prepare.sh: run HERE (the Debian development machine), before a
 # device run of tests/gpu/full.sh on a bare GPU host. It
-#   1. builds the programs (make all);
+#   1. builds the programs (make all bench);
 #   2. packs bin/kf, bin/kf-server, bin/kf-worker (+ redis-server, redis-cli
 #      and the shared libraries a bare host lacks) into .gpuhost/ with
 #      ../shared/gpu-host/pack.sh (GPU_HOST_PACK overrides the path);
@@ -26,12 +26,12 @@ die() { echo "prepare.sh: FATAL: $*" >&2; exit 1; }
 [ -x "$PACK" ] || die "pack.sh not found at $PACK (set GPU_HOST_PACK)"
 [ -d "$DATA/definitions" ] || die "contest data not found at $DATA (set KF_CONTEST_DATA)"
 
-echo "== make all"
-make --no-print-directory all
+echo "== make all bench"
+make --no-print-directory all bench
 
 echo "== pack .gpuhost"
 progs=(bin/kf bin/kf-server bin/kf-worker)
-# GPU test programs built from C, if any exist (none today: the GPU tests are scripts)
+# GPU test programs and benchmarks built from C (bench/timer_offset)
 for p in build/tests/gpu_* build/bench/*; do
     [ -f "$p" ] && [ -x "$p" ] && progs+=("$p")
 done
