@@ -51,6 +51,7 @@ COPY --from=build /src/deploy/eval-contest.json /opt/kernelfarm/deploy/
 USER kernelfarm
 WORKDIR /var/lib/kernelfarm
 ENV KF_KERNELS_DIR=/opt/kernelfarm/kernels FIB_DATASET_PATH=/data/dataset \
+    KF_EVAL_CONFIG=/opt/kernelfarm/deploy/eval-contest.json \
     LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/local/cuda/extras/CUPTI/lib64 \
     NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
 STOPSIGNAL SIGTERM

@@ -127,7 +127,7 @@ asan:
 bench: all $(BENCH_BINS)
 
 examples: $(BIN)/kf
-	@tools/pack-kernels.sh
+	@for d in kernels/examples/*; do $(BIN)/kf pack "$$d" -o "$$d/solution.json" || exit 1; done
 
 clean:
 	rm -rf $(BUILD) build-asan $(BIN)

@@ -6,7 +6,8 @@
 #   - var/dataset generated with `bin/kf synth` if missing
 #     (skipped when FIB_DATASET_PATH is set)
 #   - kf-server on 127.0.0.1:8080 (KF_HOST / KF_PORT override)
-#   - one kf-worker per GPU that `nvidia-smi -L` lists (none: a clear message)
+#   - one kf-worker per GPU that `nvidia-smi -L` lists (none: a clear message),
+#     with the contest eval settings deploy/eval-contest.json (KF_EVAL_CONFIG)
 #
 # Logs go to var/log/. Ctrl-C (or SIGTERM) stops everything: workers first
 # (a task in progress is released and stays queued), then the server, then
@@ -104,6 +105,9 @@ if [ "$ngpu" -eq 0 ]; then
         "submissions stay pending until a worker connects to $KF_REDIS_URL"
 else
     mkdir -p "$var/cache"
+    # the contest's eval settings, as `kf run` uses them (override: KF_EVAL_CONFIG)
+    export KF_EVAL_CONFIG=${KF_EVAL_CONFIG:-$root/deploy/eval-contest.json}
+    export KF_KERNELS_DIR=${KF_KERNELS_DIR:-$root/kernels}
     for ((d = 0; d < ngpu; d++)); do
         start "kf-worker[$d]" "$var/log/kf-worker-$d.log" bin/kf-worker --device "$d" \
             --cache "$var/cache" --worker-id "$(hostname)-gpu$d"

@@ -195,7 +195,17 @@ static void *nvml_handle(const struct ev_dev *d)
         void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
         nvml_init_t init;
         int irc = -1;
+        Dl_info di;
         NV.tried = 1;
+        /* not on the loader's path (some container hosts): the driver
+         * installs NVML next to libcuda, which is loaded by now */
+        if (!lib && ev_cu.loaded && dladdr((void *)cuInit, &di) && di.dli_fname &&
+            strrchr(di.dli_fname, '/')) {
+            const char *slash = strrchr(di.dli_fname, '/');
+            char *path = xasprintf("%.*s/libnvidia-ml.so.1", (int)(slash - di.dli_fname), di.dli_fname);
+            lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+            free(path);
+        }
         if (!lib) {
             log_warn("timing", "NVML unavailable (no SM clock readings): %s", dlerror());
             return NULL;
