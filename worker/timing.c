@@ -383,16 +383,23 @@ int ev_timer_measure(struct ev_timer *t, struct ev_dev *d, ev_run_fn run, void *
     clk->sm_mhz_max = ev_sm_clock_mhz(d, 1);
     clk->sm_mhz_before = ev_sm_clock_mhz(d, 0);
 
-    /* Warm-up: the configured runs, then on until the SM clock is within 90%
-     * of its maximum (at most 0.5 s), when NVML can tell. */
+    /* Warm-up: the configured runs, then on until the SM clock has ramped,
+     * when NVML can tell: within 90% of its maximum, or no higher than the
+     * best reading for 3 polls in a row (a power cap holds it lower), at
+     * most 0.5 s. */
     t_start = now_s();
-    for (int i = 0;; i++) {
+    for (int i = 0, best = -1, flat = 0;; i++) {
         int mhz;
         if (i >= warmup) {
             if (clk->sm_mhz_max <= 0 || now_s() - t_start > 0.5)
                 break;
             mhz = ev_sm_clock_mhz(d, 0);
             if (mhz < 0 || mhz * 10 >= clk->sm_mhz_max * 9)
+                break;
+            flat = mhz > best ? 0 : flat + 1;
+            if (mhz > best)
+                best = mhz;
+            if (flat >= 3)
                 break;
         }
         if ((r = run(ctx, d->stream)) != CUDA_SUCCESS || (r = cuCtxSynchronize()) != CUDA_SUCCESS) {
