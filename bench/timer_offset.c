@@ -125,6 +125,8 @@ int main(int argc, char **argv)
         }
         printf("# timer_offset on %s (%s), timer %s, L2 flush %s, %d warm-up + %d timed runs each\n",
                d.name, d.arch, ev_timer_kind(t), ev_l2_flush_mode(), warmup, iters);
+        printf("# SM clock (NVML, -1: unavailable): %d MHz now, %d MHz max\n", ev_sm_clock_mhz(&d, 0),
+               ev_sm_clock_mhz(&d, 1));
         printf("# kernel\tgrid\tblock\tmedian_us\n");
         for (size_t k = 0; k < sizeof cals / sizeof cals[0]; k++) {
             struct cal *c = &cals[k];

@@ -185,6 +185,7 @@ static struct {
     nvml_clock_t clock, max_clock;
     nvml_by_index_t by_index;
     nvml_name_t name;
+    nvml_init_t shutdown;
     int warned_pci;
 } NV;
 
@@ -216,6 +217,7 @@ static void *nvml_handle(const struct ev_dev *d)
         NV.max_clock = (nvml_clock_t)dlsym(lib, "nvmlDeviceGetMaxClockInfo");
         NV.by_index = (nvml_by_index_t)dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
         NV.name = (nvml_name_t)dlsym(lib, "nvmlDeviceGetName");
+        NV.shutdown = (nvml_init_t)dlsym(lib, "nvmlShutdown");
         NV.ok = init && NV.by_pci && NV.clock && NV.max_clock && (irc = init()) == 0;
         if (!NV.ok)
             log_warn("timing", "NVML unusable (no SM clock readings): nvmlInit_v2=%d symbols=%d", irc,
@@ -243,11 +245,18 @@ static void *nvml_handle(const struct ev_dev *d)
 int ev_nvml_device_name(int index, char *buf, size_t n)
 {
     void *h = NULL;
+    int rc = 0;
     nvml_handle(NULL);
     if (!NV.ok || !NV.by_index || !NV.name || NV.by_index((unsigned)index, &h) != 0 ||
         NV.name(h, buf, (unsigned)n) != 0)
-        return -1;
-    return 0;
+        rc = -1;
+    /* A supervisor asks this, then forks evaluators: NVML's state does not
+     * survive fork (every later query in the child fails), so leave NVML
+     * uninitialised here and let whoever needs clocks initialise it anew. */
+    if (NV.ok && NV.shutdown)
+        NV.shutdown();
+    NV.tried = NV.ok = 0;
+    return rc;
 }
 
 int ev_sm_clock_mhz(const struct ev_dev *d, int max_clock)

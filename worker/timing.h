@@ -51,7 +51,8 @@ int ev_timer_measure(struct ev_timer *t, struct ev_dev *d, ev_run_fn run, void *
 const char *ev_l2_flush_mode(void);
 
 /* Name of the GPU with NVML index `index` ("NVIDIA H100 80GB HBM3"); 0, or -1
- * without NVML. Creates no CUDA context: safe in a supervisor. */
+ * without NVML. Creates no CUDA context and leaves NVML uninitialised: safe
+ * in a supervisor that forks evaluators afterwards. */
 int ev_nvml_device_name(int index, char *buf, size_t n);
 /* Current SM clock in MHz via NVML, -1 if unavailable. */
 int ev_sm_clock_mhz(const struct ev_dev *d, int max_clock);
