@@ -153,7 +153,7 @@ def run(tmp, logdir):
         stdout=open(server_log, "w"), stderr=subprocess.STDOUT))
     worker_log = os.path.join(logdir, "kf-worker.log")
     worker = subprocess.Popen(
-        [progs["kf-worker"], "--device", "0", "--redis", "unix://" + sock, "--dataset", ds,
+        [progs["kf-worker"], "--device", "0", "--redis-url", "unix://" + sock, "--dataset", ds,
          "--cache", cache, "--kernels", os.path.join(ROOT, "kernels"),
          "--seed-secret", "stack-test-secret", "--worker-id", "gpu-stack",
          "--workload-timeout", str(WL_TIMEOUT), "--startup-timeout", str(STARTUP),

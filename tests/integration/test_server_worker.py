@@ -50,7 +50,7 @@ def main():
     worker = None
     try:
         s.start()
-        args = [os.path.join(K.BIN, "kf-worker"), "--redis", redis.url, "--dataset", ds,
+        args = [os.path.join(K.BIN, "kf-worker"), "--redis-url", redis.url, "--dataset", ds,
                 "--cache", os.path.join(tmp, "cache"), "--worker-id", "e2e-gpu0",
                 "--kernels", os.path.join(K.ROOT, "kernels"), "--heartbeat", "0.5",
                 "--probe-timeout", "30"]
@@ -83,9 +83,11 @@ def main():
         t = None
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            r = s.http("GET", "/tasks/%s?timeout=60" % tid, timeout=120)
+            r = s.http("GET", "/tasks/%s?timeout=10" % tid, timeout=60)
             t = r.json()
             if t["status"] in ("completed", "failed"):
+                break
+            if worker.poll() is not None:   # the worker died: nobody will finish it
                 break
         R.check("the real worker takes the task to a terminal state",
                 t is not None and t["status"] in ("completed", "failed"), t)

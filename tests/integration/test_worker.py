@@ -90,7 +90,7 @@ def run(tmp, procs):
 
     # --help and flag errors
     r = subprocess.run([BIN, "--help"], env=env, capture_output=True, text=True, timeout=30)
-    flags = ["--device", "--redis", "--dataset", "--cache", "--kernels", "--seed-secret",
+    flags = ["--device", "--redis-url", "--dataset", "--cache", "--kernels", "--seed-secret",
              "--workload-timeout", "--startup-timeout", "--task-timeout", "--worker-id",
              "--eval-config", "--heartbeat"]
     missing = [f for f in flags if f not in r.stdout]
@@ -122,7 +122,7 @@ def run(tmp, procs):
                              timeout=10)
         return out.stdout.strip()
 
-    base = [BIN, "--redis", "unix://" + sock, "--dataset", ds, "--cache",
+    base = [BIN, "--redis-url", "unix://" + sock, "--dataset", ds, "--cache",
             os.path.join(tmp, "cache"), "--kernels", os.path.join(ROOT, "kernels"),
             "--seed-secret", SECRET, "--worker-id", "itest-w", "--heartbeat", "0.5",
             "--probe-timeout", "30"]
