@@ -202,16 +202,21 @@ find_ncu() {
     return 1
 }
 
+# LD_LIBRARY_PATH without .gpuhost/lib: for the host's own tools (ncu), which
+# must not load the packed Debian libraries; kf itself keeps the full path
+host_ldpath() {
+    printf "%s" "${LD_LIBRARY_PATH:-}" | tr ':' '\n' | grep -v '/\.gpuhost/lib$' | paste -sd: -
+}
+
 # ncu_run NCU DEF UUID [NCU_OPTIONS...]: one call of reference DEF under Nsight Compute.
 # A fresh cache: cached reference outputs would skip the reference run.
 ncu_run() {
     local ncu=$1 def=$2 wl=$3 dir="$WORK/b"
     shift 3
     rm -rf "$dir/cache-ncu-$def"
-    # ncu itself without .gpuhost/lib (Debian's libssl etc. are not for the
-    # host's tools); kf, started through env, with it
+    # ncu itself without .gpuhost/lib; kf, started through env, with it
     local ldp_host ldp_kf=${LD_LIBRARY_PATH:-}
-    ldp_host=$(printf "%s" "${LD_LIBRARY_PATH:-}" | tr ':' '\n' | grep -v '/\.gpuhost/lib$' | paste -sd: -)
+    ldp_host=$(host_ldpath)
     KF_RUN_INPROCESS=1 KF_TIMER=events LD_LIBRARY_PATH="$ldp_host" \
         "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --log-file "$dir/ncu_$def.csv" "$@" \
         env LD_LIBRARY_PATH="$ldp_kf" "$KF" run --dataset "$DATASET" --config "$CONFIG" \
@@ -234,7 +239,7 @@ calib_b() {
     fi
     "$cal" >"$dir/calib_kf.txt" 2>"$dir/calib_kf.log" || { echo "  timer_offset failed: $(tail -n 2 "$dir/calib_kf.log")"; return 1; }
     local ldp_host ldp_kf=${LD_LIBRARY_PATH:-}
-    ldp_host=$(printf "%s" "${LD_LIBRARY_PATH:-}" | tr ':' '\n' | grep -v '/\.gpuhost/lib$' | paste -sd: -)
+    ldp_host=$(host_ldpath)
     KF_TIMER=events LD_LIBRARY_PATH="$ldp_host" "$ncu" --clock-control none --metrics gpu__time_duration.sum \
         --kernel-name regex:kf_cal_ --csv --log-file "$dir/calib_ncu.csv" \
         env LD_LIBRARY_PATH="$ldp_kf" "$cal" --warmup 2 --iters 9 >"$dir/calib_ncu.log" 2>&1 ||

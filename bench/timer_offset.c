@@ -20,6 +20,7 @@
 #include "kf_err.h"
 #include "log.h"
 #include "nvrtc_build.h"
+#include "stats.h"
 #include "timing.h"
 
 static const char cal_src[] =
@@ -148,13 +149,9 @@ int main(int argc, char **argv)
             if (clk.nkernels == 1) {
                 us = clk.kernel_ms[0] * 1e3;
             } else {   /* CUDA events: the median of the run windows */
-                for (int i = 1; i < iters; i++)   /* insertion sort: iters is small */
-                    for (int j = i; j > 0 && samples[j - 1] > samples[j]; j--) {
-                        double x = samples[j];
-                        samples[j] = samples[j - 1];
-                        samples[j - 1] = x;
-                    }
-                us = samples[iters / 2] * 1e3;
+                struct ev_stats st;
+                ev_stats_compute(samples, iters, &st);
+                us = st.median * 1e3;
             }
             printf("%s\t%u\t%u\t%.3f\n", c->name, c->grid, c->block, us);
         }

@@ -325,14 +325,17 @@ static double now_s(void)
 
 const char *ev_l2_flush_mode(void)
 {
+    static const char *const modes[] = {"discard", "read", "write"};
     static const char *mode;
     if (!mode) {
         const char *e = getenv("KF_L2_FLUSH");
-        mode = "discard";
-        if (e && (!strcmp(e, "read") || !strcmp(e, "write") || !strcmp(e, "discard")))
-            mode = !strcmp(e, "read") ? "read" : !strcmp(e, "write") ? "write" : "discard";
-        else if (e && *e)
+        for (size_t i = 0; e && i < sizeof modes / sizeof modes[0]; i++)
+            if (!strcmp(e, modes[i]))
+                mode = modes[i];
+        if (!mode && e && *e)
             log_warn("timing", "KF_L2_FLUSH=%s is not discard, read or write: using discard", e);
+        if (!mode)
+            mode = modes[0];
     }
     return mode;
 }
