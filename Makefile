@@ -13,6 +13,7 @@
 #   lib/*.c            -> libkf.a          (shared by every program)
 #   worker/*.c         -> libkfeval.a      (the evaluation engine), except
 #   worker/main.c      -> bin/kf-worker
+#   worker/runner_main.c -> bin/kf-runner (the untrusted runner, docs/runner.md)
 #   server/*.c         -> libkfserver.a, except server/main.c -> bin/kf-server
 #   cli/*.c            -> bin/kf
 #   tests/unit/test_*.c -> one Check program each
@@ -43,7 +44,7 @@ CUDA_LIBS := -L$(CUDA_HOME)/lib64/stubs -lcuda -L$(CUDA_HOME)/lib64 -lnvrtc \
 LIBS     := $(PKG_LIBS) -lm
 
 LIB_SRC    := $(wildcard lib/*.c)
-EVAL_SRC   := $(filter-out worker/main.c,$(wildcard worker/*.c))
+EVAL_SRC   := $(filter-out worker/main.c worker/runner_main.c,$(wildcard worker/*.c))
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 CLI_SRC    := $(wildcard cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -54,7 +55,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIBKF     := $(BUILD)/libkf.a
 LIBEVAL   := $(BUILD)/libkfeval.a
 LIBSERVER := $(BUILD)/libkfserver.a
-PROGS     := $(BIN)/kf-server $(BIN)/kf-worker $(BIN)/kf
+PROGS     := $(BIN)/kf-server $(BIN)/kf-worker $(BIN)/kf-runner $(BIN)/kf
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
@@ -79,6 +80,9 @@ $(BIN)/kf-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBKF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 $(BIN)/kf-worker: $(call obj,worker/main.c) $(LIBEVAL) $(LIBKF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+$(BIN)/kf-runner: $(call obj,worker/runner_main.c) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
 $(BIN)/kf: $(call obj,$(CLI_SRC)) $(LIBEVAL) $(LIBKF)

@@ -1,9 +1,11 @@
-/* engine.h: the evaluation engine (the evaluation contract of DESIGN.md) for
- * one solution over a list of workloads on one GPU, in the calling process.
- * Used by the evaluator child of kf-worker and by `kf run`. It initialises
- * CUDA in the calling process: the kf-worker supervisor must never call it
- * itself, only from a forked evaluator child. Not thread-safe: one
- * evaluation per process at a time.
+/* engine.h: the judge (the evaluation contract of DESIGN.md; docs/runner.md)
+ * for one solution over a list of workloads on one GPU. The calling process
+ * is the trusted judge: it makes the inputs, runs the reference, checks
+ * and times; the solution itself runs in a separate runner process
+ * (bin/kf-runner) that this starts. Used by the evaluator child of
+ * kf-worker and by `kf run`. It initialises CUDA in the calling process:
+ * the kf-worker supervisor must never call it itself, only from a forked
+ * evaluator child. Not thread-safe: one evaluation per process at a time.
  */
 #ifndef KF_ENGINE_H
 #define KF_ENGINE_H
@@ -37,6 +39,7 @@ struct ev_request {
     const char *cache_dir;    /* compile + reference caches; NULL = no cache */
     const char *kernels_dir;  /* kernels/ root with reference/<def>/ */
     int device;               /* CUDA ordinal */
+    const char *runner_path;  /* bin/kf-runner; NULL: beside the program, or $KF_RUNNER */
     const char *dump_dir;     /* non-NULL: write each workload's trial-0 inputs ("input.<name>")
                                  and reference outputs ("reference.<name>") to
                                  <dump_dir>/<uuid>.safetensors (conformance tests) */

@@ -119,7 +119,7 @@ int ev_nvrtc_compile_src(const char *name, const char *src, const char *arch, vo
     return compile_tu(name, src, 0, NULL, NULL, arch, cubin, size, log_out, err);
 }
 
-static void mkdirs(const char *dir)
+void ev_mkdirs(const char *dir)
 {
     char *p = xstrdup(dir);
     for (char *s = p + 1; *s; s++) {
@@ -156,7 +156,7 @@ static int cache_read(const char *path, void **data, size_t *size)
     return 0;
 }
 
-static void cache_write(const char *path, const void *data, size_t size)
+int ev_file_write_atomic(const char *path, const void *data, size_t size)
 {
     char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
     FILE *f = fopen(tmp, "wb");
@@ -165,12 +165,13 @@ static void cache_write(const char *path, const void *data, size_t size)
         ok &= fclose(f) == 0;
         if (ok && rename(tmp, path) == 0) {
             free(tmp);
-            return;
+            return 0;
         }
     }
     unlink(tmp);
     log_warn("nvrtc", "cannot write cache file path=%s err=%s", path, strerror(errno));
     free(tmp);
+    return KF_EIO;
 }
 
 int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *cache_dir,
@@ -210,7 +211,7 @@ int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *
     }
     if (cache_dir) {
         dir = xasprintf("%s/cubin", cache_dir);
-        mkdirs(dir);
+        ev_mkdirs(dir);
     }
     for (int i = 0; i < sol->nsources; i++) {
         const struct kf_source *s = &sol->sources[i];
@@ -227,7 +228,7 @@ int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *
         if (dir) {
             path = xasprintf("%s/%s.cubin", dir, hex);
             if (cache_read(path, &cb->data, &cb->size) == 0) {
-                free(path);
+                cb->path = path;
                 continue;
             }
         }
@@ -240,9 +241,10 @@ int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *
             loglen += (size_t)sprintf(out->log + loglen, "%s:\n%s\n", s->path, tlog);
         }
         free(tlog);
-        if (rc == 0 && path)
-            cache_write(path, cb->data, cb->size);
-        free(path);
+        if (rc == 0 && path && ev_file_write_atomic(path, cb->data, cb->size) == 0)
+            cb->path = path;
+        else
+            free(path);
         if (rc)
             break;
     }
@@ -260,6 +262,7 @@ void ev_build_free(struct ev_build *b)
         return;
     for (int i = 0; i < b->ncubins; i++) {
         free(b->cubins[i].tu);
+        free(b->cubins[i].path);
         free(b->cubins[i].data);
     }
     free(b->cubins);

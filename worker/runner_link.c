@@ -1,0 +1,236 @@
+/* runner_link.c: the judge's end of the runner protocol. See runner_link.h. */
+#include "runner_link.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "runner.h"
+#include "xalloc.h"
+
+const char *ev_rl_default_path(void)
+{
+    static char path[PATH_MAX + 16];
+    char self[PATH_MAX];
+    ssize_t n;
+    char *slash;
+    if (getenv("KF_RUNNER") && *getenv("KF_RUNNER"))
+        return getenv("KF_RUNNER");
+    if (path[0])
+        return path;
+    n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return "kf-runner";
+    self[n] = 0;
+    slash = strrchr(self, '/');
+    if (slash)
+        *slash = 0;
+    snprintf(path, sizeof path, "%s/kf-runner", self);
+    return path;
+}
+
+static _Noreturn void child(const struct ev_rl_opts *o, int cmd_r, int reply_w)
+{
+    int null_fd = open("/dev/null", O_RDONLY);
+    struct rlimit no_core = {0, 0};
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGPIPE, SIG_DFL);
+    setrlimit(RLIMIT_CORE, &no_core);
+    /* cmd_r and reply_w are above 4 (see ev_rl_start), so these dups
+     * cannot clobber each other. */
+    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(cmd_r, EV_RUNNER_CMD_FD) < 0 ||
+        dup2(reply_w, EV_RUNNER_REPLY_FD) < 0)
+        _exit(127);
+    if (close_range(EV_RUNNER_REPLY_FD + 1, ~0u, 0) < 0)
+        for (int fd = EV_RUNNER_REPLY_FD + 1; fd < 1024; fd++)
+            close(fd);
+    if (o->fake_main)
+        _exit(o->fake_main(EV_RUNNER_CMD_FD, EV_RUNNER_REPLY_FD));
+    {
+        const char *path = o->runner_path ? o->runner_path : ev_rl_default_path();
+        char *argv[] = {(char *)path, NULL};
+        execv(path, argv);
+        fprintf(stderr, "kf-runner: cannot exec %s: %s\n", path, strerror(errno));
+    }
+    _exit(127);
+}
+
+/* A pipe whose ends are both above fd 4 (the runner's fixed fds). */
+static int high_pipe(int p[2])
+{
+    int q[2];
+    if (pipe2(q, O_CLOEXEC) < 0)
+        return -1;
+    p[0] = fcntl(q[0], F_DUPFD_CLOEXEC, 10);
+    p[1] = fcntl(q[1], F_DUPFD_CLOEXEC, 10);
+    close(q[0]);
+    close(q[1]);
+    return p[0] < 0 || p[1] < 0 ? -1 : 0;
+}
+
+int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err)
+{
+    int cp[2] = {-1, -1}, rp[2] = {-1, -1};
+    pid_t pid;
+    memset(rl, 0, sizeof *rl);
+    rl->cmd_fd = rl->reply_fd = -1;
+    if (high_pipe(cp) < 0 || high_pipe(rp) < 0)
+        goto fail;
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0)
+        goto fail;
+    if (pid == 0)
+        child(o, cp[0], rp[1]);
+    close(cp[0]);
+    close(rp[1]);
+    rl->pid = pid;
+    rl->cmd_fd = cp[1];
+    rl->reply_fd = rp[0];
+    wk_reader_init(&rl->rd, EV_RL_FRAME_MAX);
+    return 0;
+fail:
+    {
+        int e = errno;
+        for (int i = 0; i < 2; i++) {
+            if (cp[i] >= 0)
+                close(cp[i]);
+            if (rp[i] >= 0)
+                close(rp[i]);
+        }
+        return kf_err_set(err, KF_EIO, "runner", "cannot start the runner: %s", strerror(e));
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void ev_rl_exit_reason(struct ev_rl *rl, char *buf, size_t n)
+{
+    int st;
+    pid_t r;
+    if (!rl->pid) {
+        snprintf(buf, n, "not running");
+        return;
+    }
+    /* A runner that closed its pipe is about to exit: give it a moment. */
+    for (int i = 0; i < 50 && (r = waitpid(rl->pid, &st, WNOHANG)) == 0; i++)
+        usleep(10000);
+    if (r != rl->pid) {
+        snprintf(buf, n, "still running");
+        return;
+    }
+    rl->pid = 0;
+    if (WIFEXITED(st))
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(buf, n, "ended (status 0x%x)", st);
+}
+
+int ev_rl_call(struct ev_rl *rl, json_t *cmd, const char *want, double timeout_s, json_t **reply,
+               struct kf_err *err)
+{
+    double deadline = timeout_s >= 0 ? now_s() + timeout_s : 0;
+    const char *type;
+    json_t *m = NULL;
+    int rc;
+    char why[128];
+
+    *reply = NULL;
+    if (!rl->pid) {
+        json_decref(cmd);
+        return kf_err_set(err, KF_EIO, "runner", "the runner is not running");
+    }
+    rc = wk_frame_write(rl->cmd_fd, cmd, err);
+    json_decref(cmd);
+    if (rc < 0) {
+        ev_rl_exit_reason(rl, why, sizeof why);
+        return kf_err_set(err, KF_EIO, "runner", "runner died (%s)", why);
+    }
+    for (;;) {
+        struct pollfd p = {rl->reply_fd, POLLIN, 0};
+        int ms = -1, pr;
+        if (timeout_s >= 0) {
+            double left = deadline - now_s();
+            if (left <= 0)
+                return kf_err_set(err, KF_ETIMEOUT, "runner", "no reply from the runner within %.0f s",
+                                  timeout_s);
+            ms = (int)(left * 1000) + 1;
+        }
+        pr = poll(&p, 1, ms);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0)
+            continue;
+        rc = wk_reader_read(&rl->rd, rl->reply_fd, &m, err);
+        if (rc == WK_READ_AGAIN)
+            continue;
+        break;
+    }
+    if (rc == WK_READ_EOF) {
+        ev_rl_exit_reason(rl, why, sizeof why);
+        return kf_err_set(err, KF_EIO, "runner", "runner died (%s)", why);
+    }
+    if (rc < 0) {
+        char m2[256];
+        snprintf(m2, sizeof m2, "%s", err->msg);
+        return kf_err_set(err, KF_EIO, "runner", "runner protocol error: %s", m2);
+    }
+    type = json_string_value(json_object_get(m, "type"));
+    if (type && !strcmp(type, "error")) {
+        const char *msg = json_string_value(json_object_get(m, "message"));
+        kf_err_set(err, KF_EINVAL, "runner", "%.400s", msg ? msg : "runner error");
+        *reply = m;
+        return KF_EINVAL;
+    }
+    if (!type || strcmp(type, want)) {
+        json_decref(m);
+        return kf_err_set(err, KF_EIO, "runner", "runner protocol error: expected a '%s' reply, got '%s'",
+                          want, type ? type : "(no type)");
+    }
+    *reply = m;
+    return 0;
+}
+
+void ev_rl_stop(struct ev_rl *rl, int kill_now)
+{
+    if (rl->pid) {
+        int st;
+        if (!kill_now) {
+            json_t *bye = json_pack("{s:s}", "type", "bye");
+            if (wk_frame_write(rl->cmd_fd, bye, NULL) == 0)
+                for (int i = 0; i < 100 && waitpid(rl->pid, &st, WNOHANG) == 0; i++)
+                    usleep(5000);
+            json_decref(bye);
+        }
+        if (rl->pid && waitpid(rl->pid, &st, WNOHANG) == 0) {
+            kill(rl->pid, SIGKILL);
+            waitpid(rl->pid, &st, 0);
+        }
+        rl->pid = 0;
+    }
+    if (rl->cmd_fd >= 0)
+        close(rl->cmd_fd);
+    if (rl->reply_fd >= 0)
+        close(rl->reply_fd);
+    rl->cmd_fd = rl->reply_fd = -1;
+    wk_reader_free(&rl->rd);
+    json_decref(rl->layers);
+    rl->layers = NULL;
+}

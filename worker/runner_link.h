@@ -1,0 +1,53 @@
+/* runner_link.h: the judge's end of docs/runner.md: start a runner process,
+ * send it one command at a time and read its reply, validated as untrusted
+ * input (frame size and JSON by wire.h; the reply's type here; its values
+ * by the judge). Not thread-safe: one link per judge.
+ */
+#ifndef EV_RUNNER_LINK_H
+#define EV_RUNNER_LINK_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <sys/types.h>
+
+#include "kf_err.h"
+#include "wire.h"
+
+/* Replies are small; a timed reply of 100000 samples fits. */
+#define EV_RL_FRAME_MAX (4u << 20)
+
+struct ev_rl_opts {
+    const char *runner_path;     /* bin/kf-runner; NULL: ev_rl_default_path() */
+    /* Tests: run this in the forked child instead of exec'ing a runner
+     * (fds as a real runner gets them). */
+    int (*fake_main)(int cmd_fd, int reply_fd);
+    const char *tmp_base;        /* parent of the runner's private tmp; NULL: $TMPDIR or /tmp */
+};
+
+struct ev_rl {
+    pid_t pid;                   /* 0: not running */
+    int cmd_fd, reply_fd;        /* judge's ends */
+    struct wk_reader rd;
+    char tmp[PATH_MAX];          /* the runner's private tmp ("" if none) */
+    json_t *layers;              /* sandbox layers in force (owned), or NULL */
+};
+
+/* bin/kf-runner beside the running program, or $KF_RUNNER. Static string. */
+const char *ev_rl_default_path(void);
+/* Start the runner. 0, or KF_EIO with err set. */
+int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err);
+/* Send cmd (stolen) and wait for one reply (timeout_s < 0: no limit; the
+ * supervisor's deadline covers a hung runner). Returns 0 with *reply (new)
+ * of type want; KF_EINVAL with *reply an "error" reply of the runner (its
+ * message in err); KF_EIO when the runner broke the protocol or died (err
+ * says how; stop it); KF_ETIMEOUT. */
+int ev_rl_call(struct ev_rl *rl, json_t *cmd, const char *want, double timeout_s, json_t **reply,
+               struct kf_err *err);
+/* Say bye (unless kill_now), give it a moment, then SIGKILL and reap; remove
+ * its tmp. Safe on a link that is not running. */
+void ev_rl_stop(struct ev_rl *rl, int kill_now);
+/* Why the runner ended (after KF_EIO): "exited with status 3", "killed by
+ * signal 9 (Killed)", or "still running". */
+void ev_rl_exit_reason(struct ev_rl *rl, char *buf, size_t n);
+
+#endif
