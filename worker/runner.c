@@ -108,8 +108,11 @@ static int do_open(struct rn *R, const json_t *m)
         reply_err(R, "load", "this runner has no such lane", CUDA_SUCCESS);
         return 0;
     }
+    /* kf_solution_check also resolves the launch plan's names against the
+     * definition, as the judge did before building. */
     if (kf_definition_from_json(json_object_get(m, "definition"), &R->def, &err) ||
-        kf_solution_from_json(json_object_get(m, "solution"), &R->sol, &err)) {
+        kf_solution_from_json(json_object_get(m, "solution"), &R->sol, &err) ||
+        kf_solution_check(R->sol, R->def, &err)) {
         reply_err(R, "load", err.msg, CUDA_SUCCESS);
         R->lane = NULL;
         return 0;
