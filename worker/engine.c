@@ -57,6 +57,12 @@ struct eng {
     struct kf_definition def_nc;  /* the definition without constraints (shallow copy) */
 };
 
+/* Where a workload's wall time goes (evaluation.kernelfarm.wall_ms; bench/eval_bench.sh). */
+enum { PH_BIND, PH_RUNNER, PH_INPUTS, PH_REFERENCE, PH_LAUNCH, PH_CHECKED, PH_CHECK, PH_TIMED,
+       PH_TRACE, PH_N };
+static const char *const ph_names[PH_N] = {"bind", "runner_start", "inputs", "reference", "launch",
+                                           "checked_call", "compare", "timed_calls", "trace"};
+
 struct wl {                       /* per-workload result being assembled */
     char log[LOG_CAP];
     size_t loglen;
@@ -75,6 +81,8 @@ struct wl {                       /* per-workload result being assembled */
     json_t *seeds;
     struct ev_topk_scores *tks;   /* this trial's recomputed top-k scores */
     char unranked[512];           /* why the latency cannot be ranked ("" when it can) */
+    double ph[PH_N];              /* ms spent in each phase */
+    double ph_t0; int ph_cur;     /* the phase running since ph_t0 */
     /* this trial's state, released by trial_free */
     struct kf_binding *b;
     struct ev_arena arena;
@@ -113,6 +121,16 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* Charge the time since the last switch to the current phase, then switch. */
+static void phase(struct wl *w, int next)
+{
+    double t = now_ms();
+    if (w->ph_t0 > 0)
+        w->ph[w->ph_cur] += t - w->ph_t0;
+    w->ph_t0 = t;
+    w->ph_cur = next;
 }
 
 /* ---- the runner ---------------------------------------------------------- */
@@ -384,6 +402,7 @@ static int step_arena(struct eng *E, struct wl *w)
         wlog(w, "[kernelfarm] %s", err.msg);
         return -1;
     }
+    phase(w, PH_RUNNER);
     if (runner_up(E, w))
         return -1;
     return runner_ok(E, w,
@@ -434,6 +453,7 @@ static int trial_prepare(struct eng *E, struct wl *w, const struct kf_workload *
     CUresult cu;
     int need_ref_lat = !req->cfg.check_only && !w->ref_cached_lat;
 
+    phase(w, PH_INPUTS);
     ev_arena_slot(&w->arena, t % w->arena.nslots);
     if (ev_inputs_make(&E->dev, req->ds, def, wk, w->b, seed, &w->arena, &w->in, &err)) {
         w->st = KF_ST_RUNTIME_ERROR;
@@ -447,6 +467,7 @@ static int trial_prepare(struct eng *E, struct wl *w, const struct kf_workload *
     if (t == 0 && w->b->def == def && kf_binding_check_constraints(w->b, input_data, &cd, &err))
         wlog(w, "[kernelfarm] note: inputs violate %s: %s", err.path, err.msg);
     /* Reference first, on the same inputs; its outputs leave the GPU. */
+    phase(w, PH_REFERENCE);
     if (ev_ref_run(E->ref, &E->dev, need_ref_lat ? E->timer : NULL, def, wk, w->b, w->in, seed,
                    &req->cfg, req->cache_dir, &w->rr, &err)) {
         w->st = KF_ST_RUNTIME_ERROR;
@@ -462,6 +483,7 @@ static int trial_prepare(struct eng *E, struct wl *w, const struct kf_workload *
         ev_stats_compute(w->rr.samples_ms, w->rr.nsamples, &s);
         w->ref_medians[w->nref++] = s.median;
     }
+    phase(w, PH_LAUNCH);
     if (ev_outputs_make(&E->dev, def, w->b, &w->arena, &w->out, &err)) {
         w->st = KF_ST_RUNTIME_ERROR;
         wlog(w, "[kernelfarm] cannot allocate outputs: %s", err.msg);
@@ -492,6 +514,7 @@ static int trial_check(struct eng *E, struct wl *w, int t, const char *when)
     char msg[256], label[80];
     int viol = 0, pass;
     CUresult cu;
+    phase(w, PH_CHECK);
     if ((cu = ev_guard_check(&E->dev, def, w->in, w->out, &viol, msg, sizeof msg)) != CUDA_SUCCESS)
         return judge_cuda_fail(E, w, cu, "guard check");
     if (viol) {
@@ -528,6 +551,7 @@ static int trial_time(struct eng *E, struct wl *w, int t)
     char why[256];
     CUresult cu;
     int rc;
+    phase(w, PH_TIMED);
     /* Poison again: the timed calls must produce the outputs re-checked after. */
     if ((cu = ev_poison_outputs(&E->dev, E->req->def, w->out)) != CUDA_SUCCESS ||
         (cu = cuStreamSynchronize(E->dev.stream)) != CUDA_SUCCESS)
@@ -571,7 +595,7 @@ static int step_trial(struct eng *E, struct wl *w, const struct kf_workload *wk,
     w->tks = NULL;
     snprintf(sb, sizeof sb, "%016llx", (unsigned long long)seed);
     json_array_append_new(w->seeds, json_string(sb));
-    if (trial_prepare(E, w, wk, t, seed) ||
+    if (trial_prepare(E, w, wk, t, seed) || (phase(w, PH_CHECKED), 0) ||
         runner_ok(E, w, json_pack("{s:s}", "type", "run"), "solution run"))
         rc = -1;
     else if ((rc = trial_check(E, w, t, "checked call")) == 1 && !E->req->cfg.check_only) {
@@ -641,8 +665,9 @@ static json_t *step_trace(struct eng *E, struct wl *w, const struct kf_workload 
 {
     const struct ev_request *req = E->req;
     const struct ev_config *cfg = &req->cfg;
-    json_t *corr = NULL, *perf = NULL, *kfx, *trace;
+    json_t *corr = NULL, *perf = NULL, *kfx, *trace, *ph;
     struct kf_err err = {0};
+    phase(w, PH_TRACE);
     if (w->have_cmp) {
         json_t *cx = json_object();
         json_object_set_new(cx, "evaluator", json_string(ev_evaluator_name(E->evaluator)));
@@ -667,6 +692,11 @@ static json_t *step_trace(struct eng *E, struct wl *w, const struct kf_workload 
         json_object_set(kfx, "runner", E->runner_info);
     if (w->st == KF_ST_PASSED && w->unranked[0])
         json_object_set_new(kfx, "unranked", json_string(w->unranked));
+    phase(w, PH_TRACE);   /* the trace's own time so far */
+    ph = json_object();
+    for (int i = 0; i < PH_N; i++)
+        json_object_set_new(ph, ph_names[i], json_real(round(w->ph[i] * 1000) / 1000));
+    json_object_set_new(kfx, "wall_ms", ph);
     trace = ev_trace_new(req->def, wk, req->sol->name, w->st, w->log, corr, perf,
                          ev_environment_json(E->dev.hardware, E->dev.driver_version), kfx);
     if (kf_trace_validate(trace, &err))
@@ -705,7 +735,7 @@ static json_t *eval_workload(struct eng *E, const struct kf_workload *wk)
     if (!E->compiled) {
         w->st = KF_ST_COMPILE_ERROR;
         wlog(w, "%s", E->compile_log ? E->compile_log : "compilation failed");
-    } else if (step_bind(E, w, wk) == 0) {
+    } else if ((phase(w, PH_BIND), step_bind(E, w, wk)) == 0) {
         if (!cfg->check_only &&
             ev_ref_latency_get(E->ref, E->req->cache_dir, E->req->def, wk, E->dev.hardware, cfg,
                                &w->ref_latency) == 0)

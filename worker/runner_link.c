@@ -84,6 +84,9 @@ int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err
     pid_t pid;
     memset(rl, 0, sizeof *rl);
     rl->cmd_fd = rl->reply_fd = -1;
+    /* A runner that died must show up as an error of the write, not kill
+     * the judge. */
+    signal(SIGPIPE, SIG_IGN);
     if (high_pipe(cp) < 0 || high_pipe(rp) < 0)
         goto fail;
     fflush(NULL);
@@ -200,9 +203,10 @@ int ev_rl_call(struct ev_rl *rl, json_t *cmd, const char *want, double timeout_s
         return KF_EINVAL;
     }
     if (!type || strcmp(type, want)) {
+        kf_err_set(err, KF_EIO, "runner", "runner protocol error: expected a '%s' reply, got '%.64s'",
+                   want, type ? type : "(no type)");
         json_decref(m);
-        return kf_err_set(err, KF_EIO, "runner", "runner protocol error: expected a '%s' reply, got '%s'",
-                          want, type ? type : "(no type)");
+        return KF_EIO;
     }
     *reply = m;
     return 0;

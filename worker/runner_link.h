@@ -34,7 +34,8 @@ struct ev_rl {
 
 /* bin/kf-runner beside the running program, or $KF_RUNNER. Static string. */
 const char *ev_rl_default_path(void);
-/* Start the runner. 0, or KF_EIO with err set. */
+/* Start the runner. 0, or KF_EIO with err set. Sets SIGPIPE to SIG_IGN in
+ * the calling process (a dead runner is an error of the write). */
 int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err);
 /* Send cmd (stolen) and wait for one reply (timeout_s < 0: no limit; the
  * supervisor's deadline covers a hung runner). Returns 0 with *reply (new)
