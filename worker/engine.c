@@ -20,6 +20,7 @@
 #include "bind.h"
 #include "compare.h"
 #include "evconfig.h"
+#include "evaluators.h"
 #include "evdev.h"
 #include "guard.h"
 #include "inputs.h"
@@ -53,7 +54,7 @@ struct eng {
     struct ev_rl rl;              /* the runner; rl.pid 0 when none is up */
     json_t *runner_info;          /* its "ready" reply (owned) */
     int broken;                   /* the judge's own context is lost */
-    enum ev_evaluator evaluator;
+    const struct ev_def_rules *rules;   /* what is special about the definition */
     struct kf_definition def_nc;  /* the definition without constraints (shallow copy) */
 };
 
@@ -243,7 +244,7 @@ static int compare_outputs(struct eng *E, struct wl *w, const struct kf_definiti
         struct ev_cmp c;
         const char *name = def->outputs[i].name;
         char msg[256] = "";
-        if (E->evaluator == EV_EVAL_TOPK_SET && !strcmp(name, "topk_indices")) {
+        if (E->rules->evaluator == EV_EVAL_TOPK_SET && !strcmp(name, E->rules->set_output)) {
             struct kf_err e = {0};
             struct ev_topk_in ti;
             int iq = input_index(def, "q_index_fp8"), ik = input_index(def, "k_index_cache_fp8"),
@@ -298,9 +299,8 @@ static int compare_outputs(struct eng *E, struct wl *w, const struct kf_definiti
                  when, name, (long long)c.nfail, (long long)c.n, c.matched_ratio,
                  cfg->required_matched_ratio, (long long)c.nonfinite, c.max_abs, c.max_rel,
                  msg[0] ? "; " : "", msg);
-            if (E->evaluator == EV_EVAL_DSA_ATTN && !strcmp(name, "lse"))
-                wlog(w, "note: lse is the base-2 log-sum-exp of the attention logits; rows with no "
-                        "valid index are -inf");
+            if (E->rules->note_output && !strcmp(name, E->rules->note_output))
+                wlog(w, "note: %s", E->rules->note);
         }
         ev_cmp_merge(total, &c);
     }
@@ -670,7 +670,7 @@ static json_t *step_trace(struct eng *E, struct wl *w, const struct kf_workload 
     phase(w, PH_TRACE);
     if (w->have_cmp) {
         json_t *cx = json_object();
-        json_object_set_new(cx, "evaluator", json_string(ev_evaluator_name(E->evaluator)));
+        json_object_set_new(cx, "evaluator", json_string(ev_evaluator_name(E->rules->evaluator)));
         json_object_set_new(cx, "atol", json_real(cfg->atol));
         json_object_set_new(cx, "rtol", json_real(cfg->rtol));
         json_object_set_new(cx, "required_matched_ratio", json_real(cfg->required_matched_ratio));
@@ -810,7 +810,7 @@ int ev_evaluate(const struct ev_request *req, ev_progress_fn progress, void *ctx
     *traces_out = NULL;
     E->req = req;
     E->rl.cmd_fd = E->rl.reply_fd = -1;
-    E->evaluator = ev_evaluator_for(req->def);
+    E->rules = ev_def_rules_for(req->def);
     E->def_nc = *req->def;
     E->def_nc.nconstraints = 0;
     E->def_nc.constraints = NULL;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evaluators.h"
 #include "log.h"
 #include "safetensors.h"
 #include "xalloc.h"
@@ -136,8 +137,8 @@ static double host_normal(uint64_t seed)
 static int is_kcache_hook(const struct kf_definition *def, const struct kf_tensor_spec *ts,
                           const struct kf_shape *sh)
 {
-    return !strncmp(def->name, "dsa_topk_indexer", 16) && !strcmp(ts->name, "k_index_cache_fp8") &&
-           sh->ndim == 4 && sh->dims[1] == 64 && sh->dims[3] == 132;
+    const char *hook = ev_def_rules_for(def)->hook_input;
+    return hook && !strcmp(ts->name, hook) && sh->ndim == 4 && sh->dims[1] == 64 && sh->dims[3] == 132;
 }
 
 int ev_inputs_make(struct ev_dev *d, const struct kf_dataset *ds, const struct kf_definition *def,
