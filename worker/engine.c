@@ -690,6 +690,8 @@ static json_t *step_trace(struct eng *E, struct wl *w, const struct kf_workload 
     json_object_set_new(kfx, "config", ev_config_to_json(cfg));
     if (E->runner_info)
         json_object_set(kfx, "runner", E->runner_info);
+    if (E->broken)   /* this workload's error ended the judge's context */
+        json_object_set_new(kfx, "judge_context_lost", json_true());
     if (w->st == KF_ST_PASSED && w->unranked[0])
         json_object_set_new(kfx, "unranked", json_string(w->unranked));
     phase(w, PH_TRACE);   /* the trace's own time so far */
