@@ -164,13 +164,28 @@ static int runner_fail(struct eng *E, struct wl *w, int rc, const struct kf_err 
 static int runner_up(struct eng *E, struct wl *w)
 {
     const struct ev_request *req = E->req;
-    struct ev_rl_opts o = {req->runner_path, NULL, NULL};
+    struct ev_rl_opts o = {.runner_path = req->runner_path};
     struct kf_err err = {0};
     json_t *cmd, *arts, *rep = NULL;
+    char *py_argv[3] = {NULL, NULL, NULL}, *py_env[3] = {NULL, NULL, NULL};
     int rc;
     if (E->rl.pid)
         return 0;
-    if ((rc = ev_rl_start(&E->rl, &o, &err)))
+    if (E->lane->runner && !strcmp(E->lane->runner, "python")) {
+        /* The host's python3, caches of Triton and torch extensions per worker. */
+        py_argv[0] = getenv("KF_PYTHON") && *getenv("KF_PYTHON") ? getenv("KF_PYTHON") : "python3";
+        py_argv[1] = (char *)ev_rl_pyrunner_path();
+        o.argv = py_argv;
+        if (req->cache_dir) {
+            py_env[0] = xasprintf("TRITON_CACHE_DIR=%s/triton", req->cache_dir);
+            py_env[1] = xasprintf("TORCH_EXTENSIONS_DIR=%s/torch_ext", req->cache_dir);
+            o.env_set = py_env;
+        }
+    }
+    rc = ev_rl_start(&E->rl, &o, &err);
+    free(py_env[0]);
+    free(py_env[1]);
+    if (rc)
         return runner_fail(E, w, rc, &err, "cannot start the runner");
     arts = json_array();
     for (int i = 0; i < E->narts; i++)

@@ -5,9 +5,11 @@
 #include <string.h>
 
 extern const struct ev_lane_ops ev_lane_nvrtc;
+extern const struct ev_lane_ops ev_lane_python;
 
 static const struct ev_lane_ops *const lanes[] = {
     &ev_lane_nvrtc,
+    &ev_lane_python,
     NULL,
 };
 
@@ -23,9 +25,12 @@ const struct ev_lane_ops *ev_lane_for(const struct kf_solution *sol, const char 
 {
     if (kf_solution_is_nvrtc(sol))
         return ev_lane_find("nvrtc");
+    if (ev_lane_is_python(sol))
+        return ev_lane_find("python");
     if (why)
         *why = "no lane of this worker serves this solution: this build runs the nvrtc lane "
-               "(spec.language \"cuda\", spec.binding \"nvrtc\")";
+               "(spec.language \"cuda\", spec.binding \"nvrtc\") and the Python lane "
+               "(python, triton, tilelang, or cuda with binding \"torch\")";
     return NULL;
 }
 

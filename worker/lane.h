@@ -9,7 +9,8 @@
  * `run` makes one call on a stream (the ev_run_fn of timing.h, so every lane
  * is timed by the same CUPTI code), `unbind`/`close` release.
  *
- * Lanes: "nvrtc" (worker/lane_nvrtc.c), "tvm-ffi" (worker/lane_tvmffi.c).
+ * Lanes: "nvrtc" (worker/lane_nvrtc.c), "tvm-ffi" (worker/lane_tvmffi.c),
+ * "python" (worker/lane_python.c; its runner is worker/python/kf_pyrunner.py).
  * Not thread-safe: one lane instance per runner process.
  */
 #ifndef EV_LANE_H
@@ -46,7 +47,11 @@ struct ev_call_desc {
 };
 
 struct ev_lane_ops {
-    const char *name;   /* "nvrtc", "tvm-ffi" */
+    const char *name;   /* "nvrtc", "tvm-ffi", "python" */
+    /* Which runner serves it: NULL for bin/kf-runner (then open, bind, run,
+     * unbind and close below are this lane's runner side), "python" for
+     * worker/python/kf_pyrunner.py (then they are NULL). */
+    const char *runner;
 
     /* Judge side. Build the solution for arch into artifact paths (new
      * array of new strings, *nartifacts of them; free with
@@ -81,5 +86,8 @@ const struct ev_lane_ops *ev_lane_for(const struct kf_solution *sol, const char 
 /* By name; NULL if unknown. */
 const struct ev_lane_ops *ev_lane_find(const char *name);
 void ev_lane_artifacts_free(char **artifacts, int n);
+/* True for what the Python lane serves: language python, triton, tilelang,
+ * or cuda/cpp with binding "torch". Pure. */
+int ev_lane_is_python(const struct kf_solution *sol);
 
 #endif

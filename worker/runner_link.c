@@ -39,6 +39,32 @@ const char *ev_rl_default_path(void)
     return path;
 }
 
+static int exists(const char *p)
+{
+    return access(p, R_OK) == 0;
+}
+
+const char *ev_rl_pyrunner_path(void)
+{
+    static char path[PATH_MAX + 64];
+    static const char *const rel[] = {"/../worker/python/kf_pyrunner.py",
+                                      "/../../worker/python/kf_pyrunner.py"};
+    const char *runner = ev_rl_default_path();   /* <exe dir>/kf-runner */
+    size_t dir;
+    if (getenv("KF_PYRUNNER") && *getenv("KF_PYRUNNER"))
+        return getenv("KF_PYRUNNER");
+    snprintf(path, sizeof path, "%s/worker/python/kf_pyrunner.py", KF_SOURCE_DIR);
+    if (exists(path))
+        return path;
+    dir = strrchr(runner, '/') ? (size_t)(strrchr(runner, '/') - runner) : 0;
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        snprintf(path, sizeof path, "%.*s%s", (int)dir, runner, rel[i]);
+        if (exists(path))
+            return path;
+    }
+    return "kf_pyrunner.py";
+}
+
 static _Noreturn void child(const struct ev_rl_opts *o, int cmd_r, int reply_w)
 {
     int null_fd = open("/dev/null", O_RDONLY);
@@ -56,6 +82,13 @@ static _Noreturn void child(const struct ev_rl_opts *o, int cmd_r, int reply_w)
             close(fd);
     if (o->fake_main)
         _exit(o->fake_main(EV_RUNNER_CMD_FD, EV_RUNNER_REPLY_FD));
+    for (int i = 0; o->env_set && o->env_set[i]; i++)
+        putenv(o->env_set[i]);
+    if (o->argv) {
+        execvp(o->argv[0], o->argv);
+        fprintf(stderr, "kf-runner: cannot exec %s: %s\n", o->argv[0], strerror(errno));
+        _exit(127);
+    }
     {
         const char *path = o->runner_path ? o->runner_path : ev_rl_default_path();
         char *argv[] = {(char *)path, NULL};

@@ -18,6 +18,9 @@
 
 struct ev_rl_opts {
     const char *runner_path;     /* bin/kf-runner; NULL: ev_rl_default_path() */
+    char *const *argv;           /* instead of runner_path: a whole command (execvp), e.g.
+                                    python3 worker/python/kf_pyrunner.py */
+    char *const *env_set;        /* "NAME=VALUE" strings set in the runner (may be NULL) */
     /* Tests: run this in the forked child instead of exec'ing a runner
      * (fds as a real runner gets them). */
     int (*fake_main)(int cmd_fd, int reply_fd);
@@ -34,6 +37,10 @@ struct ev_rl {
 
 /* bin/kf-runner beside the running program, or $KF_RUNNER. Static string. */
 const char *ev_rl_default_path(void);
+/* The Python lane's runner script: $KF_PYRUNNER, else worker/python/
+ * kf_pyrunner.py of the source tree, else beside the program's ../ or
+ * ../../ . Static string. */
+const char *ev_rl_pyrunner_path(void);
 /* Start the runner. 0, or KF_EIO with err set. Sets SIGPIPE to SIG_IGN in
  * the calling process (a dead runner is an error of the write). */
 int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err);

@@ -30,7 +30,7 @@ echo "== make all bench"
 make --no-print-directory all bench
 
 echo "== pack .gpuhost"
-progs=(bin/kf bin/kf-server bin/kf-worker bin/kf-runner)
+progs=(bin/kf bin/kf-server bin/kf-worker bin/kf-runner bin/libkfrunner.so)
 # GPU test programs and benchmarks built from C (bench/timer_offset)
 for p in build/tests/gpu_* build/bench/*; do
     [ -f "$p" ] && [ -x "$p" ] && progs+=("$p")
