@@ -2,7 +2,8 @@
  * the peak table are documented in docs/evaluator.md ("Speed-of-light
  * floors"). Pure; thread-safe.
  *
- * Conventions of every model below:
+ * Conventions of every model below (the L2 credit for written bytes is
+ * applied once, in ev_floor_compute_data):
  *   - An input counts only if it is a tensor (scalars travel by value) and is
  *     given: an optional input counts when the workload names it (without
  *     the workload: absent, the minimum).
@@ -32,11 +33,14 @@
  * H100: SXM5 3.35 TB/s, NVL 3.9 TB/s, PCIe 2.0 TB/s; BF16 989.4 / FP8 1978.9
  *   TFLOP/s (SXM5; NVL 835 / 1671, PCIe 756 / 1513); FP32 66.9 (SXM5).
  * H200: SXM and NVL 4.8 TB/s; compute as H100 SXM5 (NVL lower).
- * B200 (HGX): 8 TB/s (7.7 on some HGX boards); BF16 2250, FP8 4500, FP32 80. */
+ * B200 (HGX): 8 TB/s (7.7 on some HGX boards); BF16 2250, FP8 4500, FP32 80.
+ * L2: 50 MiB on H100/H200 boards (the GH100 die has 60: taken), about 126
+ * MiB on B200 (128 taken). Each value is the highest for the name. */
+#define MIB (1024.0 * 1024.0)
 static const struct ev_gpu_peak peaks[] = {
-    {"NVIDIA_H100", 3.9e12, 989.4e12, 1978.9e12, 66.9e12},
-    {"NVIDIA_H200", 4.8e12, 989.4e12, 1978.9e12, 66.9e12},
-    {"NVIDIA_B200", 8.0e12, 2250e12, 4500e12, 80e12},
+    {"NVIDIA_H100", 3.9e12, 989.4e12, 1978.9e12, 66.9e12, 60 * MIB},
+    {"NVIDIA_H200", 4.8e12, 989.4e12, 1978.9e12, 66.9e12, 60 * MIB},
+    {"NVIDIA_B200", 8.0e12, 2250e12, 4500e12, 80e12, 128 * MIB},
 };
 
 const struct ev_gpu_peak *ev_gpu_peak_find(const char *hardware)
@@ -530,7 +534,10 @@ int ev_floor_compute_data(const struct kf_definition *def, const struct kf_bindi
                           hardware ? hardware : "(none)");
     out->hardware = pk->hardware;
     rate = c.pk == PK_BF16 ? pk->bf16_flops : c.pk == PK_FP8 ? pk->fp8_flops : 0;
-    out->mem_ms = c.bytes / pk->hbm_bytes_per_s * 1e3;
+    out->l2_credit = fmin(out_bytes(&c), pk->l2_bytes);
+    if (out->l2_credit > c.bytes)
+        out->l2_credit = c.bytes;
+    out->mem_ms = (c.bytes - out->l2_credit) / pk->hbm_bytes_per_s * 1e3;
     out->compute_ms = rate > 0 ? c.flops / rate * 1e3 : 0;
     if (out->compute_ms > out->mem_ms)
         out->bound = "FLOPs/peak";
@@ -607,9 +614,10 @@ int ev_floor_verdict(double median_ms, double sum_samples_ms, double judge_wall_
 
 json_t *ev_floor_to_json(const struct ev_floor *f)
 {
-    return json_pack("{s:s, s:s?, s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:s, s:b}", "model",
+    return json_pack("{s:s, s:s?, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:s, s:b}", "model",
                      f->model ? f->model : "generic_io", "hardware", f->hardware, "bytes",
-                     f->bytes, "flops", f->flops, "mem_ms", f->mem_ms, "compute_ms",
+                     f->bytes, "flops", f->flops, "l2_credit", f->l2_credit, "mem_ms",
+                     f->mem_ms, "compute_ms",
                      f->compute_ms, "floor_ms", f->floor_ms, "margin", f->margin, "bound",
                      f->bound ? f->bound : "bytes/bandwidth", "peak", f->peak ? f->peak : "none",
                      "from_data", f->from_data);

@@ -9,7 +9,9 @@
  * "Speed-of-light floors").
  *
  * Every model is a LOWER bound: it counts only traffic and arithmetic that
- * every correct kernel must do. Terms that depend on tensor values (which KV
+ * every correct kernel must do. Reads start from a cold L2 (the timer
+ * flushes it), but writes may end in L2 (write-back), so up to the L2 size
+ * of the output bytes is not charged to HBM. Terms that depend on tensor values (which KV
  * rows a DSA token selects, which experts MoE routes to, how long each
  * indexer sequence is) are counted from the inputs when the caller gives a
  * host view of them (ev_floor_compute_data) and otherwise take their minimum
@@ -36,6 +38,8 @@ struct ev_gpu_peak {
     double bf16_flops;         /* tensor cores */
     double fp8_flops;          /* tensor cores, e4m3 */
     double fp32_flops;         /* CUDA cores, FMA = 2 FLOPs */
+    double l2_bytes;           /* L2 size: written lines may still sit there, dirty, when the
+                                  timed call ends */
 };
 
 /* The table entry for hardware ("NVIDIA_H100", "NVIDIA_H200", "NVIDIA_B200");
@@ -46,7 +50,10 @@ struct ev_floor {
     double bytes;       /* bytes that must move, at least once: inputs that must be read +
                            outputs written */
     double flops;       /* arithmetic that must be done, per the definition's cost model */
-    double mem_ms, compute_ms;   /* bytes / bandwidth, flops / peak (the model's dtype) */
+    double l2_credit;   /* written bytes that need not reach HBM inside the timed call:
+                           min(output bytes, the L2 size) (L2 is write-back) */
+    double mem_ms, compute_ms;   /* (bytes - l2_credit) / bandwidth, flops / peak (the
+                                    model's dtype) */
     double floor_ms;    /* max(mem_ms, compute_ms) * margin; 0 when margin is 0 (disabled) */
     double margin;      /* as given, in [0, 1] */
     const char *model;  /* "gdn_decode", "gdn_prefill", "dsa_sparse_attention",
@@ -98,8 +105,8 @@ int ev_floor_verdict(double median_ms, double sum_samples_ms, double judge_wall_
                      const struct ev_floor *f, char *why, size_t n);
 
 /* The floor as a JSON object (new reference) for a trace's extra fields:
- * {"model","hardware","bytes","flops","mem_ms","compute_ms","floor_ms",
- *  "margin","bound","peak","from_data"}. */
+ * {"model","hardware","bytes","flops","l2_credit","mem_ms","compute_ms",
+ *  "floor_ms","margin","bound","peak","from_data"}. */
 json_t *ev_floor_to_json(const struct ev_floor *f);
 
 #endif

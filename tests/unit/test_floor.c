@@ -133,11 +133,12 @@ START_TEST(test_peaks)
     /* one name covers H100 SXM5 (3.35 TB/s), NVL (3.9) and PCIe (2.0): the highest */
     ck_assert(p->hbm_bytes_per_s == 3.9e12);
     ck_assert(p->bf16_flops == 989.4e12 && p->fp8_flops == 1978.9e12);
+    ck_assert(p->l2_bytes == 60.0 * 1024 * 1024);
     p = ev_gpu_peak_find("NVIDIA_H200");
     ck_assert(p && p->hbm_bytes_per_s == 4.8e12 && p->fp8_flops == 1978.9e12);
     p = ev_gpu_peak_find("NVIDIA_B200");
     ck_assert(p && p->hbm_bytes_per_s == 8.0e12 && p->bf16_flops == 2250e12 &&
-              p->fp8_flops == 4500e12);
+              p->fp8_flops == 4500e12 && p->l2_bytes == 128.0 * 1024 * 1024);
     ck_assert_ptr_null(ev_gpu_peak_find("NVIDIA_A100"));
     ck_assert_ptr_null(ev_gpu_peak_find("nvidia_h100"));
     ck_assert_ptr_null(ev_gpu_peak_find(""));
@@ -175,7 +176,11 @@ START_TEST(test_gdn_decode)
     ck_assert_int_eq(f.from_data, 1);
     ck_assert_str_eq(f.bound, "bytes/bandwidth");
     ck_assert_str_eq(f.peak, "bf16");
-    ck_near(f.mem_ms, 67504192.0 / 4.8e12 * 1e3);   /* 14.06 us */
+    /* the written 131072 + 33554432 = 33685504 bytes fit the L2 (60 MiB
+     * taken): only the 33818688 read bytes must cross HBM in the call:
+     * 7.05 us (14.06 us with the writes) */
+    ck_near(f.l2_credit, 33685504.0);
+    ck_near(f.mem_ms, 33818688.0 / 4.8e12 * 1e3);
     ck_near(f.compute_ms, 50331648.0 / 989.4e12 * 1e3);
     ck_near(f.floor_ms, f.mem_ms);
     /* H200, docs/kernels.md: reference 19.7 us, example 16.0 us */
@@ -185,7 +190,7 @@ START_TEST(test_gdn_decode)
     ck_assert(f.floor_ms <= 29.57e-3 && f.floor_ms <= 27.46e-3);
     /* margin 0.8 */
     floor_ok(d, b, &data, "NVIDIA_H100", 0.8, &f);
-    ck_near(f.floor_ms, 67504192.0 / 3.9e12 * 1e3 * 0.8);
+    ck_near(f.floor_ms, 33818688.0 / 3.9e12 * 1e3 * 0.8);
     ck_assert(f.margin == 0.8);
     /* state absent: nothing to read, 2 FLOPs per element (k u^T):
      * 67504192 - 33554432 = 33949760; 64*8*16384*2 = 16777216 */
@@ -244,8 +249,11 @@ START_TEST(test_gdn_prefill)
     ck_assert_str_eq(f.bound, "bytes/bandwidth");
     /* H100 reference 404 us, example 447 us; H200 359 / 430 us */
     ck_assert(f.floor_ms <= 404e-3);
+    /* written 16777216 + 29884416 = 46661632 (< 60 MiB of L2): HBM bytes
+     * 110363152 - 46661632 = 63701520 */
     floor_ok(d, b, &data, "NVIDIA_H200", 1.0, &f);
-    ck_near(f.floor_ms, 110363152.0 / 4.8e12 * 1e3);
+    ck_near(f.l2_credit, 46661632.0);
+    ck_near(f.floor_ms, 63701520.0 / 4.8e12 * 1e3);
     ck_assert(f.floor_ms <= 359e-3);
     kf_binding_free(b);
     kf_workload_free(w);
@@ -592,14 +600,33 @@ START_TEST(test_generic)
     ck_assert_int_eq(kf_workload_from_json(k, &w, NULL, &err), 0);
     b = bind(d, w);
     /* toy_add_h4 has no model: only its output out [6, 4] f32 = 96 bytes
-     * (inputs may be read in part: not counted) */
+     * (inputs may be read in part: not counted), which fit the L2: floor 0 */
     floor_ok(d, b, NULL, "NVIDIA_B200", 1.0, &f);
     ck_assert_str_eq(f.model, "generic_io");
     ck_near(f.bytes, 96.0);
-    ck_assert(f.flops == 0 && f.compute_ms == 0);
+    ck_near(f.l2_credit, 96.0);
+    ck_assert(f.flops == 0 && f.compute_ms == 0 && f.floor_ms == 0);
     ck_assert_str_eq(f.peak, "none");
-    ck_near(f.floor_ms, 96.0 / 8e12 * 1e3);
     kf_binding_free(b);
+    /* n = 6000000: out is 96000000 bytes; 60 MiB = 62914560 of them may
+     * stay in an H100's L2, 33085440 must reach HBM; a B200's 128 MiB L2
+     * holds all of them */
+    {
+        struct kf_workload *big;
+        json_t *bj = fx_json(TOY_WL);
+        json_object_set_new(json_object_get(bj, "axes"), "n", json_integer(6000000));
+        ck_assert_int_eq(kf_workload_from_json(bj, &big, NULL, &err), 0);
+        b = bind(d, big);
+        floor_ok(d, b, NULL, "NVIDIA_H100", 1.0, &f);
+        ck_near(f.bytes, 96000000.0);
+        ck_near(f.l2_credit, 62914560.0);
+        ck_near(f.floor_ms, 33085440.0 / 3.9e12 * 1e3);
+        floor_ok(d, b, NULL, "NVIDIA_B200", 1.0, &f);
+        ck_assert(f.floor_ms == 0);
+        kf_binding_free(b);
+        kf_workload_free(big);
+        json_decref(bj);
+    }
     kf_definition_free(d);
     /* a definition with a contest name but not its axes: generic too */
     json_object_set_new(j, "name", json_string(GDN_DEC));
@@ -661,6 +688,7 @@ START_TEST(test_margin_and_hardware)
         ck_assert_str_eq(json_string_value(json_object_get(j, "bound")), "bytes/bandwidth");
         ck_assert(json_real_value(json_object_get(j, "floor_ms")) == f.floor_ms);
         ck_assert(json_real_value(json_object_get(j, "margin")) == 0.8);
+        ck_assert(json_real_value(json_object_get(j, "l2_credit")) == 33685504.0);
         ck_assert(json_is_false(json_object_get(j, "from_data")));
         json_decref(j);
     }
