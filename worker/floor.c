@@ -335,16 +335,15 @@ static int moe_near(double a, double b)
 }
 
 /* Route one token: sets hit[e] for the chosen experts. 0, or -1 when the
- * choice is ambiguous. sb has e entries. */
-static int moe_route(const float *logit, const uint16_t *bias, int64_t e, float *sb,
-                     uint8_t *hit)
+ * choice is ambiguous. bias (as float) and sb have e entries. */
+static int moe_route(const float *logit, const float *bias, int64_t e, float *sb, uint8_t *hit)
 {
     int64_t per = e / MOE_NGROUP;
     double gs[MOE_NGROUP];
-    int gorder[MOE_NGROUP], keep[MOE_NGROUP] = {0};
+    int gorder[MOE_NGROUP];
     for (int64_t x = 0; x < e; x++) {
         float a = 1.0f / (1.0f + expf(-logit[x]));
-        sb[x] = a + kf_bf16_to_f32(bias[x]);
+        sb[x] = a + bias[x];
         if (!isfinite(sb[x]))
             return -1;
     }
@@ -369,31 +368,33 @@ static int moe_route(const float *logit, const uint16_t *bias, int64_t e, float 
         }
     if (moe_near(gs[gorder[MOE_TOPK_GROUP - 1]], gs[gorder[MOE_TOPK_GROUP]]))
         return -1;
-    for (int i = 0; i < MOE_TOPK_GROUP; i++)
-        keep[gorder[i]] = 1;
-    /* Best MOE_TOPK + 1 of the kept groups' experts, by repeated selection. */
+    /* Best MOE_TOPK + 1 of the kept groups' experts: one pass, kept sorted
+     * (descending) by insertion. */
     {
         int64_t pick[MOE_TOPK + 1];
         int npick = 0;
         memset(hit, 0, (size_t)e);
-        for (; npick < MOE_TOPK + 1; npick++) {
-            int64_t best = -1;
-            for (int64_t x = 0; x < e; x++) {
-                if (!keep[x / per] || hit[x])
+        for (int gi = 0; gi < MOE_TOPK_GROUP; gi++) {
+            int g = gorder[gi];
+            for (int64_t x = g * per; x < (g + 1) * per; x++) {
+                int at = npick < MOE_TOPK + 1 ? npick : MOE_TOPK + 1;
+                if (at == MOE_TOPK + 1 && !(sb[x] > sb[pick[MOE_TOPK]]))
                     continue;
-                if (best < 0 || sb[x] > sb[best])
-                    best = x;
+                if (at == MOE_TOPK + 1)
+                    at = MOE_TOPK;   /* drop the last */
+                else
+                    npick++;
+                while (at > 0 && sb[x] > sb[pick[at - 1]]) {
+                    pick[at] = pick[at - 1];
+                    at--;
+                }
+                pick[at] = x;
             }
-            if (best < 0)
-                break;
-            pick[npick] = best;
-            hit[best] = 1;
         }
-        if (npick == MOE_TOPK + 1) {
-            if (moe_near(sb[pick[MOE_TOPK - 1]], sb[pick[MOE_TOPK]]))
-                return -1;
-            hit[pick[MOE_TOPK]] = 0;
-        }
+        if (npick == MOE_TOPK + 1 && moe_near(sb[pick[MOE_TOPK - 1]], sb[pick[MOE_TOPK]]))
+            return -1;
+        for (int i = 0; i < npick && i < MOE_TOPK; i++)
+            hit[pick[i]] = 1;
     }
     return 0;
 }
@@ -428,13 +429,15 @@ static int m_moe(struct fctx *c)
         c->b->inputs[il].dims[1] != e || c->b->inputs[ib].dims[0] != e)
         return 0;
     {
-        float *sb = xmalloc((size_t)e * sizeof *sb);
+        float *sb = xmalloc((size_t)e * sizeof *sb), *fbias = xmalloc((size_t)e * sizeof *fbias);
         uint8_t *hit = xmalloc((size_t)e), *active = xcalloc((size_t)el, 1);
         int64_t tokens = 0, pairs = 0, nactive = 0;
         double per_expert, per_token;
+        for (int64_t x = 0; x < e; x++)
+            fbias[x] = kf_bf16_to_f32(bias[x]);
         for (int64_t i = 0; i < t; i++) {
             int64_t mine = 0;
-            if (moe_route(logits + i * e, bias, e, sb, hit))
+            if (moe_route(logits + i * e, fbias, e, sb, hit))
                 continue;
             for (int64_t x = 0; x < el; x++) {
                 int64_t g = off->scalar_int + x;
@@ -450,6 +453,7 @@ static int m_moe(struct fctx *c)
             pairs += mine;
         }
         free(sb);
+        free(fbias);
         free(hit);
         free(active);
         per_expert = ((double)c->b->inputs[iw1].nbytes + (double)c->b->inputs[iw1s].nbytes +
