@@ -124,43 +124,136 @@ static const void *host(const struct fctx *c, int i)
 }
 
 /* ---- GDN ------------------------------------------------------------------
- * Every given input is read and every output written in full: q, k, v, a, b,
- * A_log, dt_bias (and cu_seqlens for prefill), the initial state when the
- * workload gives one (absent means zeros: nothing to read), the output and
- * the new state. The recurrence needs every state element every step; no
- * value of the inputs lets a correct kernel skip a tensor.
+ * Per token and value head h the state decays by g = exp(-exp(A_log[h]) *
+ * softplus(a + dt_bias[h])), then takes a rank-1 update from k, v, b, and
+ * the output reads it with q. Must move:
+ *   - q, k, v, a, b of every token a sequence covers (decode: every row;
+ *     prefill: tokens inside [cu_seqlens[n], cu_seqlens[n+1]) of some n),
+ *     A_log and dt_bias, cu_seqlens (prefill), output and new_state;
+ *   - the initial state of (sequence, head) when the workload gives a state,
+ *     the sequence is not empty, and g of its first token is not zero:
+ *     g == 0 (fp32 underflow: g < 1e-30 is taken as zero, as is a NaN)
+ *     makes g * S independent of S. Absent means zeros: nothing to read.
+ * Without host views of these inputs (a, A_log, dt_bias; prefill also
+ * cu_seqlens) the minimum: no state read, and for prefill no token covered.
  * FLOPs, per value head and state element (D x D, D = head_size):
  *   decode: S k and S q (one multiply-add each) and the update
- *     S' = g S + k u^T (at least one multiply-add): 6 with a state, 2 (the
- *     rank-1 write k u^T) without;
- *   prefill: every token adds its rank-1 term to its sequence's state, at
- *     least one multiply-add per element and token (chunked forms do this
- *     as K^T V products): 2 * total_seq_len * HV * D * D.
+ *     S' = g S + k u^T (at least one multiply-add): 6 per element when the
+ *     state is read, 2 (the rank-1 write k u^T) when not;
+ *   prefill: every covered token adds its rank-1 term to its sequence's
+ *     state, at least one multiply-add per element and token (chunked forms
+ *     do this as K^T V products): 2 * covered tokens * HV * D * D.
  * Charged at the bf16 tensor-core rate (the fp32 state can run as tf32 or
  * split-bf16 MMA; the higher rate keeps the bound low). Memory-bound by far. */
+struct gdn_gate {
+    const void *a, *alog, *dtb;
+    enum kf_dtype ta, talog, tdtb;
+    int64_t hv;
+};
+
+static int gdn_gate_init(const struct fctx *c, struct gdn_gate *g, int64_t rows, int64_t hv)
+{
+    int ia = kf_definition_input_index(c->def, "a"), il = kf_definition_input_index(c->def, "A_log"),
+        id = kf_definition_input_index(c->def, "dt_bias");
+    g->a = host(c, ia);
+    g->alog = host(c, il);
+    g->dtb = host(c, id);
+    if (!g->a || !g->alog || !g->dtb || c->b->inputs[ia].numel != rows * hv ||
+        c->b->inputs[il].numel != hv || c->b->inputs[id].numel != hv)
+        return -1;
+    g->ta = c->def->inputs[ia].dtype;
+    g->talog = c->def->inputs[il].dtype;
+    g->tdtb = c->def->inputs[id].dtype;
+    g->hv = hv;
+    return 0;
+}
+
+/* May a kernel skip the state of head h at token (or batch row) t? */
+static int gdn_decay_zero(const struct gdn_gate *g, int64_t t, int64_t h)
+{
+    double x = kf_dtype_load(g->ta, g->a, (size_t)(t * g->hv + h)) +
+               kf_dtype_load(g->tdtb, g->dtb, (size_t)h);
+    double sp = x > 20.0 ? x : log1p(exp(x));
+    double v = exp(-exp(kf_dtype_load(g->talog, g->alog, (size_t)h)) * sp);
+    return !(v >= 1e-30);
+}
+
 static int m_gdn_decode(struct fctx *c)
 {
-    int64_t bs, hv, d;
+    int64_t bs, hv, d, reads = 0;
     int st = kf_definition_input_index(c->def, "state");
+    struct gdn_gate gg;
     if (axis(c, "batch_size", &bs) || axis(c, "num_v_heads", &hv) || axis(c, "head_size", &d) ||
         st < 0)
         return -1;
     c->bytes = all_io(c);
-    c->flops = (double)bs * (double)hv * (double)d * (double)d * (given(c, st) ? 6.0 : 2.0);
     c->pk = PK_BF16;
-    c->from_data = c->data && c->data->w;
+    if (given(c, st)) {
+        c->bytes -= (double)c->b->inputs[st].nbytes;
+        if (gdn_gate_init(c, &gg, bs, hv) == 0) {
+            for (int64_t r = 0; r < bs; r++)
+                for (int64_t h = 0; h < hv; h++)
+                    reads += !gdn_decay_zero(&gg, r, h);
+            c->from_data = 1;
+        }
+    } else {
+        c->from_data = c->data && c->data->w;
+    }
+    c->bytes += (double)reads * (double)d * (double)d * 4.0;
+    c->flops = ((double)reads * 6.0 + (double)(bs * hv - reads) * 2.0) * (double)d * (double)d;
     return 0;
 }
 
 static int m_gdn_prefill(struct fctx *c)
 {
-    int64_t t, hv, d;
-    if (axis(c, "total_seq_len", &t) || axis(c, "num_v_heads", &hv) || axis(c, "head_size", &d))
+    int64_t t, n, hv, d, covered = 0, reads = 0;
+    int st = kf_definition_input_index(c->def, "state"), icu, tok[5],
+        il = kf_definition_input_index(c->def, "A_log"),
+        id = kf_definition_input_index(c->def, "dt_bias");
+    static const char *const per_token[5] = {"q", "k", "v", "a", "b"};
+    const int64_t *cu;
+    double row = 0;
+    struct gdn_gate gg;
+    if (axis(c, "total_seq_len", &t) || axis(c, "num_seqs", &n) || axis(c, "num_v_heads", &hv) ||
+        axis(c, "head_size", &d) || st < 0 || il < 0 || id < 0 ||
+        (icu = input(c, "cu_seqlens", KF_DT_I64, 1)) < 0 ||
+        c->b->inputs[icu].numel != n + 1)
         return -1;
-    c->bytes = all_io(c);
-    c->flops = 2.0 * (double)t * (double)hv * (double)d * (double)d;
+    for (int i = 0; i < 5; i++) {
+        if ((tok[i] = kf_definition_input_index(c->def, per_token[i])) < 0 ||
+            c->def->inputs[tok[i]].is_scalar || c->b->inputs[tok[i]].ndim < 1 ||
+            c->b->inputs[tok[i]].dims[0] != t)
+            return -1;
+        row += t > 0 ? (double)c->b->inputs[tok[i]].nbytes / (double)t : 0;
+    }
     c->pk = PK_BF16;
-    c->from_data = c->data && c->data->w;
+    c->bytes = out_bytes(c) + (double)c->b->inputs[icu].nbytes;
+    c->flops = 0;
+    if (!(cu = host(c, icu)))
+        return 0;
+    {
+        uint8_t *in_seq = xcalloc((size_t)t + 1, 1);
+        int gates = given(c, st) && gdn_gate_init(c, &gg, t, hv) == 0;
+        for (int64_t s = 0; s < n; s++) {
+            int64_t lo = cu[s] < 0 ? 0 : cu[s] > t ? t : cu[s];
+            int64_t hi = cu[s + 1] < lo ? lo : cu[s + 1] > t ? t : cu[s + 1];
+            for (int64_t i = lo; i < hi; i++)
+                if (!in_seq[i]) {
+                    in_seq[i] = 1;
+                    covered++;
+                }
+            if (gates && hi > lo)
+                for (int64_t h = 0; h < hv; h++)
+                    reads += !gdn_decay_zero(&gg, lo, h);
+        }
+        free(in_seq);
+    }
+    if (covered)
+        c->bytes += (double)covered * row + (double)c->b->inputs[il].nbytes +
+                    (double)c->b->inputs[id].nbytes;
+    c->bytes += (double)reads * (double)d * (double)d * 4.0;
+    c->flops = 2.0 * (double)covered * (double)hv * (double)d * (double)d;
+    c->from_data = 1;
     return 0;
 }
 

@@ -157,8 +157,20 @@ START_TEST(test_gdn_decode)
     struct kf_workload *w0 = mkwl(d, "eaf0a285-447c-4432-8e68-d287acc3cb08",
                                   "{\"batch_size\":64}", "state", 0);
     struct kf_binding *b = bind(d, w), *b0 = bind(d, w0);
-    struct ev_floor_data data = {w, NULL, NULL}, data0 = {w0, NULL, NULL};
+    struct views v = {{0}};
+    struct ev_floor_data data = {w, view, &v}, data0 = {w0, view, &v};
     struct ev_floor f;
+    float alog[8], dtb[8];
+    uint16_t a[64 * 8];
+    /* gates: A_log 0.1 h, dt_bias 0, a 0: g = exp(-exp(0.1 h) ln 2), all
+     * well above 0, so every (row, head) state must be read */
+    for (int h = 0; h < 8; h++)
+        alog[h] = 0.1f * (float)h, dtb[h] = 0;
+    for (int i = 0; i < 64 * 8; i++)
+        a[i] = kf_f32_to_bf16(0.0f);
+    set_view(&v, d, "A_log", alog);
+    set_view(&v, d, "dt_bias", dtb);
+    set_view(&v, d, "a", a);
     /* B = 64, 4 q/k heads, 8 v heads, D = 128:
      *   q, k       64*4*128*2      =    65536 each
      *   v          64*8*128*2      =   131072
@@ -197,10 +209,28 @@ START_TEST(test_gdn_decode)
     floor_ok(d, b0, &data0, "NVIDIA_H100", 1.0, &f);
     ck_near(f.bytes, 33949760.0);
     ck_near(f.flops, 16777216.0);
-    /* without the workload the optional state counts as absent (the minimum) */
+    /* without the workload the optional state counts as absent, and
+     * without the gates every decay may be 0 (the minimum): no state read */
     floor_ok(d, b, NULL, "NVIDIA_H100", 1.0, &f);
     ck_near(f.bytes, 33949760.0);
     ck_assert_int_eq(f.from_data, 0);
+    set_view(&v, d, "a", NULL);
+    floor_ok(d, b, &data, "NVIDIA_H100", 1.0, &f);
+    ck_near(f.bytes, 33949760.0);
+    ck_near(f.flops, 16777216.0);
+    ck_assert_int_eq(f.from_data, 0);
+    /* decays that are 0 in fp32: row 0, every head a = 100 (softplus 100,
+     * g <= exp(-100)); row 1 head 3 a = NaN. 512 - 9 = 503 states read:
+     * 33949760 + 503*65536 = 66914368 bytes; FLOPs (503*6 + 9*2)*16384 =
+     * 49741824 */
+    set_view(&v, d, "a", a);
+    for (int h = 0; h < 8; h++)
+        a[h] = kf_f32_to_bf16(100.0f);
+    a[8 + 3] = kf_f32_to_bf16(NAN);
+    floor_ok(d, b, &data, "NVIDIA_H100", 1.0, &f);
+    ck_near(f.bytes, 66914368.0);
+    ck_near(f.flops, 49741824.0);
+    ck_assert_int_eq(f.from_data, 1);
     kf_binding_free(b);
     kf_binding_free(b0);
     kf_workload_free(w);
@@ -210,6 +240,8 @@ START_TEST(test_gdn_decode)
     w = mkwl(d, "901e5104-dccb-4c3f-ae13-ef4d31a4d456", "{\"batch_size\":1}", NULL, 0);
     b = bind(d, w);
     data.w = w;
+    for (int h = 0; h < 8; h++)
+        a[h] = kf_f32_to_bf16(0.0f);
     floor_ok(d, b, &data, "NVIDIA_H100", 1.0, &f);
     ck_near(f.bytes, 1054816.0);
     ck_assert(f.floor_ms <= 4.54e-3);
@@ -229,8 +261,19 @@ START_TEST(test_gdn_prefill)
                                  "{\"total_seq_len\":8192,\"num_seqs\":57,\"len_cu_seqlens\":58}",
                                  NULL, 0);
     struct kf_binding *b = bind(d, w);
-    struct ev_floor_data data = {w, NULL, NULL};
+    struct views v = {{0}};
+    struct ev_floor_data data = {w, view, &v};
     struct ev_floor f;
+    float alog[8] = {0}, dtb[8] = {0};
+    uint16_t *a = xcalloc(8192 * 8, sizeof *a);   /* bf16 0: g = 2^-1 */
+    int64_t cu[58];
+    /* 57 sequences of 143 or 144 tokens cover all 8192 tokens */
+    for (int i = 0; i <= 57; i++)
+        cu[i] = (int64_t)i * 8192 / 57;
+    set_view(&v, d, "A_log", alog);
+    set_view(&v, d, "dt_bias", dtb);
+    set_view(&v, d, "a", a);
+    set_view(&v, d, "cu_seqlens", cu);
     /* T = 8192, N = 57:
      *   q, k        8192*4*128*2   =  8388608 each
      *   v           8192*8*128*2   = 16777216
@@ -266,11 +309,51 @@ START_TEST(test_gdn_prefill)
              "{\"total_seq_len\":5709,\"num_seqs\":2,\"len_cu_seqlens\":3}", NULL, 0);
     b = bind(d, w);
     data.w = w;
+    cu[0] = 0, cu[1] = 2854, cu[2] = 5709;
     floor_ok(d, b, &data, "NVIDIA_H200", 1.0, &f);
     ck_near(f.bytes, 37356024.0);
     ck_assert(f.floor_ms <= 1240e-3);
     kf_binding_free(b);
     kf_workload_free(w);
+    /* Tokens outside every sequence, an empty sequence, a zero decay:
+     * total_seq_len 10, 3 sequences, cu_seqlens 0, 4, 4, 7: sequence 0 =
+     * tokens 0-3, sequence 1 empty (its new_state is zeros: no read),
+     * sequence 2 = tokens 4-6, tokens 7-9 in none (output zeros). Head 5
+     * decays to 0 at token 4 (a = 100): 2*8 - 1 = 15 states read.
+     *   outputs 10*8*128*2 = 20480 + 3*8*128*128*4 = 1572864: 1593344
+     *   cu_seqlens 4*8 = 32; A_log + dt_bias 64
+     *   7 covered tokens * (q 1024 + k 1024 + v 2048 + a 16 + b 16) = 28896
+     *   states 15*65536 = 983040
+     * total 2605376; FLOPs 2*7*8*128*128 = 1835008. */
+    w = mkwl(d, "u-small", "{\"total_seq_len\":10,\"num_seqs\":3,\"len_cu_seqlens\":4}",
+             NULL, 0);
+    b = bind(d, w);
+    data.w = w;
+    cu[0] = 0, cu[1] = 4, cu[2] = 4, cu[3] = 7;
+    a[4 * 8 + 5] = kf_f32_to_bf16(100.0f);
+    floor_ok(d, b, &data, "NVIDIA_H100", 1.0, &f);
+    ck_near(f.bytes, 2605376.0);
+    ck_near(f.flops, 1835008.0);
+    ck_assert_int_eq(f.from_data, 1);
+    /* state absent: 2605376 - 983040 = 1622336 */
+    kf_binding_free(b);
+    kf_workload_free(w);
+    w = mkwl(d, "u-small", "{\"total_seq_len\":10,\"num_seqs\":3,\"len_cu_seqlens\":4}",
+             "state", 0);
+    b = bind(d, w);
+    data.w = w;
+    floor_ok(d, b, &data, "NVIDIA_H100", 1.0, &f);
+    ck_near(f.bytes, 1622336.0);
+    /* no cu_seqlens on the host: every token may lie outside the sequences:
+     * outputs and cu_seqlens, 1593376 */
+    set_view(&v, d, "cu_seqlens", NULL);
+    floor_ok(d, b, &data, "NVIDIA_H100", 1.0, &f);
+    ck_near(f.bytes, 1593376.0);
+    ck_assert(f.flops == 0);
+    ck_assert_int_eq(f.from_data, 0);
+    kf_binding_free(b);
+    kf_workload_free(w);
+    free(a);
     kf_definition_free(d);
 }
 END_TEST
