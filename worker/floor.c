@@ -329,25 +329,28 @@ static int m_dsa_attention(struct fctx *c)
 /* ---- DSA top-k indexer ----------------------------------------------------
  * Row b scores its seq_lens[b] cached tokens (clamped to the block table's
  * max_num_pages * page_size), found on pages block_table[b][0..ceil(n/64)).
+ * A row of at most topk tokens selects them all (the order inside a row is
+ * not significant): its ids follow from the block table, no score needed.
  * Must move:
  *   - seq_lens (all of it) and the written topk_indices;
- *   - of every row with tokens: its block-table entries in use (4 bytes a
- *     page), q_index_fp8 (heads x dim bytes) and weights (heads x 4);
- *   - each distinct cached token once (page shared by rows: once): its fp8
- *     key (index_head_dim bytes) and its fp32 scale (4 bytes); a partly
- *     filled last page counts only its used tokens.
- * FLOPs: 2 * heads * index_head_dim per (row, distinct token), on fp8
- * tensor cores.
+ *   - of every row: its block-table entries in use (4 bytes a page);
+ *   - of every row of more than topk tokens: q_index_fp8 (heads x dim
+ *     bytes), weights (heads x 4) and each distinct cached token once (a
+ *     page shared by rows: once): its fp8 key (index_head_dim bytes) and its
+ *     fp32 scale (4 bytes); a partly filled last page counts only its used
+ *     tokens.
+ * FLOPs: 2 * heads * index_head_dim per (scored row, distinct token), on
+ * fp8 tensor cores.
  * Without seq_lens and block_table on the host: every sequence may be empty,
  * so only seq_lens and the output remain. */
 static int m_dsa_indexer(struct fctx *c)
 {
-    int64_t bs, hi, di, ps, mp, np;
+    int64_t bs, hi, di, ps, mp, np, k;
     int isl, ibt;
     const int32_t *sl, *bt;
     if (axis(c, "batch_size", &bs) || axis(c, "num_index_heads", &hi) ||
         axis(c, "index_head_dim", &di) || axis(c, "page_size", &ps) ||
-        axis(c, "max_num_pages", &mp) || axis(c, "num_pages", &np) ||
+        axis(c, "max_num_pages", &mp) || axis(c, "num_pages", &np) || axis(c, "topk", &k) ||
         (isl = input(c, "seq_lens", KF_DT_I32, 1)) < 0 ||
         (ibt = input(c, "block_table", KF_DT_I32, 2)) < 0)
         return -1;
@@ -369,7 +372,9 @@ static int m_dsa_indexer(struct fctx *c)
                 n = mp * ps;
             npg = (n + ps - 1) / ps;
             pages_read += npg;
-            rows += n > 0;
+            if (n <= k)
+                continue;   /* every token selected: no scores */
+            rows++;
             for (int64_t j = 0; j < npg; j++) {
                 int64_t pg = bt[r * mp + j], used = n - j * ps < ps ? n - j * ps : ps;
                 if (pg < 0 || pg >= np)

@@ -480,16 +480,11 @@ START_TEST(test_dsa_indexer)
     free(bt);
     kf_binding_free(b);
     kf_workload_free(w);
-    /* Shared pages, an empty row, a clamped row, a page outside the pool;
-     * batch 4, max_num_pages 2 (128 tokens), 11923 pages:
-     *   row 0: 100 tokens on pages 3 (64), 4 (36)
-     *   row 1:  70 tokens on pages 4 (64, shared), 9 (6)
-     *   row 2:   0 tokens
-     *   row 3: 1000 -> 128 tokens on pages 20 (64), 99999 (outside: none)
-     * distinct tokens 64 + 64 + 6 + 64 = 198: 198*132 = 26136; table
-     * entries (2+2+0+2)*4 = 24; q + weights of 3 rows 3*8448 = 25344;
-     * seq_lens 16; output 4*2048*4 = 32768: 84288. FLOPs: (row, token)
-     * pairs 100 + 70 + 0 + 64 = 234: 2*64*128*234 = 3833856. */
+    /* Rows of at most topk = 2048 tokens select all their tokens: only
+     * their block-table entries are read, nothing is scored. Batch 4,
+     * max_num_pages 2, 11923 pages: rows of 100, 70, 0 and 1000 (clamped to
+     * 128) tokens: table entries (2+2+0+2)*4 = 24, seq_lens 16, output
+     * 4*2048*4 = 32768: 32808 bytes, no FLOPs. */
     w = mkwl(d, "82a8a885-ad69-4b9e-a1a9-dd9c0715db91",
              "{\"batch_size\":4,\"max_num_pages\":2,\"num_pages\":11923}", NULL, 0);
     b = bind(d, w);
@@ -499,9 +494,38 @@ START_TEST(test_dsa_indexer)
         set_view(&v, d, "seq_lens", sl4);
         set_view(&v, d, "block_table", bt4);
         floor_ok(d, b, &data, "NVIDIA_H100", 1.0, &f);
-        ck_near(f.bytes, 84288.0);
-        ck_near(f.flops, 3833856.0);
+        ck_near(f.bytes, 32808.0);
+        ck_assert(f.flops == 0);
         ck_assert_int_eq(f.from_data, 1);
+    }
+    kf_binding_free(b);
+    kf_workload_free(w);
+    /* Scored rows, shared pages, a clamped row, a page outside the pool;
+     * batch 4, max_num_pages 34 (2176 tokens), 11923 pages:
+     *   row 0: 2100 tokens on pages 100..132 (page 132: 52 tokens)
+     *   row 1: 2049 tokens on the same pages (page 132: 1 token): shared
+     *   row 2: 2048 tokens on pages 300..331: all selected, not scored
+     *   row 3: 99999 -> 2176 tokens on pages 200..232 and 99999 (outside)
+     * distinct tokens 2100 + 0 + 33*64 = 4212: 4212*132 = 555984; table
+     * entries (33+33+32+34)*4 = 528; q + weights of rows 0, 1, 3:
+     * 3*8448 = 25344; seq_lens 16; output 32768: 614640 bytes. FLOPs:
+     * (row, token) pairs 2100 + 2049 + 2112 = 6261: 16384*6261 = 102580224. */
+    w = mkwl(d, "82a8a885-ad69-4b9e-a1a9-dd9c0715db91",
+             "{\"batch_size\":4,\"max_num_pages\":34,\"num_pages\":11923}", NULL, 0);
+    b = bind(d, w);
+    data.w = w;
+    {
+        int32_t sl4[4] = {2100, 2049, 2048, 99999}, bt4[4 * 34] = {0};
+        for (int j = 0; j < 34; j++) {
+            bt4[0 * 34 + j] = bt4[1 * 34 + j] = 100 + j;
+            bt4[2 * 34 + j] = 300 + j;
+            bt4[3 * 34 + j] = j < 33 ? 200 + j : 99999;
+        }
+        set_view(&v, d, "seq_lens", sl4);
+        set_view(&v, d, "block_table", bt4);
+        floor_ok(d, b, &data, "NVIDIA_H100", 1.0, &f);
+        ck_near(f.bytes, 614640.0);
+        ck_near(f.flops, 102580224.0);
     }
     kf_binding_free(b);
     kf_workload_free(w);
