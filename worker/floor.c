@@ -84,8 +84,7 @@ static int given(const struct fctx *c, int i)
     return c->data && c->data->w && kf_workload_input(c->data->w, s->name) != NULL;
 }
 
-/* Bytes of every given input plus every output: the model of definitions
- * whose every tensor is read or written in full (GDN). */
+/* Bytes of every given input plus every output (GDN decode starts here). */
 static double all_io(struct fctx *c)
 {
     double sum = 0;

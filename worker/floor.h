@@ -11,12 +11,13 @@
  * Every model is a LOWER bound: it counts only traffic and arithmetic that
  * every correct kernel must do. Reads start from a cold L2 (the timer
  * flushes it), but writes may end in L2 (write-back), so up to the L2 size
- * of the output bytes is not charged to HBM. Terms that depend on tensor values (which KV
- * rows a DSA token selects, which experts MoE routes to, how long each
- * indexer sequence is) are counted from the inputs when the caller gives a
- * host view of them (ev_floor_compute_data) and otherwise take their minimum
- * over all inputs with these axes (often zero: then the floor is small, but
- * still true).
+ * of the output bytes is not charged to HBM. Terms that depend on tensor
+ * values (which KV rows a DSA token selects, which experts MoE routes to, how long each
+ * indexer sequence is, which GDN decays are 0 and which tokens a GDN
+ * sequence covers) are counted from the inputs when the caller gives a host
+ * view of them (ev_floor_compute_data) and otherwise take their minimum over
+ * all inputs with these axes (often zero: then the floor is small, but
+ * still true). The judge should pass its host copies of the inputs.
  *
  * Pure host code (no CUDA); thread-safe: no shared mutable state.
  */
