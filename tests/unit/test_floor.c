@@ -776,6 +776,12 @@ START_TEST(test_margin_and_hardware)
     ck_assert_str_eq(f.model, "gdn_decode");
     ck_assert(f.bytes > 0 && f.floor_ms == 0 && f.mem_ms == 0);
     ck_assert_ptr_null(f.hardware);
+    {
+        json_t *j = ev_floor_to_json(&f);
+        ck_assert(json_is_null(json_object_get(j, "hardware")));
+        ck_assert(json_real_value(json_object_get(j, "floor_ms")) == 0);
+        json_decref(j);
+    }
     ck_assert_int_eq(ev_floor_compute(d, b, NULL, 0.8, &f, &err), KF_ENOENT);
     /* NULL arguments and a binding of another definition */
     ck_assert_int_eq(ev_floor_compute(NULL, b, "NVIDIA_H100", 0.8, &f, &err), KF_EINVAL);
