@@ -27,6 +27,8 @@ struct ev_config {
     double required_matched_ratio; /* 1.0 */
     double workload_timeout_s;     /* per-workload deadline (the supervisor enforces it) */
     int check_only;                /* 1: correctness only, no timing */
+    double floor_margin;           /* 0.8: speed-of-light floor margin (worker/floor.h);
+                                      0 disables the floor; set by the operator only */
 };
 
 struct ev_request {
