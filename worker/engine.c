@@ -22,6 +22,7 @@
 #include "evconfig.h"
 #include "evaluators.h"
 #include "evdev.h"
+#include "floor.h"
 #include "guard.h"
 #include "inputs.h"
 #include "lane.h"
@@ -65,6 +66,7 @@ static const char *const ph_names[PH_N] = {"bind", "runner_start", "inputs", "re
                                            "checked_call", "compare", "timed_calls", "trace"};
 
 struct wl {                       /* per-workload result being assembled */
+    const struct kf_workload *wk; /* borrowed */
     char log[LOG_CAP];
     size_t loglen;
     enum kf_status st;
@@ -82,6 +84,9 @@ struct wl {                       /* per-workload result being assembled */
     json_t *seeds;
     struct ev_topk_scores *tks;   /* this trial's recomputed top-k scores */
     char unranked[512];           /* why the latency cannot be ranked ("" when it can) */
+    struct ev_floor floor;        /* speed-of-light floor (from trial 0's inputs) */
+    int have_floor;               /* 1 computed, 0 none (no model for this GPU, disabled) */
+    char floor_note[160];         /* why there is none */
     double ph[PH_N];              /* ms spent in each phase */
     double ph_t0; int ph_cur;     /* the phase running since ph_t0 */
     /* this trial's state, released by trial_free */
@@ -555,6 +560,26 @@ static int trial_check(struct eng *E, struct wl *w, int t, const char *when)
     return pass;
 }
 
+/* The workload's speed-of-light floor, from the inputs on the judge's side. */
+static void floor_compute(struct eng *E, struct wl *w)
+{
+    const struct ev_request *req = E->req;
+    struct cdata cd = {&E->dev, w->in};
+    struct ev_floor_data fd = {w->wk, input_data, &cd};
+    struct kf_err err = {0};
+    int rc;
+    rc = ev_floor_compute_data(req->def, w->b, &fd, E->dev.hardware, req->cfg.floor_margin,
+                               &w->floor, &err);
+    w->have_floor = rc == 0 && req->cfg.floor_margin > 0;
+    if (rc == KF_ENOENT)
+        snprintf(w->floor_note, sizeof w->floor_note, "no speed-of-light floor for %s",
+                 E->dev.hardware);
+    else if (rc)
+        snprintf(w->floor_note, sizeof w->floor_note, "floor: %.150s", err.msg);
+    else if (!w->have_floor)
+        snprintf(w->floor_note, sizeof w->floor_note, "floor disabled (floor_margin 0)");
+}
+
 /* Warm-up and timed calls in the runner, bounded by the judge's wall time. */
 static int trial_time(struct eng *E, struct wl *w, int t)
 {
@@ -592,11 +617,17 @@ static int trial_time(struct eng *E, struct wl *w, int t)
     w->timer_kind = str_eq(json_object_get(rep, "timer"), "cupti") ? "cupti" : "cuda_events";
     json_decref(rep);
     w->walls[w->nwalls++] = wall;
-    if (!w->unranked[0] && ev_wall_bound_violated(smp, cfg->iterations, wall, why, sizeof why))
-        snprintf(w->unranked, sizeof w->unranked, "trial %d: %s", t, why);
     ev_stats_compute(smp, cfg->iterations, &s);
     w->medians[w->nmed++] = s.median;
     w->nsamples += cfg->iterations;
+    /* Bounds the runner cannot move: the judge's wall time above, the
+     * speed-of-light floor below. */
+    if (t == 0)
+        floor_compute(E, w);
+    if (!w->unranked[0] &&
+        ev_floor_verdict(s.median, s.mean * s.n, wall, w->have_floor ? &w->floor : NULL, why,
+                         sizeof why))
+        snprintf(w->unranked, sizeof w->unranked, "trial %d: %s", t, why);
     return 0;
 }
 
@@ -709,6 +740,10 @@ static json_t *step_trace(struct eng *E, struct wl *w, const struct kf_workload 
         json_object_set_new(kfx, "judge_context_lost", json_true());
     if (w->st == KF_ST_PASSED && w->unranked[0])
         json_object_set_new(kfx, "unranked", json_string(w->unranked));
+    if (w->have_floor)
+        json_object_set_new(kfx, "floor", ev_floor_to_json(&w->floor));
+    else if (w->floor_note[0])
+        json_object_set_new(kfx, "floor", json_pack("{s:s}", "none", w->floor_note));
     phase(w, PH_TRACE);   /* the trace's own time so far */
     ph = json_object();
     for (int i = 0; i < PH_N; i++)
@@ -742,6 +777,7 @@ static json_t *eval_workload(struct eng *E, const struct kf_workload *wk)
     struct wl *w = xcalloc(1, sizeof *w);
     json_t *trace;
 
+    w->wk = wk;
     w->st = KF_ST_PASSED;
     w->seeds = json_array();
     w->medians = xcalloc((size_t)cfg->trials + 1, sizeof *w->medians);

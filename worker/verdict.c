@@ -82,17 +82,3 @@ void ev_cmp_fold(struct ev_cmp *acc, int *have, const struct ev_cmp *t)
     }
     acc->nonfinite += t->nonfinite;
 }
-
-int ev_wall_bound_violated(const double *samples, int n, double wall_ms, char *why, size_t whyn)
-{
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += samples[i];
-    if (sum <= wall_ms)
-        return 0;
-    snprintf(why, whyn,
-             "the runner reported %.6g ms of GPU time for %d timed calls, more than the %.6g ms "
-             "the judge waited for them",
-             sum, n, wall_ms);
-    return 1;
-}

@@ -1,7 +1,8 @@
 /* verdict.h: the judge's decisions that need no GPU, so `make test` covers
  * them: reading a runner's timed reply (untrusted input), folding one
- * trial's comparison into the workload's (worst trial wins), and the
- * upper bound the judge's own wall time puts on the runner's samples.
+ * trial's comparison into the workload's (worst trial wins). The bounds on
+ * the runner's timing (its wall time, the speed-of-light floor) are in
+ * floor.h.
  * Pure code; thread-safe.
  */
 #ifndef EV_VERDICT_H
@@ -29,10 +30,5 @@ int ev_timed_reply_parse(const json_t *reply, int iterations, double *samples, s
  * smaller matched ratio (with its counts), non-finite counts summed. The
  * first trial is copied (*have 0 -> 1). */
 void ev_cmp_fold(struct ev_cmp *acc, int *have, const struct ev_cmp *t);
-
-/* The runner's timed calls cannot take longer together than the judge
- * waited for them: 1 (impossible, why filled) if sum(samples) exceeds
- * wall_ms, else 0. */
-int ev_wall_bound_violated(const double *samples, int n, double wall_ms, char *why, size_t whyn);
 
 #endif
