@@ -27,6 +27,7 @@
 #include "inputs.h"
 #include "lane.h"
 #include "log.h"
+#include "pyref.h"
 #include "reference.h"
 #include "runner_link.h"
 #include "safetensors.h"
@@ -54,6 +55,7 @@ struct eng {
     char *compile_log;
     struct ev_rl rl;              /* the runner; rl.pid 0 when none is up */
     json_t *runner_info;          /* its "ready" reply (owned) */
+    struct ev_pyref *pyref;       /* the PyTorch reference (eval config "reference": "pytorch") */
     int broken;                   /* the judge's own context is lost */
     const struct ev_def_rules *rules;   /* what is special about the definition */
     struct kf_definition def_nc;  /* the definition without constraints (shallow copy) */
@@ -87,6 +89,10 @@ struct wl {                       /* per-workload result being assembled */
     struct ev_floor floor;        /* speed-of-light floor (from trial 0's inputs) */
     int have_floor;               /* 1 computed, 0 none (no model for this GPU, disabled) */
     char floor_note[160];         /* why there is none */
+    char arena_hex[EV_ARENA_HANDLE_HEX + 1];
+    double pyref_ms;              /* the PyTorch reference's latency */
+    int have_pyref, pyref_cached;
+    char pyref_note[300];         /* why there is none ("" when there is, or none asked) */
     double ph[PH_N];              /* ms spent in each phase */
     double ph_t0; int ph_cur;     /* the phase running since ph_t0 */
     /* this trial's state, released by trial_free */
@@ -176,17 +182,8 @@ static int runner_up(struct eng *E, struct wl *w)
     int rc;
     if (E->rl.pid)
         return 0;
-    if (E->lane->runner && !strcmp(E->lane->runner, "python")) {
-        /* The host's python3, caches of Triton and torch extensions per worker. */
-        py_argv[0] = getenv("KF_PYTHON") && *getenv("KF_PYTHON") ? getenv("KF_PYTHON") : "python3";
-        py_argv[1] = (char *)ev_rl_pyrunner_path();
-        o.argv = py_argv;
-        if (req->cache_dir) {
-            py_env[0] = xasprintf("TRITON_CACHE_DIR=%s/triton", req->cache_dir);
-            py_env[1] = xasprintf("TORCH_EXTENSIONS_DIR=%s/torch_ext", req->cache_dir);
-            o.env_set = py_env;
-        }
-    }
+    if (E->lane->runner && !strcmp(E->lane->runner, "python"))
+        ev_rl_python_opts(&o, req->cache_dir, py_argv, py_env);
     rc = ev_rl_start(&E->rl, &o, &err);
     free(py_env[0]);
     free(py_env[1]);
@@ -422,6 +419,7 @@ static int step_arena(struct eng *E, struct wl *w)
         wlog(w, "[kernelfarm] %s", err.msg);
         return -1;
     }
+    snprintf(w->arena_hex, sizeof w->arena_hex, "%s", hex);
     phase(w, PH_RUNNER);
     if (runner_up(E, w))
         return -1;
@@ -471,6 +469,7 @@ static int trial_prepare(struct eng *E, struct wl *w, const struct kf_workload *
     struct kf_err err = {0};
     struct cdata cd;
     CUresult cu;
+    json_t *bind;
     int need_ref_lat = !req->cfg.check_only && !w->ref_cached_lat;
 
     phase(w, PH_INPUTS);
@@ -509,19 +508,29 @@ static int trial_prepare(struct eng *E, struct wl *w, const struct kf_workload *
         wlog(w, "[kernelfarm] cannot allocate outputs: %s", err.msg);
         return -1;
     }
+    bind = json_pack("{s:s, s:o, s:o, s:o}", "type", "bind", "workload", kf_workload_to_json(wk),
+                     "inputs",
+                     tensors_msg(def, def->inputs, def->ninputs, w->b->inputs, w->in, &w->arena, 1),
+                     "outputs",
+                     tensors_msg(def, def->outputs, def->noutputs, w->b->outputs, w->out,
+                                 &w->arena, 0));
+    if (E->pyref && t == 0 && !w->have_pyref && !w->pyref_note[0]) {
+        /* The contest's reference, on the same buffers, before the poison. */
+        phase(w, PH_REFERENCE);
+        if (ev_pyref_time(E->pyref, wk, w->arena_hex, w->arena.bytes, bind, &w->pyref_ms, &err) == 0)
+            w->have_pyref = 1;
+        else
+            snprintf(w->pyref_note, sizeof w->pyref_note, "the PyTorch reference was not timed: %.240s",
+                     err.msg);
+        phase(w, PH_LAUNCH);
+    }
     if ((cu = ev_poison_outputs(&E->dev, def, w->out)) != CUDA_SUCCESS ||
         (cu = ev_guard_snapshot(&E->dev, w->in, w->out)) != CUDA_SUCCESS ||
-        (cu = cuStreamSynchronize(E->dev.stream)) != CUDA_SUCCESS)
+        (cu = cuStreamSynchronize(E->dev.stream)) != CUDA_SUCCESS) {
+        json_decref(bind);
         return judge_cuda_fail(E, w, cu, "guard setup");
-    return runner_ok(E, w,
-                     json_pack("{s:s, s:o, s:o, s:o}", "type", "bind", "workload",
-                               kf_workload_to_json(wk), "inputs",
-                               tensors_msg(def, def->inputs, def->ninputs, w->b->inputs, w->in,
-                                           &w->arena, 1),
-                               "outputs",
-                               tensors_msg(def, def->outputs, def->noutputs, w->b->outputs, w->out,
-                                           &w->arena, 0)),
-                     "launch");
+    }
+    return runner_ok(E, w, bind, "launch");
 }
 
 /* After the runner says it wrote the outputs: guards, inputs, then the
@@ -701,9 +710,20 @@ static json_t *perf_json(struct eng *E, struct wl *w, const struct kf_workload *
             json_array_append_new(km, json_real(w->clk.kernel_ms[k]));
         json_object_set_new(px, "kernel_ms", km);
     }
-    json_object_set_new(px, "reference", json_string("kernelfarm-native"));
     json_object_set_new(px, "reference_version", json_string(E->ref->version));
     json_object_set_new(px, "reference_latency_cached", json_boolean(w->ref_cached_lat));
+    if (w->have_pyref) {
+        /* The contest's score: against the definition's PyTorch reference. */
+        json_object_set_new(px, "reference", json_string("pytorch"));
+        json_object_set_new(px, "torch_version", json_string(ev_pyref_torch(E->pyref)));
+        json_object_set_new(px, "pytorch_reference_latency_cached", json_boolean(w->pyref_cached));
+        json_object_set_new(px, "native_reference_latency_ms", json_real(ref));
+        json_object_set_new(px, "native_speedup_factor", json_real(lat > 0 ? ref / lat : 0));
+        return ev_performance_json(lat, w->pyref_ms, px);
+    }
+    json_object_set_new(px, "reference", json_string("kernelfarm-native"));
+    if (w->pyref_note[0])
+        json_object_set_new(px, "pytorch_reference_note", json_string(w->pyref_note));
     return ev_performance_json(lat, ref, px);
 }
 
@@ -736,6 +756,8 @@ static json_t *step_trace(struct eng *E, struct wl *w, const struct kf_workload 
     json_object_set_new(kfx, "config", ev_config_to_json(cfg));
     if (E->runner_info)
         json_object_set(kfx, "runner", E->runner_info);
+    if (w->pyref_note[0] && w->st == KF_ST_PASSED)
+        wlog(w, "[kernelfarm] note: %s; the speedup is against the native reference", w->pyref_note);
     if (E->broken)   /* this workload's error ended the judge's context */
         json_object_set_new(kfx, "judge_context_lost", json_true());
     if (w->st == KF_ST_PASSED && w->unranked[0])
@@ -793,6 +815,15 @@ static json_t *eval_workload(struct eng *E, const struct kf_workload *wk)
             ev_ref_latency_get(E->ref, E->req->cache_dir, E->req->def, wk, E->dev.hardware, cfg,
                                &w->ref_latency) == 0)
             w->ref_cached_lat = 1;
+        if (E->pyref) {
+            struct kf_err err = {0};
+            int rc = ev_pyref_cached(E->pyref, wk, &w->pyref_ms, &err);
+            if (rc == 0)
+                w->have_pyref = w->pyref_cached = 1;
+            else if (rc != KF_ENOENT)
+                snprintf(w->pyref_note, sizeof w->pyref_note,
+                         "the PyTorch reference was not timed: %.240s", err.msg);
+        }
         if (step_arena(E, w) == 0)
             for (int t = 0; t < cfg->trials && step_trial(E, w, wk, t) == 0; t++)
                 ;
@@ -879,6 +910,8 @@ int ev_evaluate(const struct ev_request *req, ev_progress_fn progress, void *ctx
     if ((rc = ev_ref_open(req->kernels_dir, req->def, E->dev.arch, req->cache_dir, &E->ref, err)))
         goto out;
     build_solution(E);
+    if (req->cfg.pytorch_reference && !req->cfg.check_only)
+        E->pyref = ev_pyref_new(req, E->dev.hardware);
     log_info("engine", "evaluating solution=%s definition=%s workloads=%d lane=%s compiled=%d arch=%s",
              req->sol->name, req->def->name, req->nworkloads, E->lane ? E->lane->name : "none",
              E->compiled, E->dev.arch);
@@ -897,6 +930,7 @@ int ev_evaluate(const struct ev_request *req, ev_progress_fn progress, void *ctx
     }
 out:
     runner_down(E, 0);
+    ev_pyref_free(E->pyref);
     json_decref(E->runner_info);
     ev_inputs_cache_clear();
     device_down(E, E->broken);

@@ -29,6 +29,10 @@ struct ev_config {
     int check_only;                /* 1: correctness only, no timing */
     double floor_margin;           /* 0.8: speed-of-light floor margin (worker/floor.h);
                                       0 disables the floor; set by the operator only */
+    int pytorch_reference;         /* eval config "reference": "pytorch" (1) or "native" (0,
+                                      the default): which reference speedups are against; the
+                                      native reference decides correctness either way; set by
+                                      the operator only */
 };
 
 struct ev_request {

@@ -69,6 +69,13 @@ int ev_config_apply(struct ev_config *c, const json_t *layer, const char *path, 
         } else if (!strcmp(key, "floor_margin")) {
             if ((rc = num(v, 0, 1, &c->floor_margin, path, key, err)))
                 return rc;
+        } else if (!strcmp(key, "reference")) {
+            char p[160];
+            snprintf(p, sizeof p, "%s.%s", path, key);
+            if (!json_is_string(v) || (strcmp(json_string_value(v), "native") &&
+                                       strcmp(json_string_value(v), "pytorch")))
+                return kf_err_set(err, KF_EINVAL, p, "must be \"native\" or \"pytorch\"");
+            c->pytorch_reference = !strcmp(json_string_value(v), "pytorch");
         } else if (!strcmp(key, "check_only")) {
             char p[160];
             snprintf(p, sizeof p, "%s.%s", path, key);
@@ -114,14 +121,19 @@ int ev_config_resolve(const json_t *file, const struct kf_definition *def, const
     if (json_is_object(request) && json_object_get(request, "floor_margin"))
         return kf_err_set(err, KF_EPERM, "config.floor_margin",
                           "set by the operator's eval config only, not by a request");
+    /* Which reference a speedup is against is the board's choice, not a team's. */
+    if (json_is_object(request) && json_object_get(request, "reference"))
+        return kf_err_set(err, KF_EPERM, "config.reference",
+                          "set by the operator's eval config only, not by a request");
     return ev_config_apply(out, request, "config", err);
 }
 
 json_t *ev_config_to_json(const struct ev_config *c)
 {
-    return json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:b, s:f}", "warmup", c->warmup,
+    return json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:b, s:f, s:s}", "warmup", c->warmup,
                      "iterations", c->iterations, "trials", c->trials, "rtol", c->rtol, "atol",
                      c->atol, "required_matched_ratio", c->required_matched_ratio,
                      "workload_timeout_s", c->workload_timeout_s, "check_only", c->check_only,
-                     "floor_margin", c->floor_margin);
+                     "floor_margin", c->floor_margin, "reference",
+                     c->pytorch_reference ? "pytorch" : "native");
 }

@@ -65,6 +65,20 @@ const char *ev_rl_pyrunner_path(void)
     return "kf_pyrunner.py";
 }
 
+void ev_rl_python_opts(struct ev_rl_opts *o, const char *cache_dir, char *argv[3], char *env[3])
+{
+    argv[0] = getenv("KF_PYTHON") && *getenv("KF_PYTHON") ? getenv("KF_PYTHON") : "python3";
+    argv[1] = (char *)ev_rl_pyrunner_path();
+    argv[2] = NULL;
+    env[0] = env[1] = env[2] = NULL;
+    o->argv = argv;
+    if (cache_dir) {
+        env[0] = xasprintf("TRITON_CACHE_DIR=%s/triton", cache_dir);
+        env[1] = xasprintf("TORCH_EXTENSIONS_DIR=%s/torch_ext", cache_dir);
+        o->env_set = env;
+    }
+}
+
 static _Noreturn void child(const struct ev_rl_opts *o, int cmd_r, int reply_w)
 {
     int null_fd = open("/dev/null", O_RDONLY);

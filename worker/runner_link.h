@@ -41,6 +41,11 @@ const char *ev_rl_default_path(void);
  * kf_pyrunner.py of the source tree, else beside the program's ../ or
  * ../../ . Static string. */
 const char *ev_rl_pyrunner_path(void);
+/* Point o at the Python lane's runner: the host's python3 ($KF_PYTHON)
+ * running ev_rl_pyrunner_path(), with Triton's and torch extensions'
+ * caches under cache_dir (may be NULL). argv and env are the caller's
+ * storage (3 slots each); free env[0..1] after ev_rl_start. */
+void ev_rl_python_opts(struct ev_rl_opts *o, const char *cache_dir, char *argv[3], char *env[3]);
 /* Start the runner. 0, or KF_EIO with err set. Sets SIGPIPE to SIG_IGN in
  * the calling process (a dead runner is an error of the write). */
 int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err);

@@ -145,12 +145,43 @@ START_TEST(test_contest_file)
 }
 END_TEST
 
+/* reference: "native" (default) or "pytorch", operator-only like the floor. */
+START_TEST(test_reference_choice)
+{
+    struct ev_config c;
+    struct kf_err err = {0};
+    struct kf_definition d = mkdef("gdn_decode_x", "gdn");
+    json_t *file = json_loads("{\"default\":{\"reference\":\"pytorch\"},\"definition\":"
+                              "{\"gdn_decode_x\":{\"reference\":\"native\"}}}", 0, NULL), *bad, *j;
+    ck_assert_int_eq(ev_config_resolve(NULL, &d, NULL, &c, &err), 0);
+    ck_assert_int_eq(c.pytorch_reference, 0);
+    ck_assert_int_eq(ev_config_resolve(file, &d, NULL, &c, &err), 0);
+    ck_assert_int_eq(c.pytorch_reference, 0);
+    d = mkdef("other", "attn");
+    ck_assert_int_eq(ev_config_resolve(file, &d, NULL, &c, &err), 0);
+    ck_assert_int_eq(c.pytorch_reference, 1);
+    j = ev_config_to_json(&c);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "reference")), "pytorch");
+    json_decref(j);
+    bad = json_loads("{\"reference\":\"native\"}", 0, NULL);
+    ck_assert_int_eq(ev_config_resolve(file, &d, bad, &c, &err), KF_EPERM);
+    ck_assert_str_eq(err.path, "config.reference");
+    json_decref(bad);
+    bad = json_loads("{\"default\":{\"reference\":\"torch\"}}", 0, NULL);
+    ck_assert_int_eq(ev_config_resolve(bad, &d, NULL, &c, &err), KF_EINVAL);
+    ck_assert_str_eq(err.path, "default.reference");
+    json_decref(bad);
+    json_decref(file);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("evconfig");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_reference_choice);
     tcase_add_test(tc, test_layers);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_contest_file);
