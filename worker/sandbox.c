@@ -338,6 +338,7 @@ void kf_sandbox_child_cleanup(struct kf_sandbox_child *c)
                     close(dup);
                 break;
             }
+            rewinddir(d);   /* the dup shares the offset the last pass left at the end */
             while ((de = readdir(d)) != NULL) {
                 if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                     continue;
