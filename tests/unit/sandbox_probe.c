@@ -115,11 +115,13 @@ static void check_state(void)
         for (int s = 1; s < 32; s++) {
             struct sigaction sa;
             blocked += sigismember(&cur, s) == 1;
-            if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL)
+            /* SIG_IGN survives execve; handlers do not (and a sanitizer
+             * runtime installs its own), so count the ignored ones. */
+            if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
                 handled++;
         }
         json_object_set_new(result, "blocked_signals", json_integer(blocked));
-        json_object_set_new(result, "non_default_signals", json_integer(handled));
+        json_object_set_new(result, "ignored_signals", json_integer(handled));
     }
 }
 

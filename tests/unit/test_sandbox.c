@@ -96,6 +96,10 @@ static void setup(void)
 static void teardown(void)
 {
     struct kf_sandbox_child c = {.pid = -1};
+    char planted[64];
+    /* what test_cannot_write_outside_tmp tries to create, should it succeed */
+    snprintf(planted, sizeof planted, "/tmp/kf-sbtest-planted-%d", (int)getpid());
+    unlink(planted);
     snprintf(c.tmp, sizeof c.tmp, "%s", base);
     kf_sandbox_child_cleanup(&c);
 }
@@ -282,6 +286,7 @@ START_TEST(test_spawn_shape)
     setenv("API_TOKEN", "tok", 1);
     setenv("KF_TEST_KEEP", "kept", 1);
     signal(SIGTERM, SIG_IGN);   /* must not reach the child */
+    signal(SIGPIPE, SIG_IGN);
     sigemptyset(&block);
     sigaddset(&block, SIGUSR2);
     sigprocmask(SIG_BLOCK, &block, NULL);
@@ -309,7 +314,7 @@ START_TEST(test_spawn_shape)
     ck_assert_int_eq(json_integer_value(json_object_get(result(&r), "pgid")), getpgrp());
     ck_assert_int_eq(json_integer_value(json_object_get(result(&r), "ppid")), getpid());
     ck_assert_int_eq(json_integer_value(json_object_get(result(&r), "blocked_signals")), 0);
-    ck_assert_int_eq(json_integer_value(json_object_get(result(&r), "non_default_signals")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(result(&r), "ignored_signals")), 0);
     {
         const json_t *l = json_object_get(result(&r), "rlimits");
         ck_assert_int_eq(json_integer_value(json_object_get(l, "cpu")), 77);
@@ -529,6 +534,7 @@ START_TEST(test_cannot_read_secrets)
 {
     struct probe_run r;
     char tokens[PATH_MAX], seed[PATH_MAX], open_txt[PATH_MAX], dac[PATH_MAX], data[PATH_MAX];
+    char pcmd[64], penv[64];
     json_t *cmd = cmd_new("fs"), *rl;
     const char **paths;
     size_t i;
@@ -549,9 +555,18 @@ START_TEST(test_cannot_read_secrets)
     ck_assert_int_eq(kf_sandbox_path_exposed(paths, dac), 1);
     free(paths);
 
-    json_object_set_new(cmd, "try_read", json_pack("[sssss]", tokens, seed, open_txt, dac, data));
+    /* This process stands for the supervisor: kf-worker takes --seed-secret
+     * on its command line and KF_SEED_SECRET / KF_REDIS_URL in its environment. */
+    snprintf(pcmd, sizeof pcmd, "/proc/%d/cmdline", (int)getpid());
+    snprintf(penv, sizeof penv, "/proc/%d/environ", (int)getpid());
+    json_object_set_new(cmd, "try_read", json_pack("[sssssss]", tokens, seed, open_txt, dac, data,
+                                                   pcmd, penv));
     run_probe(cmd, NULL, NULL, &r);
     check_layers_match_machine(&r);
+    /* cmdline is world-readable: only Landlock (read list: /proc/self only) */
+    ck_res(&r, pcmd, expect(&r, pcmd, 1, 0, 1));
+    /* environ: its owner's only */
+    ck_res(&r, penv, expect(&r, penv, 1, is_root, 1));
     /* The secrets: 0600 (root's when root) and outside every read path. */
     ck_res(&r, tokens, expect(&r, tokens, 1, is_root, 1));
     ck_res(&r, seed, expect(&r, seed, 1, is_root, 1));
