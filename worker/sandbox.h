@@ -22,9 +22,11 @@
  * only makes async-signal-safe calls). kf_sandbox_enter changes the whole
  * process: the uid drop (glibc applies it to every thread), seccomp (applied
  * to every thread with SECCOMP_FILTER_FLAG_TSYNC), rlimits and dumpable are
- * process-wide; Landlock binds only the calling thread and the threads it
- * creates later, so threads started before enter (the CUDA driver's) stay
- * outside the Landlock domain: the layers object counts them.
+ * process-wide; Landlock binds every thread from ABI 8 on
+ * (LANDLOCK_RESTRICT_SELF_TSYNC), and before that only the calling thread
+ * and the threads it creates later, so threads started before enter (the
+ * CUDA driver's) stay outside the Landlock domain: the layers object counts
+ * them ("threads_outside").
  */
 #ifndef KF_SANDBOX_H
 #define KF_SANDBOX_H
@@ -104,12 +106,13 @@ struct kf_sandbox_policy {
  *   {"env":"scrubbed","tmp":"private"|{...},"fds":{"open":N,"sockets":K},
  *    "uid":65534,"uid_drop":true|false,"uid_why":"...",
  *    "no_new_privs":true,"dumpable":false,
- *    "landlock":{"abi":7,"read":R,"write":W,"missing":[...],"threads_outside":T}
+ *    "landlock":{"abi":7,"read":R,"write":W,"skipped":["path: why",...],
+ *                "tsync":false,"threads_outside":T,"scoped":[...]}
  *      | false with "landlock_why",
  *    "rlimits":{"cpu_s":..,"nofile":..,"nproc":..,"fsize_bytes":..,"core_bytes":0,
  *               "as_bytes":..|null},
  *    "as_limit_bytes":N|null,
- *    "seccomp":true|false with "seccomp_why","fork":false}
+ *    "seccomp":true|false with "seccomp_why","seccomp_insns":N,"fork":false}
  * Returns 0, or KF_EINVAL / KF_EIO / KF_EPERM with err set: the process
  * must then exit without running untrusted code. Not reversible. */
 int kf_sandbox_enter(const struct kf_sandbox_policy *p, json_t **layers, struct kf_err *err);

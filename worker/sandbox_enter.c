@@ -56,6 +56,7 @@ extern char **environ;
 #define LL_NET_CONNECT_TCP (1ULL << 1)
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)  /* ABI 6 */
 #define LL_SCOPE_SIGNAL (1ULL << 1)
+#define LL_RESTRICT_SELF_TSYNC (1U << 3)  /* ABI 8: every thread of the process */
 /* Rights that apply to a file (not a directory) in a path_beneath rule. */
 #define LL_FS_FILE_RIGHTS                                                                 \
     (LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE | LL_FS_IOCTL_DEV)
@@ -313,13 +314,15 @@ static int apply_landlock(const struct kf_sandbox_policy *p, int threads_before,
         rc = ll_add_paths(rs, p->write_paths, wr, skipped, &nwrite, err);
     if (rc < 0)
         goto out;
-    if (syscall(__NR_landlock_restrict_self, rs, 0) < 0) {
+    /* Before ABI 8 Landlock binds the calling thread (and threads it starts
+     * later) only: threads already running stay outside; say how many. */
+    if (syscall(__NR_landlock_restrict_self, rs, abi >= 8 ? LL_RESTRICT_SELF_TSYNC : 0) < 0) {
         rc = kf_err_set(err, KF_EIO, "landlock", "landlock_restrict_self: %s", strerror(errno));
         goto out;
     }
-    ll = json_pack("{s:i, s:i, s:i, s:o, s:i}", "abi", abi, "read", nread, "write", nwrite,
-                   "skipped", skipped, "threads_outside",
-                   threads_before > 1 ? threads_before - 1 : 0);
+    ll = json_pack("{s:i, s:i, s:i, s:o, s:b, s:i}", "abi", abi, "read", nread, "write", nwrite,
+                   "skipped", skipped, "tsync", abi >= 8, "threads_outside",
+                   abi < 8 && threads_before > 1 ? threads_before - 1 : 0);
     skipped = NULL;
     if (abi >= 6)
         json_object_set_new(ll, "scoped", json_pack("[ss]", "signal", "abstract_unix_socket"));

@@ -450,6 +450,36 @@ static void check_nofile(void)
     json_object_set_new(result, "errno", json_string(e ? strerrorname_np(e) : "none"));
 }
 
+/* ---- a thread started before enter (as the CUDA driver's are) ---------------- */
+
+static int pre_pipe[2] = {-1, -1};
+static const json_t *pre_cmd;
+
+/* Waits for the go from main (after enter), then tries what the command's
+ * "thread_try_read" names, a socket and a signal to the parent. */
+static void *pre_thread(void *p)
+{
+    char c, key[PATH_MAX + 16], buf[16];
+    size_t i;
+    json_t *v;
+    (void)p;
+    while (read(pre_pipe[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    json_array_foreach(json_object_get(pre_cmd, "thread_try_read"), i, v) {
+        int fd = open(json_string_value(v), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && read(fd, buf, sizeof buf) < 0)
+            fd = -1;
+        snprintf(key, sizeof key, "thread:%s", json_string_value(v));
+        note(key, fd);
+        if (fd >= 0)
+            close(fd);
+    }
+    note("thread:socket", socket(AF_INET, SOCK_STREAM, 0));
+    note("thread:kill_parent", kill(getppid(), 0));
+    note("thread:ptrace_traceme", ptrace(PTRACE_TRACEME, 0, NULL, NULL));
+    return NULL;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static const char **strv_of(const json_t *a)
@@ -471,6 +501,7 @@ int main(void)
     const char *check, *tmp = getenv("TMPDIR");
     const char *wdefault[] = {tmp, "/dev/null", NULL};
     int rc;
+    pthread_t pre;
 
     wk_reader_init(&rd, 0);
     if (wk_reader_read(&rd, 3, &cmd, &err) != WK_READ_MSG) {
@@ -486,6 +517,11 @@ int main(void)
         wk_frame_write(4, reply, NULL);
         _exit(0);
     }
+    pre_cmd = cmd;
+    if (json_is_true(json_object_get(cmd, "thread_before"))) {
+        if (pipe(pre_pipe) < 0 || pthread_create(&pre, NULL, pre_thread, NULL) != 0)
+            _exit(5);
+    }
     memset(&pol, 0, sizeof pol);
     pol.read_paths = strv_of(json_object_get(cmd, "read"));
     pol.write_paths = json_object_get(cmd, "write") ? strv_of(json_object_get(cmd, "write"))
@@ -499,6 +535,10 @@ int main(void)
         reply = json_pack("{s:s, s:o*}", "enter_error", err.msg, "layers", layers);
         wk_frame_write(4, reply, NULL);
         _exit(3);
+    }
+    if (pre_pipe[1] >= 0) {
+        if (write(pre_pipe[1], "g", 1) != 1 || pthread_join(pre, NULL) != 0)
+            _exit(6);
     }
     if (!check || strcmp(check, "state") == 0)
         check_state();

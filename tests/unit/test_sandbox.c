@@ -732,6 +732,42 @@ START_TEST(test_rlimits)
 }
 END_TEST
 
+/* A thread that was running before enter stands for the CUDA driver's:
+ * seccomp (TSYNC) and the uid drop bind it; Landlock binds it only from
+ * ABI 8 (LANDLOCK_RESTRICT_SELF_TSYNC), and the layers report says so. */
+START_TEST(test_threads_started_before_enter)
+{
+    struct probe_run r;
+    json_t *cmd = cmd_new("state");
+    char tokens[PATH_MAX], open_txt[PATH_MAX], key[PATH_MAX + 16];
+    const json_t *ll;
+    int tsync;
+
+    path_of(tokens, "secrets/tokens");
+    path_of(open_txt, "secrets/open.txt");
+    json_object_set_new(cmd, "thread_before", json_true());
+    json_object_set_new(cmd, "thread_try_read", json_pack("[ss]", tokens, open_txt));
+    run_probe(cmd, NULL, NULL, &r);
+    check_layers_match_machine(&r);
+    ck_res(&r, "thread:socket", "EPERM");
+    ck_res(&r, "thread:kill_parent", "EPERM");
+    ck_res(&r, "thread:ptrace_traceme", "EPERM");
+    ll = json_object_get(layers(&r), "landlock");
+    tsync = json_is_object(ll) && json_is_true(json_object_get(ll, "tsync"));
+    if (json_is_object(ll)) {
+        ck_assert_int_eq(tsync, ll_abi >= 8);
+        ck_assert_int_eq(json_integer_value(json_object_get(ll, "threads_outside")),
+                         tsync ? 0 : 1);
+    }
+    snprintf(key, sizeof key, "thread:%s", tokens);
+    ck_res(&r, key, expect(&r, key, tsync, is_root, 1));
+    /* readable by mode: only a Landlock domain that reaches the thread stops it */
+    snprintf(key, sizeof key, "thread:%s", open_txt);
+    ck_res(&r, key, tsync ? "EACCES" : "ok");
+    probe_run_free(&r);
+}
+END_TEST
+
 /* ---- helpers of the API ------------------------------------------------------- */
 
 START_TEST(test_cleanup_hostile_tree)
@@ -821,6 +857,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_syscalls_refused);
     tcase_add_test(tc, test_runner_still_works);
     tcase_add_test(tc, test_rlimits);
+    tcase_add_test(tc, test_threads_started_before_enter);
     tcase_add_test(tc, test_cleanup_hostile_tree);
     tcase_add_test(tc, test_default_paths);
     suite_add_tcase(s, tc);
