@@ -145,10 +145,14 @@ static int set_limit(int res, rlim_t v)
 static _Noreturn void child_exec(const struct kf_sandbox_opts *o, char *const argv[],
                                  char *const envp[], pid_t parent, int errfd)
 {
-    int hi[3], nul;
+    int hi[4], moved;
     struct sigaction dfl;
     sigset_t none;
 
+    /* The error pipe may have a number among 0-4 (a caller with stdin
+     * closed): move it out of the way before anything lands there. */
+    if ((moved = fcntl(errfd, F_DUPFD_CLOEXEC, 10)) >= 0)
+        errfd = moved;
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         child_fail(errfd, STEP_PDEATHSIG);
     if (getppid() != parent) {
@@ -161,9 +165,10 @@ static _Noreturn void child_exec(const struct kf_sandbox_opts *o, char *const ar
     if ((hi[0] = fcntl(o->cmd_fd, F_DUPFD_CLOEXEC, 10)) < 0 ||
         (hi[1] = fcntl(o->reply_fd, F_DUPFD_CLOEXEC, 10)) < 0 ||
         (hi[2] = fcntl(o->log_fd, F_DUPFD_CLOEXEC, 10)) < 0 ||
-        (nul = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+        (hi[3] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0 ||
+        (hi[3] = fcntl(hi[3], F_DUPFD_CLOEXEC, 10)) < 0)
         child_fail(errfd, STEP_FDS);
-    if (dup2(nul, 0) < 0 || dup2(hi[2], 1) < 0 || dup2(hi[2], 2) < 0 || dup2(hi[0], 3) < 0 ||
+    if (dup2(hi[3], 0) < 0 || dup2(hi[2], 1) < 0 || dup2(hi[2], 2) < 0 || dup2(hi[0], 3) < 0 ||
         dup2(hi[1], 4) < 0)
         child_fail(errfd, STEP_FDS);
     /* Everything else (the judge's files, any socket) goes at execve; the

@@ -169,6 +169,7 @@ static int check_tmp(const struct kf_sandbox_policy *p, json_t *layers, struct k
                                       "kf_sandbox_spawn?)"));
         return 0;
     }
+    errno = 0;
     if (stat(home, &st) < 0 || !S_ISDIR(st.st_mode) || access(home, R_OK | W_OK | X_OK) < 0)
         return kf_err_set(err, KF_EPERM, "tmp",
                           "private tmp %s is not usable as uid %d: %s (tmp_base must be "

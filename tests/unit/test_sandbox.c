@@ -38,6 +38,7 @@
 
 static char base[64], tmpbase[PATH_MAX], probe_path[PATH_MAX];
 static int is_root, ll_abi;
+static int close_fd0_at_spawn;   /* run_probe closes fd 0 just before the spawn */
 
 static void path_of(char *out, const char *rel)
 {
@@ -148,6 +149,8 @@ static void run_probe(json_t *cmd, json_t *extra, const struct kf_sandbox_opts *
     o.log_fd = lp[1];
     o.env_keep = keep;
     kf_err_clear(&err);
+    if (close_fd0_at_spawn)
+        close(0);
     rc = kf_sandbox_spawn(&o, argv, &child, &err);
     ck_assert_msg(rc == 0, "spawn: %s", err.msg);
     r->pid = child.pid;
@@ -324,6 +327,30 @@ START_TEST(test_spawn_shape)
         ck_assert_int_eq(json_integer_value(json_object_get(l, "core")), 0);
     }
     close(stray);
+    probe_run_free(&r);
+}
+END_TEST
+
+/* The caller's descriptors may sit anywhere, 0-4 included: with stdin
+ * closed, the command pipe's read end is fd 0 and still becomes fd 3; with
+ * fd 0 free at the spawn, the spawn's own descriptors land there. */
+START_TEST(test_spawn_fd_shuffle)
+{
+    struct probe_run r;
+    const json_t *fds;
+    close(0);
+    run_probe(json_pack("{s:s}", "check", "state_before"), NULL, NULL, &r);
+    fds = json_object_get(result(&r), "fds");
+    ck_assert_int_eq(json_array_size(fds), 5);
+    probe_run_free(&r);
+    ck_assert_int_eq(open("/dev/null", O_RDONLY), 0);   /* held while the pipes are made */
+    close_fd0_at_spawn = 1;
+    run_probe(json_pack("{s:s}", "check", "state_before"), NULL, NULL, &r);
+    fds = json_object_get(result(&r), "fds");
+    ck_assert_int_eq(json_array_size(fds), 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_str_eq(json_string_value(json_array_get(json_array_get(fds, (size_t)i), 1)),
+                         i == 0 ? "chr" : "fifo");
     probe_run_free(&r);
 }
 END_TEST
@@ -844,6 +871,7 @@ static Suite *make_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_spawn_shape);
+    tcase_add_test(tc, test_spawn_fd_shuffle);
     tcase_add_test(tc, test_spawn_tmp_private);
     tcase_add_test(tc, test_spawn_refuses);
     tcase_add_test(tc, test_enter_state);
