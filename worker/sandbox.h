@@ -89,7 +89,9 @@ struct kf_sandbox_policy {
     unsigned long long as_headroom;  /* >0: RLIMIT_AS = current VM size + headroom
                                         (CUDA maps a lot at init, so only after it) */
     int allow_fork;                  /* fork/vfork/clone of processes and execve allowed
-                                        (a Python lane's ptxas); default 0 */
+                                        (a Python lane's ptxas), and read_paths executable;
+                                        default 0. A child keeps the filter, whose "self" is
+                                        the runner: it may signal the runner, not itself */
     int drop_uid;                    /* when root: setresgid/setresuid to KF_SANDBOX_UID */
 };
 
