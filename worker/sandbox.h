@@ -19,7 +19,9 @@
  * error. Linux only (x86_64 and aarch64 seccomp filters).
  *
  * Thread-safety: kf_sandbox_spawn forks (call it from one thread; the child
- * only makes async-signal-safe calls). kf_sandbox_enter changes the whole
+ * only makes async-signal-safe calls). The parent-death signal fires when
+ * the spawning *thread* ends, so spawn from a thread that outlives the
+ * runner (the judge's main thread). kf_sandbox_enter changes the whole
  * process: the uid drop (glibc applies it to every thread), seccomp (applied
  * to every thread with SECCOMP_FILTER_FLAG_TSYNC), rlimits and dumpable are
  * process-wide; Landlock binds every thread from ABI 8 on
