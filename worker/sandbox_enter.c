@@ -113,20 +113,37 @@ static int count_threads(void)
     return n;
 }
 
+/* The open descriptors and how many are sockets: from /proc/self/fd (call
+ * it before Landlock), else by probing numbers below RLIMIT_NOFILE. */
 static json_t *fds_json(void)
 {
-    struct rlimit rl;
-    long max = 1024;
+    DIR *d = opendir("/proc/self/fd");
     int open_n = 0, sockets = 0;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        max = (long)rl.rlim_cur;
-    for (long fd = 0; fd < max && fd < 65536; fd++) {
-        struct stat st;
-        if (fcntl((int)fd, F_GETFD) < 0)
-            continue;
-        open_n++;
-        if (fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode))
-            sockets++;
+    struct stat st;
+
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            int fd;
+            if (de->d_name[0] == '.' || (fd = atoi(de->d_name)) == dirfd(d))
+                continue;
+            open_n++;
+            if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+                sockets++;
+        }
+        closedir(d);
+    } else {
+        struct rlimit rl;
+        long max = 1024;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+            max = (long)rl.rlim_cur;
+        for (long fd = 0; fd < max && fd < 65536; fd++) {
+            if (fcntl((int)fd, F_GETFD) < 0)
+                continue;
+            open_n++;
+            if (fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode))
+                sockets++;
+        }
     }
     return json_pack("{s:i, s:i}", "open", open_n, "sockets", sockets);
 }
@@ -367,8 +384,9 @@ static void emit(struct sb_prog *b, uint16_t code, uint32_t k, uint8_t jt, uint8
     b->n++;   /* an overflow is caught before install */
 }
 
-/* A holds the syscall number on entry and on fall-through of every block. */
-static void deny_nr(struct sb_prog *b, long nr, uint32_t action)
+/* A holds the syscall number on entry and on fall-through of every block.
+ * nr gets action (a refusal, or SECCOMP_RET_ALLOW for the hot list). */
+static void match_nr(struct sb_prog *b, long nr, uint32_t action)
 {
     emit(b, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 1);
     emit(b, BPF_RET | BPF_K, action, 0, 0);
@@ -434,6 +452,25 @@ static const long sb_denied[] = {
 #endif
 };
 
+/* Hot syscalls that are always allowed, tested first so that a CUDA
+ * runtime's ioctl/futex/poll traffic walks a few instructions, not the
+ * whole deny list. None of them is in sb_denied. */
+static const long sb_hot[] = {
+    __NR_read, __NR_write, __NR_futex, __NR_ppoll, __NR_mmap, __NR_munmap, __NR_mprotect,
+    __NR_madvise, __NR_mremap, __NR_brk, __NR_close, __NR_lseek, __NR_pread64, __NR_pwrite64,
+    __NR_readv, __NR_writev, __NR_sched_yield, __NR_clock_nanosleep, __NR_getpid, __NR_gettid,
+    __NR_epoll_pwait,
+#ifdef __NR_poll
+    __NR_poll,
+#endif
+#ifdef __NR_epoll_wait
+    __NR_epoll_wait,
+#endif
+#ifdef __NR_nanosleep
+    __NR_nanosleep,
+#endif
+};
+
 /* Syscalls refused unless the policy allows starting processes. */
 static const long sb_spawning[] = {
 #ifdef __NR_fork
@@ -469,14 +506,18 @@ static int build_filter(struct sb_prog *b, int allow_fork, pid_t self)
     emit(b, BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
     emit(b, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS, 0, 0);
 #endif
+    for (size_t i = 0; i < sizeof sb_hot / sizeof sb_hot[0]; i++)
+        match_nr(b, sb_hot[i], SECCOMP_RET_ALLOW);
+    /* No signal by descriptor ownership (SIGIO/SIGURG to a pid or group). */
+    deny_nr_if_arg_in(b, __NR_ioctl, 1, ioctl_denied, 3);
     for (size_t i = 0; i < sizeof sb_denied / sizeof sb_denied[0]; i++)
-        deny_nr(b, sb_denied[i], SB_EPERM);
+        match_nr(b, sb_denied[i], SB_EPERM);
     if (!allow_fork)
         for (size_t i = 0; i < sizeof sb_spawning / sizeof sb_spawning[0]; i++)
-            deny_nr(b, sb_spawning[i], SB_EPERM);
+            match_nr(b, sb_spawning[i], SB_EPERM);
     /* clone3 passes its flags in memory a filter cannot read: ENOSYS, and
      * glibc falls back to clone, whose flags it can. */
-    deny_nr(b, __NR_clone3, SB_ENOSYS);
+    match_nr(b, __NR_clone3, SB_ENOSYS);
     emit(b, BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, allow_fork ? 4 : 5);
     emit(b, BPF_LD | BPF_W | BPF_ABS, ARG_LO(0), 0, 0);
     if (allow_fork) {
@@ -495,9 +536,7 @@ static int build_filter(struct sb_prog *b, int allow_fork, pid_t self)
     allow_nr_if_arg(b, __NR_tgkill, 0, me);
     allow_nr_if_arg(b, __NR_rt_sigqueueinfo, 0, me);
     allow_nr_if_arg(b, __NR_rt_tgsigqueueinfo, 0, me);
-    /* No signal by descriptor ownership either (SIGIO/SIGURG to a pid or group). */
     deny_nr_if_arg_in(b, __NR_fcntl, 1, fcntl_denied, 3);
-    deny_nr_if_arg_in(b, __NR_ioctl, 1, ioctl_denied, 3);
     /* Keep the death signal, non-dumpable and the tracer setting as set. */
     deny_nr_if_arg_in(b, __NR_prctl, 0, prctl_denied, 5);
     /* prlimit64 may read limits, not set them. */
@@ -568,7 +607,7 @@ static int apply_seccomp(const struct kf_sandbox_policy *p, json_t *layers, stru
 
 int kf_sandbox_enter(const struct kf_sandbox_policy *p, json_t **layers, struct kf_err *err)
 {
-    json_t *l = json_object();
+    json_t *l = json_object(), *fds = NULL;
     char name[128];
     unsigned long long vm;
     pid_t parent = getppid();
@@ -587,9 +626,11 @@ int kf_sandbox_enter(const struct kf_sandbox_policy *p, json_t **layers, struct 
         goto out;
     }
     json_object_set_new(l, "env", json_string("scrubbed"));
-    /* Measured before Landlock hides /proc from a policy that leaves it out. */
+    /* Measured before Landlock hides /proc from a policy that leaves it out
+     * (enter opens no descriptor that outlives it). */
     vm = vm_size_bytes();
     threads = count_threads();
+    fds = fds_json();
 
     rc = drop_uid(p, l, err);
     if (rc < 0)
@@ -651,8 +692,10 @@ int kf_sandbox_enter(const struct kf_sandbox_policy *p, json_t **layers, struct 
                                   rlim_json(RLIMIT_NPROC), "fsize_bytes",
                                   rlim_json(RLIMIT_FSIZE), "core_bytes",
                                   rlim_json(RLIMIT_CORE), "as_bytes", rlim_json(RLIMIT_AS)));
-    json_object_set_new(l, "fds", fds_json());
+    json_object_set_new(l, "fds", fds);
+    fds = NULL;
 out:
+    json_decref(fds);
     if (layers)
         *layers = l;
     else
