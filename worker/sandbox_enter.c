@@ -403,6 +403,18 @@ static void allow_nr_if_arg(struct sb_prog *b, long nr, int i, uint32_t v)
     emit(b, BPF_RET | BPF_K, SB_EPERM, 0, 0);
 }
 
+/* nr is allowed only when the low 32 bits of argument i are 0 (this
+ * process or thread) or v (this process). */
+static void allow_nr_if_arg_self(struct sb_prog *b, long nr, int i, uint32_t v)
+{
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 5);
+    emit(b, BPF_LD | BPF_W | BPF_ABS, ARG_LO(i), 0, 0);
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, v, 0, 1);
+    emit(b, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
+    emit(b, BPF_RET | BPF_K, SB_EPERM, 0, 0);
+}
+
 /* nr is refused when the low 32 bits of argument i are one of vals. */
 static void deny_nr_if_arg_in(struct sb_prog *b, long nr, int i, const uint32_t *vals, int m)
 {
@@ -441,6 +453,7 @@ static const long sb_denied[] = {
     /* identity and limits */
     __NR_setuid, __NR_setgid, __NR_setreuid, __NR_setregid, __NR_setresuid, __NR_setresgid,
     __NR_setfsuid, __NR_setfsgid, __NR_setgroups, __NR_capset, __NR_setrlimit,
+    __NR_ioprio_set,
 #ifdef __NR_iopl
     __NR_iopl,
 #endif
@@ -539,6 +552,22 @@ static int build_filter(struct sb_prog *b, int allow_fork, pid_t self)
     deny_nr_if_arg_in(b, __NR_fcntl, 1, fcntl_denied, 3);
     /* Keep the death signal, non-dumpable and the tracer setting as set. */
     deny_nr_if_arg_in(b, __NR_prctl, 0, prctl_denied, 5);
+    /* Scheduling and memory placement of this process only: runners share
+     * uid 65534, and one must not renice or pin another team's runner. */
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, __NR_setpriority, 0, 7);
+    emit(b, BPF_LD | BPF_W | BPF_ABS, ARG_LO(0), 0, 0);
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, PRIO_PROCESS, 0, 4);
+    emit(b, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), 0, 0);
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, me, 0, 1);
+    emit(b, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
+    emit(b, BPF_RET | BPF_K, SB_EPERM, 0, 0);
+    allow_nr_if_arg_self(b, __NR_sched_setaffinity, 0, me);
+    allow_nr_if_arg_self(b, __NR_sched_setscheduler, 0, me);
+    allow_nr_if_arg_self(b, __NR_sched_setparam, 0, me);
+    allow_nr_if_arg_self(b, __NR_sched_setattr, 0, me);
+    allow_nr_if_arg_self(b, __NR_migrate_pages, 0, me);
+    allow_nr_if_arg_self(b, __NR_move_pages, 0, me);
     /* prlimit64 may read limits, not set them. */
     emit(b, BPF_JMP | BPF_JEQ | BPF_K, __NR_prlimit64, 0, 6);
     emit(b, BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), 0, 0);

@@ -17,6 +17,7 @@
 #include <linux/bpf.h>
 #include <linux/keyctl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +315,19 @@ static void check_syscalls(void)
     note("prctl_dumpable", prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
     note("prctl_pdeathsig", prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0));
     note("prctl_set_name", prctl(PR_SET_NAME, "kf-probe", 0, 0, 0));
+    {
+        cpu_set_t cs;
+        CPU_ZERO(&cs);
+        CPU_SET(0, &cs);
+        note("setpriority_parent", setpriority(PRIO_PROCESS, (id_t)pp, 5));
+        note("setpriority_group", setpriority(PRIO_PGRP, 0, 5));
+        note("setpriority_user", setpriority(PRIO_USER, getuid(), 5));
+        note("setpriority_self", setpriority(PRIO_PROCESS, 0, 1));
+        note("sched_setaffinity_parent", sched_setaffinity(pp, sizeof cs, &cs));
+        note("sched_getaffinity_self", sched_getaffinity(0, sizeof cs, &cs));
+        note("sched_setaffinity_self", sched_setaffinity(0, sizeof cs, &cs));
+        note("ioprio_set", syscall(SYS_ioprio_set, 1, 0, 0));
+    }
     note("getrlimit", getrlimit(RLIMIT_NOFILE, &rl));
     rl.rlim_cur = rl.rlim_max;
     note("setrlimit", setrlimit(RLIMIT_NOFILE, &rl));

@@ -682,12 +682,16 @@ START_TEST(test_syscalls_refused)
         "personality_set", "keyctl", "add_key", "request_key", "mount", "umount2", "chroot",
         "pivot_root", "unshare_mount", "setns", "bpf", "setsid", "setpgid", "setuid_root",
         "setresuid", "kexec_load", "perf_event_open", "userfaultfd", "prctl_dumpable",
-        "prctl_pdeathsig", "setrlimit", "execve", NULL};
+        "prctl_pdeathsig", "setrlimit", "execve", "setpriority_parent", "setpriority_group",
+        "setpriority_user", "sched_setaffinity_parent", "ioprio_set", NULL};
     run_probe(cmd_new("syscalls"), NULL, NULL, &r);
     check_layers_match_machine(&r);
     for (int i = 0; refused[i]; i++)
         ck_res(&r, refused[i], "EPERM");
     ck_res(&r, "prctl_set_name", "ok");
+    ck_res(&r, "setpriority_self", "ok");
+    ck_res(&r, "sched_getaffinity_self", "ok");
+    ck_res(&r, "sched_setaffinity_self", "ok");
     ck_res(&r, "getrlimit", "ok");
     probe_run_free(&r);
 }
