@@ -138,6 +138,13 @@ int kf_sandbox_enter(const struct kf_sandbox_policy *p, json_t **layers, struct 
  * secret lets a solution predict its inputs (and so memoise outputs). Keep
  * both elsewhere (e.g. /etc/kernelfarm/, mode 0600, owned by the service
  * user); kf_sandbox_path_exposed checks a configuration for this.
+ *
+ * The same holds for other teams' work: a shared compile cache holds every
+ * team's built artifacts, and all runners share one uid. Prefer cache_dir
+ * NULL and the artifact files of this runner's solution appended to the
+ * list (Landlock takes single files too), i.e. enter after the `open`
+ * command has named them and before loading them.
+ *
  * Returns a new NULL-terminated array of new strings; free with
  * kf_sandbox_paths_free. */
 char **kf_sandbox_default_read_paths(const char *cuda_home, const char *cache_dir,
