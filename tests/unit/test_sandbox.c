@@ -90,6 +90,9 @@ static void setup(void)
     put_file("secrets/tokens", "team-a:tok_0123456789\n", 0600);
     put_file("secrets/seed_secret", "0123456789abcdef\n", 0600);
     put_file("secrets/open.txt", "readable by mode, outside the read list\n", 0644);
+    put_dir("cache", 0755);
+    put_file("cache/ours.cubin", "this runner's artifact\n", 0644);
+    put_file("cache/theirs.cubin", "another team's artifact\n", 0644);
     put_dir("open", 0777);
     put_dir("rootdir", 0755);
 }
@@ -606,6 +609,28 @@ START_TEST(test_cannot_read_secrets)
 }
 END_TEST
 
+/* A read path may be a single file: this solution's artifact, not the
+ * shared cache with every team's. */
+START_TEST(test_read_single_file)
+{
+    struct probe_run r;
+    char ours[PATH_MAX], theirs[PATH_MAX], dir[PATH_MAX];
+    json_t *cmd = cmd_new("fs");
+
+    path_of(ours, "cache/ours.cubin");
+    path_of(theirs, "cache/theirs.cubin");
+    path_of(dir, "cache");
+    json_array_append_new(json_object_get(cmd, "read"), json_string(ours));
+    json_object_set_new(cmd, "try_read", json_pack("[sss]", ours, theirs, dir));
+    run_probe(cmd, NULL, NULL, &r);
+    check_layers_match_machine(&r);
+    ck_res(&r, ours, "ok");
+    ck_res(&r, theirs, expect(&r, theirs, 1, 0, 1));   /* mode 0644: Landlock only */
+    ck_res(&r, dir, expect(&r, dir, 1, 0, 1));         /* no listing of the cache either */
+    probe_run_free(&r);
+}
+END_TEST
+
 static volatile sig_atomic_t usr1_seen;
 
 static void on_usr1(int s)
@@ -883,6 +908,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_no_socket);
     tcase_add_test(tc, test_cannot_write_outside_tmp);
     tcase_add_test(tc, test_cannot_read_secrets);
+    tcase_add_test(tc, test_read_single_file);
     tcase_add_test(tc, test_cannot_signal_parent);
     tcase_add_test(tc, test_cannot_fork);
     tcase_add_test(tc, test_forkbomb_bounded);
