@@ -103,6 +103,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LIBS) $(CUDA_LIBS) -o $@
 $(BUILD)/tests/unit/%.o: CFLAGS += $(CHECK_CFLAGS)
+# tests/unit/sandbox_probe.c: the stand-in runner that test_sandbox starts
+$(BUILD)/tests/test_sandbox: | $(BUILD)/tests/sandbox_probe
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
