@@ -13,6 +13,8 @@
 
 #include "arena.h"
 #include "evdev.h"
+#include "sandbox.h"
+#include "xalloc.h"
 #include "timing.h"
 
 /* A Python callable through ctypes: launches one call; 0 ok. */
@@ -122,6 +124,52 @@ int kfr_measure(kfr_run_cb cb, int warmup, int iters, double *samples, int *clk,
     for (int k = 0; k < c.nkernels; k++)
         kernel_ms[k] = c.kernel_ms[k];
     return 0;
+}
+
+/* Append the strings of a JSON array (text) to a NULL-terminated list. */
+static char **append_json(char **v, const char *json)
+{
+    json_t *a = json ? json_loads(json, 0, NULL) : NULL;
+    size_t n = 0;
+    while (v[n])
+        n++;
+    v = xrealloc(v, (n + json_array_size(a) + 1) * sizeof *v);
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (json_is_string(json_array_get(a, i)))
+            v[n++] = xstrdup(json_string_value(json_array_get(a, i)));
+    v[n] = NULL;
+    json_decref(a);
+    return v;
+}
+
+/* Enter the sandbox (sandbox.h) after the Python runner's trusted start-up
+ * (torch, triton imported) and before the solution is imported: the default
+ * read and write lists plus the JSON arrays extra_read and extra_write (the
+ * interpreter's trees, the Triton and torch-extension caches), processes
+ * allowed when allow_fork (ptxas, nvcc), the uid dropped when root. The
+ * layers object in force goes to layers[ln] as JSON text. */
+int kfr_sandbox_enter(const char *extra_read, const char *extra_write, int allow_fork,
+                      unsigned long long as_headroom, char *layers, size_t ln, char *err,
+                      size_t errn)
+{
+    const char *cuda = getenv("CUDA_HOME") && *getenv("CUDA_HOME") ? getenv("CUDA_HOME")
+                                                                    : "/usr/local/cuda";
+    char **rd = append_json(kf_sandbox_default_read_paths(cuda, NULL, NULL), extra_read);
+    char **wr = append_json(kf_sandbox_default_write_paths(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp"),
+                            extra_write);
+    struct kf_sandbox_policy pol = {(const char *const *)rd, (const char *const *)wr, as_headroom,
+                                    allow_fork, 1};
+    struct kf_err e = {0};
+    json_t *lay = NULL;
+    char *txt;
+    int rc = kf_sandbox_enter(&pol, &lay, &e);
+    txt = lay ? json_dumps(lay, JSON_COMPACT) : NULL;
+    snprintf(layers, ln, "%s", txt ? txt : "{}");
+    free(txt);
+    json_decref(lay);
+    kf_sandbox_paths_free(rd);
+    kf_sandbox_paths_free(wr);
+    return rc ? fail(err, errn, &e) : 0;
 }
 
 void kfr_close(void)

@@ -12,6 +12,7 @@
 #include "inputs.h"
 #include "lane.h"
 #include "log.h"
+#include "sandbox.h"
 #include "timing.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -79,12 +80,42 @@ static void unbind(struct rn *R)
 }
 
 /* The sandbox is entered after the trusted start-up (driver, context,
- * CUPTI) and before the solution's artifacts are loaded. */
-static json_t *enter_sandbox(struct rn *R, const json_t *open)
+ * CUPTI) and before the solution's artifacts are loaded: the artifacts are
+ * the only files of the cache it may read. "sandbox": false in open (the
+ * judge's own trusted runners) skips it. 0, or an error message. */
+static const char *enter_sandbox(const json_t *open, char *const *arts, int narts, json_t **layers,
+                                 struct kf_err *err)
 {
-    (void)R;
-    (void)open;
-    return json_pack("{s:s}", "state", "not enforced in this build");
+    const json_t *cfg = json_object_get(open, "sandbox");
+    const char *cuda = getenv("CUDA_HOME") && *getenv("CUDA_HOME") ? getenv("CUDA_HOME")
+                                                                    : "/usr/local/cuda";
+    struct kf_sandbox_policy pol = {0};
+    char **rd, **wr;
+    size_t n = 0;
+    int rc;
+    *layers = NULL;
+    if (json_is_false(cfg)) {
+        *layers = json_pack("{s:s}", "state", "not sandboxed: a trusted runner of the judge");
+        return NULL;
+    }
+    rd = kf_sandbox_default_read_paths(cuda, NULL, NULL);
+    while (rd[n])
+        n++;
+    rd = xrealloc(rd, (n + (size_t)narts + 1) * sizeof *rd);
+    for (int i = 0; i < narts; i++)
+        rd[n++] = xstrdup(arts[i]);
+    rd[n] = NULL;
+    wr = kf_sandbox_default_write_paths(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    pol.read_paths = (const char *const *)rd;
+    pol.write_paths = (const char *const *)wr;
+    pol.as_headroom = json_is_integer(json_object_get(cfg, "as_headroom"))
+                          ? (unsigned long long)json_integer_value(json_object_get(cfg, "as_headroom"))
+                          : EV_RUNNER_AS_HEADROOM;
+    pol.drop_uid = 1;
+    rc = kf_sandbox_enter(&pol, layers, err);
+    kf_sandbox_paths_free(rd);
+    kf_sandbox_paths_free(wr);
+    return rc ? err->msg : NULL;
 }
 
 static int do_open(struct rn *R, const json_t *m)
@@ -133,16 +164,21 @@ static int do_open(struct rn *R, const json_t *m)
         R->lane = NULL;
         return 0;
     }
-    layers = enter_sandbox(R, m);
     av = xcalloc(json_array_size(arts) + 1, sizeof *av);
     for (size_t i = 0; i < json_array_size(arts); i++) {
         const char *s = json_string_value(json_array_get(arts, i));
         if (!s) {
             free(av);
-            json_decref(layers);
             return protocol("artifacts must be strings");
         }
         av[na++] = (char *)s;
+    }
+    if (enter_sandbox(m, av, na, &layers, &err)) {
+        /* Untrusted code must not run outside it: say why, and end. */
+        free(av);
+        reply(R, json_pack("{s:s, s:s, s:s, s:b, s:o*}", "type", "error", "stage", "sandbox",
+                           "message", err.msg, "sticky", 0, "sandbox", layers));
+        return EV_RUNNER_EXIT_SANDBOX;
     }
     rc = R->lane->open(&R->dev, R->sol, R->def, av, na, &R->lane_st, &err);
     free(av);

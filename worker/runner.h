@@ -16,7 +16,13 @@ enum {
     EV_RUNNER_EXIT_EOF = 0,        /* the judge closed the pipe between commands */
     EV_RUNNER_EXIT_PROTOCOL = 80,  /* a malformed command */
     EV_RUNNER_EXIT_PIPE = 81,      /* cannot write a reply */
+    EV_RUNNER_EXIT_SANDBOX = 82,   /* the sandbox could not be entered */
 };
+
+/* Address space the runner may still map after its CUDA start-up
+ * (RLIMIT_AS = size then + this); open's "sandbox": {"as_headroom": N}
+ * overrides. */
+#define EV_RUNNER_AS_HEADROOM (64ULL << 30)
 
 /* Fds of bin/kf-runner (set up by the judge's spawn). */
 #define EV_RUNNER_CMD_FD 3

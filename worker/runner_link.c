@@ -16,6 +16,8 @@
 
 #include "log.h"
 #include "runner.h"
+#include "nvrtc_build.h"
+#include "sandbox.h"
 #include "xalloc.h"
 
 const char *ev_rl_default_path(void)
@@ -76,6 +78,14 @@ void ev_rl_python_opts(struct ev_rl_opts *o, const char *cache_dir, char *argv[3
         env[0] = xasprintf("TRITON_CACHE_DIR=%s/triton", cache_dir);
         env[1] = xasprintf("TORCH_EXTENSIONS_DIR=%s/torch_ext", cache_dir);
         o->env_set = env;
+        /* The runner writes them after dropping to the sandbox's uid. */
+        for (int i = 0; i < 2; i++) {
+            const char *dir = strchr(env[i], '=') + 1;
+            ev_mkdirs(dir);
+            if (geteuid() == 0 && chown(dir, KF_SANDBOX_UID, KF_SANDBOX_UID) < 0)
+                log_warn("runner", "cannot hand %s to uid %d: %s", dir, KF_SANDBOX_UID,
+                         strerror(errno));
+        }
     }
 }
 
@@ -125,9 +135,33 @@ static int high_pipe(int p[2])
     return p[0] < 0 || p[1] < 0 ? -1 : 0;
 }
 
+/* What a runner may inherit from the judge's environment (never a secret:
+ * kf_sandbox_spawn refuses secret-looking names). */
+static const char *const env_keep[] = {
+    "PATH", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
+    "PYTHONPATH", "KF_RUNNER_LIB", "KF_TIMER", "KF_L2_FLUSH", "KF_LOG_LEVEL", NULL,
+};
+
+/* argv[0] as a path: execve does not search PATH. */
+static char *resolve(const char *prog)
+{
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+    if (strchr(prog, '/') || !path)
+        return xstrdup(prog);
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, ":");
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, prog);
+        if (n && access(buf, X_OK) == 0)
+            return xstrdup(buf);
+        p += n + (p[n] == ':');
+    }
+    return xstrdup(prog);
+}
+
 int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err)
 {
-    int cp[2] = {-1, -1}, rp[2] = {-1, -1};
+    int cp[2] = {-1, -1}, rp[2] = {-1, -1}, rc;
     pid_t pid;
     memset(rl, 0, sizeof *rl);
     rl->cmd_fd = rl->reply_fd = -1;
@@ -136,12 +170,50 @@ int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err
     signal(SIGPIPE, SIG_IGN);
     if (high_pipe(cp) < 0 || high_pipe(rp) < 0)
         goto fail;
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0)
-        goto fail;
-    if (pid == 0)
-        child(o, cp[0], rp[1]);
+    if (o->fake_main) {
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0)
+            goto fail;
+        if (pid == 0)
+            child(o, cp[0], rp[1]);
+    } else {
+        /* The real runner: exec'd in the sandbox's process shape (fresh
+         * environment, private tmp, only its pipes, rlimits; sandbox.h). */
+        struct kf_sandbox_opts so = {0};
+        struct kf_sandbox_child sc;
+        const char *tmp = o->tmp_base ? o->tmp_base : getenv("TMPDIR");
+        char *path = resolve(o->argv ? o->argv[0] : o->runner_path ? o->runner_path
+                                                                   : ev_rl_default_path());
+        char *one[] = {path, NULL}, **argv = one;
+        int n = 0;
+        if (o->argv) {
+            for (; o->argv[n]; n++)
+                ;
+            argv = xcalloc((size_t)n + 1, sizeof *argv);
+            for (int i = 0; i < n; i++)
+                argv[i] = i ? o->argv[i] : path;
+        }
+        so.tmp_base = tmp && *tmp ? tmp : "/tmp";
+        so.cmd_fd = cp[0];
+        so.reply_fd = rp[1];
+        so.log_fd = 2;
+        so.env_keep = env_keep;
+        so.env_set = (const char *const *)o->env_set;
+        rc = kf_sandbox_spawn(&so, argv, &sc, err);
+        if (argv != one)
+            free(argv);
+        free(path);
+        if (rc) {
+            for (int i = 0; i < 2; i++) {
+                close(cp[i]);
+                close(rp[i]);
+            }
+            return rc;
+        }
+        pid = sc.pid;
+        snprintf(rl->tmp, sizeof rl->tmp, "%s", sc.tmp);
+    }
     close(cp[0]);
     close(rp[1]);
     rl->pid = pid;
@@ -284,4 +356,10 @@ void ev_rl_stop(struct ev_rl *rl, int kill_now)
     wk_reader_free(&rl->rd);
     json_decref(rl->layers);
     rl->layers = NULL;
+    if (rl->tmp[0]) {   /* the runner is dead: its private tmp goes */
+        struct kf_sandbox_child sc = {0, ""};
+        snprintf(sc.tmp, sizeof sc.tmp, "%s", rl->tmp);
+        kf_sandbox_child_cleanup(&sc);
+        rl->tmp[0] = 0;
+    }
 }

@@ -90,7 +90,19 @@ static int build_env(const struct kf_sandbox_opts *o, const char *tmp, char ***o
                               "'%s' looks like a secret: it must not reach the runner", *k);
         nkeep++;
     }
+    for (const char *const *k = o->env_set; k && *k; k++) {
+        const char *eq = strchr(*k, '=');
+        if (!eq || eq == *k)
+            return kf_err_set(err, KF_EINVAL, "env_set", "'%s' is not NAME=VALUE", *k);
+        if (name_looks_secret(*k))
+            return kf_err_set(err, KF_EINVAL, "env_set",
+                              "'%.*s' looks like a secret: it must not reach the runner",
+                              (int)(eq - *k), *k);
+        nkeep++;
+    }
     env = xcalloc((size_t)nkeep + 5, sizeof *env);
+    for (const char *const *k = o->env_set; k && *k; k++)
+        env[n++] = xstrdup(*k);
     for (const char *const *k = o->env_keep; k && *k; k++) {
         const char *v = getenv(*k);
         if (v && !env_has_name(env, n, *k))

@@ -56,6 +56,8 @@ struct kf_sandbox_opts {
                                       (e.g. CUDA_VISIBLE_DEVICES, LD_LIBRARY_PATH, CUDA_HOME);
                                       NULL: none. A name that looks secret (SECRET, PASSWORD,
                                       TOKEN, KF_REDIS) or holds '=' is refused (KF_EINVAL). */
+    const char *const *env_set;    /* NULL-terminated "NAME=VALUE" strings set in the child
+                                      (before env_keep; same secret-name refusal); NULL: none */
     /* rlimits: 0 = library default (KF_SANDBOX_*); soft = hard */
     long cpu_s, nofile, nproc;
     long long fsize_bytes;

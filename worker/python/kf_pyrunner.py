@@ -99,6 +99,8 @@ def load_lib():
     lib.kfr_arena_open.argtypes = [E, ctypes.POINTER(ctypes.c_ulonglong), E, ctypes.c_size_t]
     lib.kfr_arena_close.argtypes = [ctypes.c_ulonglong]
     lib.kfr_sync.argtypes = [E, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
+    lib.kfr_sandbox_enter.argtypes = [E, E, ctypes.c_int, ctypes.c_ulonglong, E, ctypes.c_size_t,
+                                      E, ctypes.c_size_t]
     lib.kfr_measure.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
                                 ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int),
                                 ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int),
@@ -165,6 +167,14 @@ class Runner:
             self.stream = torch.cuda.ExternalStream(self.lib.kfr_stream())
         except Exception as e:   # the host lacks torch: not the solution's fault
             return reply_error("device", f"torch is not usable here: {e}")
+        try:
+            import triton
+            triton_version = triton.__version__
+        except Exception:
+            triton_version = None
+        layers = self.enter_sandbox(m)
+        if layers is None:
+            return None
         sol = m.get("solution") or {}
         spec = sol.get("spec") or {}
         self.dps = spec.get("destination_passing_style", True) is not False
@@ -172,15 +182,40 @@ class Runner:
             self.fn = self.load_solution(sol, spec, m)
         except Exception:
             return reply_error("load", traceback.format_exc(limit=8))
-        try:
-            import triton
-            triton_version = triton.__version__
-        except Exception:
-            triton_version = None
         write_frame({"type": "ready", "pid": os.getpid(), "lane": "python",
                      "timer": self.lib.kfr_timer_kind().decode(), "arch": self.lib.kfr_arch().decode(),
                      "torch": torch.__version__, "triton": triton_version,
-                     "sandbox": {"state": "not enforced in this build"}})
+                     "sandbox": layers})
+
+    def enter_sandbox(self, m):
+        """After torch and triton are imported, before the solution is: the
+        interpreter's trees readable, the compile caches writable, processes
+        allowed (ptxas, nvcc). "sandbox": false (the judge's trusted runner of
+        the PyTorch reference) skips it. Returns the layers, or None after
+        replying with the error."""
+        if m.get("sandbox") is False:
+            return {"state": "not sandboxed: a trusted runner of the judge"}
+        read = sorted({os.path.realpath(p) for p in sys.path + [sys.prefix, sys.base_prefix,
+                                                                 sys.exec_prefix]
+                       if p and os.path.exists(p)})
+        write = [os.environ[k] for k in ("TRITON_CACHE_DIR", "TORCH_EXTENSIONS_DIR")
+                 if os.environ.get(k)]
+        for d in write:
+            os.makedirs(d, exist_ok=True)
+        layers = ctypes.create_string_buffer(8192)
+        err = ctypes.create_string_buffer(ERRN)
+        rc = self.lib.kfr_sandbox_enter(json.dumps(read).encode(), json.dumps(write).encode(), 1,
+                                        64 << 30, layers, 8192, err, ERRN)
+        try:
+            lay = json.loads(layers.value.decode() or "{}")
+        except ValueError:
+            lay = {}
+        if rc:
+            write_frame({"type": "error", "stage": "sandbox",
+                         "message": err.value.decode(errors="replace"), "sticky": False,
+                         "sandbox": lay})
+            sys.exit(82)
+        return lay
 
     def load_solution(self, sol, spec, m):
         entry = spec.get("entry_point", "")
