@@ -37,6 +37,7 @@ static const struct { const char *name; size_t off; } entries[] = {
     {"cuLaunchKernelEx", offsetof(struct ev_cudrv, cuLaunchKernelEx)},
     {"cuMemAlloc_v2", offsetof(struct ev_cudrv, cuMemAlloc_v2)},
     {"cuMemFree_v2", offsetof(struct ev_cudrv, cuMemFree_v2)},
+    {"cuMemcpyDtoDAsync_v2", offsetof(struct ev_cudrv, cuMemcpyDtoDAsync_v2)},
     {"cuMemcpyDtoH_v2", offsetof(struct ev_cudrv, cuMemcpyDtoH_v2)},
     {"cuMemcpyDtoHAsync_v2", offsetof(struct ev_cudrv, cuMemcpyDtoHAsync_v2)},
     {"cuMemcpyHtoDAsync_v2", offsetof(struct ev_cudrv, cuMemcpyHtoDAsync_v2)},

@@ -42,6 +42,7 @@ struct ev_cudrv {
     __typeof__(cuLaunchKernelEx) *cuLaunchKernelEx;
     __typeof__(cuMemAlloc_v2) *cuMemAlloc_v2;
     __typeof__(cuMemFree_v2) *cuMemFree_v2;
+    __typeof__(cuMemcpyDtoDAsync_v2) *cuMemcpyDtoDAsync_v2;
     __typeof__(cuMemcpyDtoH_v2) *cuMemcpyDtoH_v2;
     __typeof__(cuMemcpyDtoHAsync_v2) *cuMemcpyDtoHAsync_v2;
     __typeof__(cuMemcpyHtoDAsync_v2) *cuMemcpyHtoDAsync_v2;
@@ -92,6 +93,7 @@ int ev_cudrv_load(struct kf_err *err);
 #define cuLaunchKernelEx (ev_cu.cuLaunchKernelEx)
 #define cuMemAlloc_v2 (ev_cu.cuMemAlloc_v2)
 #define cuMemFree_v2 (ev_cu.cuMemFree_v2)
+#define cuMemcpyDtoDAsync_v2 (ev_cu.cuMemcpyDtoDAsync_v2)
 #define cuMemcpyDtoH_v2 (ev_cu.cuMemcpyDtoH_v2)
 #define cuMemcpyDtoHAsync_v2 (ev_cu.cuMemcpyDtoHAsync_v2)
 #define cuMemcpyHtoDAsync_v2 (ev_cu.cuMemcpyHtoDAsync_v2)
