@@ -386,6 +386,7 @@ START_TEST(test_build_errors)
     ck_assert_int_eq(ev_tvmffi_open_on(EV_DL_CPU, 0, s, d, art, nart, &lane, &err), KF_EINVAL);
     ck_assert_msg(strstr(err.msg, "__tvm_ffi_thrice"), "%s", err.msg);
     ck_assert_ptr_null(lane);
+    free(log);
     ev_lane_artifacts_free(art, nart);
     kf_solution_free(s);
     kf_definition_free(d);
