@@ -34,6 +34,13 @@ tvm_ffi_root() {
 }
 root=$(tvm_ffi_root || true)
 if [ -z "$root" ]; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        echo "deps: installing python3-pip"
+        sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    fi
     echo "deps: installing python apache-tvm-ffi"
     python3 -m pip install -q apache-tvm-ffi || python3 -m pip install -q --break-system-packages apache-tvm-ffi
     root=$(tvm_ffi_root || true)
