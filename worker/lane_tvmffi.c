@@ -324,7 +324,7 @@ static int tv_build(const struct kf_solution *sol, const struct kf_definition *d
 {
     char root[1024], hex[65], *sodir = NULL, *so = NULL, *bdir = NULL, *tmpl = NULL;
     char *objs[MAX_TU];
-    int nobj = 0, rc = 0, has_cuda = 0;
+    int nobj = 0, rc = 0;
     size_t loglen = 0;
     struct ev_sha256 h;
     struct stat st;
@@ -343,10 +343,8 @@ static int tv_build(const struct kf_solution *sol, const struct kf_definition *d
     if ((rc = kf_solution_check_compile_options(sol, err)))
         goto fail_msg;
     for (int i = 0; i < sol->nsources; i++)
-        if (tu_kind_of(sol->sources[i].path) != TU_NONE) {
+        if (tu_kind_of(sol->sources[i].path) != TU_NONE)
             nobj++;
-            has_cuda |= tu_kind_of(sol->sources[i].path) == TU_CUDA;
-        }
     if (nobj == 0 || nobj > MAX_TU) {
         rc = kf_err_set(err, KF_EINVAL, "sources",
                         nobj ? "more than 256 translation units"
@@ -455,8 +453,9 @@ static int tv_build(const struct kf_solution *sol, const struct kf_definition *d
         av_add(&a, "-Wl,--as-needed");
         av_addf(&a, "-L%s/lib64", cuda_home());
         av_addf(&a, "-Wl,-rpath,%s/lib64", cuda_home());
-        if (has_cuda)
-            av_add(&a, "-lcudart");
+        /* Always offered, kept only if used: C++ sources may call the CUDA
+         * runtime too (under FIB, torch has loaded it already). */
+        av_add(&a, "-lcudart");
         rc = build_step(&a, bdir, log, &loglen, err);
         av_free(&a);
         if (rc == KF_EINVAL)
