@@ -220,14 +220,30 @@ static int runner_up(struct eng *E, struct wl *w)
     return 0;
 }
 
+/* A runner's error reply may name a status its lane knows better than
+ * RUNTIME_ERROR: a returned tensor of the wrong shape or dtype. */
+static void reply_status(struct wl *w, const json_t *rep)
+{
+    const json_t *st = json_object_get(rep, "status"), *stage = json_object_get(rep, "stage");
+    if (str_eq(st, "INCORRECT_SHAPE") || str_eq(stage, "shape"))
+        w->st = KF_ST_INCORRECT_SHAPE;
+    else if (str_eq(st, "INCORRECT_DTYPE") || str_eq(stage, "dtype"))
+        w->st = KF_ST_INCORRECT_DTYPE;
+}
+
 /* One command that expects "ok". */
 static int runner_ok(struct eng *E, struct wl *w, json_t *cmd, const char *when)
 {
     struct kf_err err = {0};
     json_t *rep = NULL;
     int rc = ev_rl_call(&E->rl, cmd, "ok", -1, &rep, &err);
+    if (rc) {
+        runner_fail(E, w, rc, &err, when);
+        if (rc == KF_EINVAL)
+            reply_status(w, rep);
+    }
     json_decref(rep);
-    return rc ? runner_fail(E, w, rc, &err, when) : 0;
+    return rc ? -1 : 0;
 }
 
 /* ---- comparison ------------------------------------------------------------ */
@@ -612,8 +628,11 @@ static int trial_time(struct eng *E, struct wl *w, int t)
                     "timed", -1, &rep, &err);
     wall = now_ms() - t0;
     if (rc) {
+        runner_fail(E, w, rc, &err, "timed run");
+        if (rc == KF_EINVAL)
+            reply_status(w, rep);
         json_decref(rep);
-        return runner_fail(E, w, rc, &err, "timed run");
+        return -1;
     }
     if (ev_timed_reply_parse(rep, cfg->iterations, smp, &w->clk, why, sizeof why)) {
         json_decref(rep);

@@ -72,11 +72,28 @@ struct ev_lane_ops {
      * error when there is one, so a sticky error can be told apart. */
     int (*bind)(void *lane, const struct ev_call_desc *c, CUresult *cu, struct kf_err *err);
     /* One call, enqueued on s; must leave the outputs written when s is
-     * synchronised. Matches ev_run_fn. */
+     * synchronised (after collect, for a lane that has one). Matches
+     * ev_run_fn. A failure that is the solution's own and not a CUDA error
+     * (a tvm-ffi error raised by the solution, a returned tensor of the
+     * wrong shape) returns CUDA_ERROR_INVALID_VALUE, not sticky, with the
+     * reason in last_error. */
     CUresult (*run)(void *lane, CUstream s);
     /* Release what bind made; ctx_lost: the context is gone (skip CUDA). */
     void (*unbind)(void *lane, int ctx_lost);
     void (*close)(void *lane, int ctx_lost);
+
+    /* Optional (NULL: outputs are written in place by run). For solutions
+     * that return their outputs (destination_passing_style false): copy what
+     * the last run returned into the output buffers, enqueued on s, and
+     * release it. The runner calls it after every run, outside the timed
+     * region (FIB times the value-returning call alone); the outputs are
+     * complete only after it. Returns like run. */
+    CUresult (*collect)(void *lane, CUstream s);
+    /* Optional: the reason of the last failed run/collect (borrowed, valid
+     * until the next call), and the status it deserves: KF_ST_RUNTIME_ERROR,
+     * or KF_ST_INCORRECT_SHAPE / KF_ST_INCORRECT_DTYPE for a returned tensor
+     * of the wrong shape or dtype. NULL message: no failure recorded. */
+    const char *(*last_error)(void *lane, int *status);
 };
 
 /* The lane of a solution ("nvrtc" for spec.binding "nvrtc"; "tvm-ffi" for

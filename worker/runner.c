@@ -101,7 +101,9 @@ static const char *enter_sandbox(const json_t *open, char *const *arts, int nart
     rd = kf_sandbox_default_read_paths(cuda, NULL, NULL);
     while (rd[n])
         n++;
-    rd = xrealloc(rd, (n + (size_t)narts + 1) * sizeof *rd);
+    rd = xrealloc(rd, (n + (size_t)narts + 2) * sizeof *rd);
+    if (getenv("KF_TVM_FFI_ROOT") && *getenv("KF_TVM_FFI_ROOT"))   /* libtvm_ffi.so */
+        rd[n++] = xstrdup(getenv("KF_TVM_FFI_ROOT"));
     for (int i = 0; i < narts; i++)
         rd[n++] = xstrdup(arts[i]);
     rd[n] = NULL;
@@ -295,16 +297,37 @@ static int do_bind(struct rn *R, const json_t *m)
     return 0;
 }
 
+/* A failed call: the lane's own reason (and the status it deserves) when it
+ * has one, else the CUDA error. */
+static void call_failed(struct rn *R, const char *stage, CUresult cu)
+{
+    char msg[1024];
+    int st = KF_ST_RUNTIME_ERROR;
+    const char *why = R->lane->last_error ? R->lane->last_error(R->lane_st, &st) : NULL;
+    if (why && cu == CUDA_ERROR_INVALID_VALUE) {
+        snprintf(msg, sizeof msg, "solution %s: %s", stage, why);
+        reply(R, json_pack("{s:s, s:s, s:s, s:b, s:s}", "type", "error", "stage", stage, "message",
+                           msg, "sticky", 0, "status", kf_status_name((enum kf_status)st)));
+        return;
+    }
+    snprintf(msg, sizeof msg, "solution %s: %s", stage, ev_cu_str(cu));
+    reply_err(R, stage, msg, cu);
+}
+
+/* Outputs a value-returning lane still holds, into the judge's buffers. */
+static CUresult collect(struct rn *R)
+{
+    return R->lane->collect ? R->lane->collect(R->lane_st, R->dev.stream) : CUDA_SUCCESS;
+}
+
 static int do_run(struct rn *R)
 {
     CUresult cu;
-    char msg[320];
     if (!R->bound)
         return protocol("run before bind");
     if ((cu = R->lane->run(R->lane_st, R->dev.stream)) != CUDA_SUCCESS ||
-        (cu = cuCtxSynchronize()) != CUDA_SUCCESS) {
-        snprintf(msg, sizeof msg, "solution run: %s", ev_cu_str(cu));
-        reply_err(R, "run", msg, cu);
+        (cu = collect(R)) != CUDA_SUCCESS || (cu = cuCtxSynchronize()) != CUDA_SUCCESS) {
+        call_failed(R, "run", cu);
         return 0;
     }
     reply_ok(R);
@@ -329,9 +352,19 @@ static int do_time(struct rn *R, const json_t *m)
     memset(&clk, 0, sizeof clk);
     if (ev_timer_measure(R->timer, &R->dev, R->lane->run, R->lane_st, (int)warm, (int)iters, smp,
                          &clk, &re, &err)) {
-        snprintf(msg, sizeof msg, "timed run: %s", re != CUDA_SUCCESS ? ev_cu_str(re) : err.msg);
         free(smp);
-        reply_err(R, "time", msg, re != CUDA_SUCCESS ? re : CUDA_SUCCESS);
+        if (re != CUDA_SUCCESS) {
+            call_failed(R, "timed run", re);
+        } else {
+            snprintf(msg, sizeof msg, "timed run: %s", err.msg);
+            reply_err(R, "time", msg, CUDA_SUCCESS);
+        }
+        return 0;
+    }
+    /* After the timed window: the last call's returned outputs. */
+    if ((re = collect(R)) != CUDA_SUCCESS || (re = cuCtxSynchronize()) != CUDA_SUCCESS) {
+        free(smp);
+        call_failed(R, "timed run", re);
         return 0;
     }
     js = json_array();

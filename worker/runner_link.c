@@ -139,7 +139,8 @@ static int high_pipe(int p[2])
  * kf_sandbox_spawn refuses secret-looking names). */
 static const char *const env_keep[] = {
     "PATH", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
-    "PYTHONPATH", "KF_RUNNER_LIB", "KF_TIMER", "KF_L2_FLUSH", "KF_LOG_LEVEL", NULL,
+    "PYTHONPATH", "KF_RUNNER_LIB", "KF_TIMER", "KF_L2_FLUSH", "KF_LOG_LEVEL", "KF_TVM_FFI_ROOT",
+    NULL,
 };
 
 /* argv[0] as a path: execve does not search PATH. */
