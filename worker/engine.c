@@ -189,9 +189,19 @@ static int runner_up(struct eng *E, struct wl *w)
     free(py_env[1]);
     if (rc)
         return runner_fail(E, w, rc, &err, "cannot start the runner");
+    /* The runner reads its own copies of this solution's artifacts, in its
+     * private tmp: never the shared cache (other teams' builds), which its
+     * uid may not even reach. */
     arts = json_array();
-    for (int i = 0; i < E->narts; i++)
-        json_array_append_new(arts, json_string(E->arts[i]));
+    for (int i = 0; i < E->narts; i++) {
+        char *copy = E->rl.tmp[0] ? ev_rl_give_file(&E->rl, E->arts[i], i, &err) : NULL;
+        if (E->rl.tmp[0] && !copy) {
+            json_decref(arts);
+            return runner_fail(E, w, KF_EIO, &err, "runner start-up");
+        }
+        json_array_append_new(arts, json_string(copy ? copy : E->arts[i]));
+        free(copy);
+    }
     cmd = json_pack("{s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:s?}", "type", "open", "lane",
                     E->lane->name, "device", req->device, "arch", E->dev.arch, "artifacts", arts,
                     "solution", kf_solution_to_json(req->sol), "definition",
@@ -262,6 +272,48 @@ static int input_index(const struct kf_definition *def, const char *name)
     return kf_definition_input_index(def, name);
 }
 
+/* The DSA indexer's scores, recomputed on the host from the trial's inputs
+ * as they were BEFORE the solution ran: called when the inputs are made, so
+ * a kernel that changes an input (and forges its checksum) cannot change
+ * what its output is scored against. 0, or -1 with the log written. */
+static int topk_prepare(struct eng *E, struct wl *w, const struct kf_binding *b,
+                        struct ev_tensors *in)
+{
+    const struct kf_definition *def = E->req->def;
+    struct kf_err e = {0};
+    struct ev_topk_in ti;
+    int iq = input_index(def, "q_index_fp8"), ik = input_index(def, "k_index_cache_fp8"),
+        iw = input_index(def, "weights"), is = input_index(def, "seq_lens"),
+        ib = input_index(def, "block_table"), io = kf_definition_output_index(def, E->rules->set_output);
+    int64_t v;
+    memset(&ti, 0, sizeof ti);
+    if (iq < 0 || ik < 0 || iw < 0 || is < 0 || ib < 0 || io < 0) {
+        wlog(w, "[kernelfarm] top-k evaluator: definition lacks an expected input");
+        return -1;
+    }
+    ti.q_fp8 = ev_tensor_host(&E->dev, in, iq, &e);
+    ti.kcache = ev_tensor_host(&E->dev, in, ik, &e);
+    ti.weights = ev_tensor_host(&E->dev, in, iw, &e);
+    ti.seq_lens = ev_tensor_host(&E->dev, in, is, &e);
+    ti.block_table = ev_tensor_host(&E->dev, in, ib, &e);
+    if (!ti.q_fp8 || !ti.kcache || !ti.weights || !ti.seq_lens || !ti.block_table) {
+        wlog(w, "[kernelfarm] top-k evaluator: cannot read inputs: %s", e.msg);
+        return -1;
+    }
+    ti.batch = b->inputs[iq].dims[0];
+    ti.heads = b->inputs[iq].dims[1];
+    ti.dim = b->inputs[iq].dims[2];
+    ti.page_size = b->inputs[ik].dims[1];
+    ti.num_pages = b->inputs[ik].dims[0];
+    ti.max_pages = b->inputs[ib].dims[1];
+    ti.topk = b->outputs[io].dims[1];
+    if (kf_binding_axis(b, "topk", &v) == 0)
+        ti.topk = v;
+    ev_topk_scores_free(w->tks);
+    w->tks = ev_topk_scores_new(&ti);
+    return 0;
+}
+
 /* Compare the solution's outputs (downloaded into o) with the reference. */
 static int compare_outputs(struct eng *E, struct wl *w, const struct kf_definition *def,
                            const struct kf_binding *b, struct ev_tensors *in, struct ev_tensors *o,
@@ -278,37 +330,8 @@ static int compare_outputs(struct eng *E, struct wl *w, const struct kf_definiti
         const char *name = def->outputs[i].name;
         char msg[256] = "";
         if (E->rules->evaluator == EV_EVAL_TOPK_SET && !strcmp(name, E->rules->set_output)) {
-            struct kf_err e = {0};
-            struct ev_topk_in ti;
-            int iq = input_index(def, "q_index_fp8"), ik = input_index(def, "k_index_cache_fp8"),
-                iw = input_index(def, "weights"), is = input_index(def, "seq_lens"),
-                ib = input_index(def, "block_table");
-            int64_t v;
-            memset(&ti, 0, sizeof ti);
-            if (iq < 0 || ik < 0 || iw < 0 || is < 0 || ib < 0) {
-                wlog(w, "[kernelfarm] top-k evaluator: definition lacks an expected input");
+            if (!w->tks && topk_prepare(E, w, b, in) < 0)
                 return -1;
-            }
-            ti.q_fp8 = ev_tensor_host(&E->dev, in, iq, &e);
-            ti.kcache = ev_tensor_host(&E->dev, in, ik, &e);
-            ti.weights = ev_tensor_host(&E->dev, in, iw, &e);
-            ti.seq_lens = ev_tensor_host(&E->dev, in, is, &e);
-            ti.block_table = ev_tensor_host(&E->dev, in, ib, &e);
-            if (!ti.q_fp8 || !ti.kcache || !ti.weights || !ti.seq_lens || !ti.block_table) {
-                wlog(w, "[kernelfarm] top-k evaluator: cannot read inputs: %s", e.msg);
-                return -1;
-            }
-            ti.batch = b->inputs[iq].dims[0];
-            ti.heads = b->inputs[iq].dims[1];
-            ti.dim = b->inputs[iq].dims[2];
-            ti.page_size = b->inputs[ik].dims[1];
-            ti.num_pages = b->inputs[ik].dims[0];
-            ti.max_pages = b->inputs[ib].dims[1];
-            ti.topk = b->outputs[i].dims[1];
-            if (kf_binding_axis(b, "topk", &v) == 0)
-                ti.topk = v;
-            if (!w->tks)
-                w->tks = ev_topk_scores_new(&ti);
             ev_topk_check_scores(w->tks, o->buf[i].host, cfg->atol, cfg->rtol, &c, msg, sizeof msg);
         } else {
             ev_compare(def->outputs[i].dtype, o->buf[i].host, ref[i], b->outputs[i].numel, cfg->atol,
@@ -501,6 +524,10 @@ static int trial_prepare(struct eng *E, struct wl *w, const struct kf_workload *
     cd.in = w->in;
     if (t == 0 && w->b->def == def && kf_binding_check_constraints(w->b, input_data, &cd, &err))
         wlog(w, "[kernelfarm] note: inputs violate %s: %s", err.path, err.msg);
+    if (E->rules->evaluator == EV_EVAL_TOPK_SET && topk_prepare(E, w, w->b, w->in) < 0) {
+        w->st = KF_ST_RUNTIME_ERROR;
+        return -1;
+    }
     /* Reference first, on the same inputs; its outputs leave the GPU. */
     phase(w, PH_REFERENCE);
     if (ev_ref_run(E->ref, &E->dev, need_ref_lat ? E->timer : NULL, def, wk, w->b, w->in, seed,

@@ -332,6 +332,33 @@ int ev_rl_call(struct ev_rl *rl, json_t *cmd, const char *want, double timeout_s
     return 0;
 }
 
+char *ev_rl_give_file(struct ev_rl *rl, const char *file, int i, struct kf_err *err)
+{
+    const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+    char *dst = xasprintf("%s/artifact-%d-%s", rl->tmp, i, base), buf[65536];
+    int in = open(file, O_RDONLY | O_CLOEXEC), out = -1, ok = in >= 0;
+    ssize_t n = 0;
+    if (ok)
+        out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+    ok = ok && out >= 0;
+    while (ok && (n = read(in, buf, sizeof buf)) > 0)
+        ok = write(out, buf, (size_t)n) == n;
+    ok = ok && n == 0;
+    if (ok && geteuid() == 0 && fchown(out, KF_SANDBOX_UID, KF_SANDBOX_UID) < 0)
+        ok = 0;
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) < 0)
+        ok = 0;
+    if (!ok) {
+        kf_err_set(err, KF_EIO, "artifacts", "cannot give %s to the runner: %s", file,
+                   strerror(errno));
+        free(dst);
+        return NULL;
+    }
+    return dst;
+}
+
 void ev_rl_stop(struct ev_rl *rl, int kill_now)
 {
     if (rl->pid) {

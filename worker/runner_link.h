@@ -56,6 +56,10 @@ int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err
  * says how; stop it); KF_ETIMEOUT. */
 int ev_rl_call(struct ev_rl *rl, json_t *cmd, const char *want, double timeout_s, json_t **reply,
                struct kf_err *err);
+/* Copy file into the runner's private tmp as "artifact-<i>-<basename>",
+ * readable by the runner's uid; returns the copy's path (new), or NULL with
+ * err set. */
+char *ev_rl_give_file(struct ev_rl *rl, const char *file, int i, struct kf_err *err);
 /* Say bye (unless kill_now), give it a moment, then SIGKILL and reap; remove
  * its tmp. Safe on a link that is not running. */
 void ev_rl_stop(struct ev_rl *rl, int kill_now);
