@@ -235,7 +235,9 @@ static int runner_up(struct eng *E, struct wl *w)
 static void reply_status(struct wl *w, const json_t *rep)
 {
     const json_t *st = json_object_get(rep, "status"), *stage = json_object_get(rep, "stage");
-    if (str_eq(st, "INCORRECT_SHAPE") || str_eq(stage, "shape"))
+    if (str_eq(st, "COMPILE_ERROR"))
+        w->st = KF_ST_COMPILE_ERROR;
+    else if (str_eq(st, "INCORRECT_SHAPE") || str_eq(stage, "shape"))
         w->st = KF_ST_INCORRECT_SHAPE;
     else if (str_eq(st, "INCORRECT_DTYPE") || str_eq(stage, "dtype"))
         w->st = KF_ST_INCORRECT_DTYPE;
@@ -863,6 +865,7 @@ static json_t *eval_workload(struct eng *E, const struct kf_workload *wk)
             w->ref_cached_lat = 1;
         if (E->pyref) {
             struct kf_err err = {0};
+            phase(w, PH_REFERENCE);   /* its runner starts on first use */
             int rc = ev_pyref_cached(E->pyref, wk, &w->pyref_ms, &err);
             if (rc == 0)
                 w->have_pyref = w->pyref_cached = 1;

@@ -290,7 +290,16 @@ static int do_bind(struct rn *R, const json_t *m)
     c.out = R->out;
     R->bound = 1;
     if ((rc = R->lane->bind(R->lane_st, &c, &cu, &err))) {
-        reply_err(R, "bind", err.msg, cu);
+        /* A launch plan naming a kernel the sources lack is a build error, as
+         * NVRTC's own would be; the message names the field. */
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s%s%s", err.path[0] ? err.path : "", err.path[0] ? ": " : "",
+                 err.msg);
+        if (rc == KF_ENOENT)
+            reply(R, json_pack("{s:s, s:s, s:s, s:b, s:s}", "type", "error", "stage", "bind",
+                               "message", msg, "sticky", 0, "status", "COMPILE_ERROR"));
+        else
+            reply_err(R, "bind", msg, cu);
         return 0;
     }
     reply_ok(R);
