@@ -67,13 +67,13 @@ $(BUILD)/%.o: %.c
 
 $(LIBKF): $(call obj,$(LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(LIBEVAL): $(call obj,$(EVAL_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(LIBSERVER): $(call obj,$(SERVER_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BIN)/kf-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBKF)
 	@mkdir -p $(dir $@)

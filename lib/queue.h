@@ -1,4 +1,5 @@
 /* queue.h: the Redis task protocol shared by kf-server and kf-worker
+ * (implemented in lib/queue_*.c, one concept per file: see queue_int.h)
  * (docs/queue.md has the full key layout; schemas/queue-task.json the task).
  *
  *   kf:tasks                 stream, one entry per queued task: {task_id, definition, solution}
