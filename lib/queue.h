@@ -34,13 +34,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "keys.h"
 #include "kf_err.h"
 
-#define KFQ_STREAM "kf:tasks"
-#define KFQ_GROUP "kf:workers"
-#define KFQ_DEAD "kf:tasks:dead"
-#define KFQ_EVENTS "kf:events"
-#define KFQ_WORKER_SET "kf:workers:set"
 #define KFQ_EVENTS_MAXLEN 10000
 #define KFQ_MAX_DELIVERIES 3
 #define KFQ_DEFAULT_LEASE_MS 300000

@@ -64,13 +64,13 @@ int kfq_board(struct kfq_conn *c, const char *def, json_t **out, struct kf_err *
     json_t *o = json_object();
     int rc = 0;
     if (!def) {
-        defs = kfq_command(c, err, "SMEMBERS kf:board:defs");
+        defs = kfq_command(c, err, "SMEMBERS " KFK_BOARD_DEFS);
         if (!defs) { rc = KF_EREDIS; goto out; }
     }
     size_t n = def ? 1 : defs->elements;
     for (size_t i = 0; i < n; i++) {
         const char *d = def ? def : defs->element[i]->str;
-        redisReply *h = kfq_command(c, err, "HVALS kf:board:%s", d);
+        redisReply *h = kfq_command(c, err, "HVALS " KFK_BOARD, d);
         if (!h) { rc = KF_EREDIS; goto out; }
         json_t *a = json_array();
         for (size_t k = 0; k < h->elements; k++) {
@@ -96,7 +96,7 @@ int kfq_eval_hist(struct kfq_conn *c, int64_t counts[KFQ_HIST_N], double *sum,
 {
     memset(counts, 0, sizeof(int64_t) * KFQ_HIST_N);
     *sum = 0;
-    redisReply *r = kfq_command(c, err, "HGETALL kf:stats");
+    redisReply *r = kfq_command(c, err, "HGETALL " KFK_STATS);
     if (!r)
         return KF_EREDIS;
     int64_t acc = 0;

@@ -401,7 +401,7 @@ int kfq_init(struct kfq_conn *c, struct kf_err *err)
 {
     if (kfq_ensure(c, err))
         return KF_EREDIS;
-    redisReply *r = redisCommand(c->rc, "XGROUP CREATE %s %s 0 MKSTREAM", KFQ_STREAM, KFQ_GROUP);
+    redisReply *r = redisCommand(c->rc, "XGROUP CREATE %s %s 0 MKSTREAM", KFK_STREAM, KFK_GROUP);
     if (!r)
         return kfq__check_reply(c, NULL, err) ? 0 : KF_EREDIS;
     int rc = 0;

@@ -11,7 +11,7 @@ int kfq_event(struct kfq_conn *c, const char *task_id, const char *status, int d
               struct kf_err *err)
 {
     redisReply *r = kfq_command(c, err, "XADD %s MAXLEN ~ %d * task_id %s status %s done %d total %d",
-                                KFQ_EVENTS, KFQ_EVENTS_MAXLEN, task_id, status, done, total);
+                                KFK_EVENTS, KFQ_EVENTS_MAXLEN, task_id, status, done, total);
     if (!r)
         return KF_EREDIS;
     freeReplyObject(r);
@@ -22,7 +22,7 @@ int kfq_events_read(struct kfq_conn *c, char last_id[64], int64_t block_ms, kfq_
                     void *ctx, struct kf_err *err)
 {
     if (strcmp(last_id, "$") == 0) {
-        redisReply *r = kfq_command(c, err, "XREVRANGE %s + - COUNT 1", KFQ_EVENTS);
+        redisReply *r = kfq_command(c, err, "XREVRANGE %s + - COUNT 1", KFK_EVENTS);
         if (!r)
             return KF_EREDIS;
         if (r->elements == 1 && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
@@ -35,7 +35,7 @@ int kfq_events_read(struct kfq_conn *c, char last_id[64], int64_t block_ms, kfq_
         return KF_EREDIS;
     kfq__set_timeout_ms(c, block_ms + KFQ__CMD_TIMEOUT_MS);
     redisReply *r = kfq_command(c, err, "XREAD COUNT 1000 BLOCK %lld STREAMS %s %s",
-                                (long long)block_ms, KFQ_EVENTS, last_id);
+                                (long long)block_ms, KFK_EVENTS, last_id);
     kfq__set_timeout_ms(c, KFQ__CMD_TIMEOUT_MS);
     if (!r)
         return KF_EREDIS;

@@ -35,18 +35,18 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
     if (kfq_ensure(c, err))
         return KF_EREDIS;
     if (s->content_hash)
-        idem = xasprintf("kf:idem:%s:%s", team, s->content_hash);
+        idem = xasprintf(KFK_IDEM, team, s->content_hash);
 
     if (s->task_id) {
         /* client-chosen id: claim it atomically, or compare with the holder */
         id = s->task_id;
-        r = kfq_command(c, err, "HSETNX kf:task:%s id %s", id, id);
+        r = kfq_command(c, err, "HSETNX " KFK_TASK " id %s", id, id);
         if (!r) { rc = KF_EREDIS; goto out; }
         bool created = r->integer == 1;
         freeReplyObject(r);
         r = NULL;
         if (!created) {
-            r = kfq_command(c, err, "HMGET kf:task:%s content_hash team", id);
+            r = kfq_command(c, err, "HMGET " KFK_TASK " content_hash team", id);
             if (!r) { rc = KF_EREDIS; goto out; }
             const char *h = r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "";
             const char *t = r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "";
@@ -68,7 +68,7 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
                 snprintf(prev, sizeof prev, "%s", r->str);
                 freeReplyObject(r);
                 /* a task that failed (no verdict) is not worth returning again */
-                r = kfq_command(c, err, "HGET kf:task:%s status", prev);
+                r = kfq_command(c, err, "HGET " KFK_TASK " status", prev);
                 if (!r) { rc = KF_EREDIS; goto out; }
                 if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "failed") != 0) {
                     snprintf(task_id_out, 65, "%s", prev);
@@ -91,26 +91,26 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
     size_t nwl = json_array_size(s->workloads);
 
     kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx, "SET kf:solution:%s %s", s->solution_name, sol);
-    kfq__tx_add(&tx, "SADD kf:solteams:%s %s", s->solution_name, team);
+    kfq__tx_add(&tx, "SET " KFK_SOLUTION " %s", s->solution_name, sol);
+    kfq__tx_add(&tx, "SADD " KFK_SOLTEAMS " %s", s->solution_name, team);
     kfq__tx_add(&tx,
-           "HSET kf:task:%s id %s status %s definition %s solution %s solution_key %s "
+           "HSET " KFK_TASK " id %s status %s definition %s solution %s solution_key %s "
            "workloads %s config %s team %s content_hash %s author %s created_at %s "
            "attempts 0 progress_done 0 progress_total %lld",
            id, id, s->fail_reason ? "failed" : "pending", s->definition, s->solution_name,
            s->solution_name, wl, cfg, team, s->content_hash ? s->content_hash : "",
            author ? author : "", now, (long long)nwl);
     if (s->fail_reason) {
-        kfq__tx_add(&tx, "HSET kf:task:%s error %s finished_at %s", id, s->fail_reason, now);
-        kfq__tx_add(&tx, "SADD kf:state:failed %s", id);
+        kfq__tx_add(&tx, "HSET " KFK_TASK " error %s finished_at %s", id, s->fail_reason, now);
+        kfq__tx_add(&tx, "SADD " KFK_STATE_FAILED " %s", id);
     } else {
-        kfq__tx_add(&tx, "SADD kf:state:pending %s", id);
-        kfq__tx_add(&tx, "XADD %s * task_id %s definition %s solution %s", KFQ_STREAM, id,
+        kfq__tx_add(&tx, "SADD " KFK_STATE_PENDING " %s", id);
+        kfq__tx_add(&tx, "XADD %s * task_id %s definition %s solution %s", KFK_STREAM, id,
                s->definition, s->solution_name);
     }
     if (idem)
         kfq__tx_add(&tx, "SET %s %s", idem, id);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status %s done 0 total %lld", KFQ_EVENTS,
+    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status %s done 0 total %lld", KFK_EVENTS,
            KFQ_EVENTS_MAXLEN, id, s->fail_reason ? "failed" : "pending", (long long)nwl);
     r = kfq__tx_exec(&tx, err);
     if (!r) { rc = KF_EREDIS; goto out; }
@@ -118,7 +118,7 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
         char entry[64];
         snprintf(entry, sizeof entry, "%s", r->element[4]->str);
         freeReplyObject(r);
-        r = kfq_command(c, err, "HSET kf:task:%s entry %s", id, entry);
+        r = kfq_command(c, err, "HSET " KFK_TASK " entry %s", id, entry);
         if (!r) { rc = KF_EREDIS; goto out; }
     }
     snprintf(task_id_out, 65, "%s", id);
@@ -135,7 +135,7 @@ out:
 int kfq_task_get(struct kfq_conn *c, const char *id, json_t **out, struct kf_err *err)
 {
     *out = NULL;
-    redisReply *r = kfq_command(c, err, "HGETALL kf:task:%s", id);
+    redisReply *r = kfq_command(c, err, "HGETALL " KFK_TASK, id);
     if (!r)
         return KF_EREDIS;
     *out = task_json(r);
@@ -184,8 +184,8 @@ int kfq_task_get_full(struct kfq_conn *c, const char *id, json_t **task, json_t 
     for (int attempt = 0; attempt < 2; attempt++) {
         if (kfq_ensure(c, err))
             return KF_EREDIS;
-        redisAppendCommand(c->rc, "HGETALL kf:task:%s", id);
-        redisAppendCommand(c->rc, "LRANGE kf:traces:%s 0 -1", id);
+        redisAppendCommand(c->rc, "HGETALL " KFK_TASK, id);
+        redisAppendCommand(c->rc, "LRANGE " KFK_TRACES " 0 -1", id);
         if (redisGetReply(c->rc, &v[0]) == REDIS_OK && redisGetReply(c->rc, &v[1]) == REDIS_OK)
             break;
         if (v[0])
@@ -223,7 +223,7 @@ int kfq_task_traces(struct kfq_conn *c, const char *id, bool raw, json_t **out,
                     struct kf_err *err)
 {
     *out = NULL;
-    redisReply *r = kfq_command(c, err, "LRANGE kf:traces:%s 0 -1", id);
+    redisReply *r = kfq_command(c, err, "LRANGE " KFK_TRACES " 0 -1", id);
     if (!r)
         return KF_EREDIS;
     json_t *a = json_array();
@@ -247,7 +247,7 @@ int kfq_task_traces(struct kfq_conn *c, const char *id, bool raw, json_t **out,
 int kfq_solution_get(struct kfq_conn *c, const char *name, json_t **out, struct kf_err *err)
 {
     *out = NULL;
-    redisReply *r = kfq_command(c, err, "GET kf:solution:%s", name);
+    redisReply *r = kfq_command(c, err, "GET " KFK_SOLUTION, name);
     if (!r)
         return KF_EREDIS;
     if (r->type != REDIS_REPLY_STRING) {
@@ -269,8 +269,8 @@ int kfq_counts(struct kfq_conn *c, struct kfq_counts *out, struct kf_err *err)
     if (kfq_ensure(c, err))
         return KF_EREDIS;
     for (int i = 0; i < 4; i++)
-        redisAppendCommand(c->rc, "SCARD kf:state:%s", names[i]);
-    redisAppendCommand(c->rc, "XLEN %s", KFQ_DEAD);
+        redisAppendCommand(c->rc, "SCARD " KFK_STATE, names[i]);
+    redisAppendCommand(c->rc, "XLEN %s", KFK_DEAD);
     for (int i = 0; i < 5; i++) {
         void *v = NULL;
         if (redisGetReply(c->rc, &v) != REDIS_OK) {
@@ -325,7 +325,7 @@ static void opts_defaults(const struct kfq_claim_opts *o, struct kfq_claim_opts 
 
 static int ack(struct kfq_conn *c, const char *entry, struct kf_err *err)
 {
-    redisReply *r = kfq_command(c, err, "XACK %s %s %s", KFQ_STREAM, KFQ_GROUP, entry);
+    redisReply *r = kfq_command(c, err, "XACK %s %s %s", KFK_STREAM, KFK_GROUP, entry);
     if (!r)
         return KF_EREDIS;
     freeReplyObject(r);
@@ -334,7 +334,7 @@ static int ack(struct kfq_conn *c, const char *entry, struct kf_err *err)
 
 static int64_t deliveries_of(struct kfq_conn *c, const char *entry, struct kf_err *err)
 {
-    redisReply *r = kfq_command(c, err, "XPENDING %s %s %s %s 1", KFQ_STREAM, KFQ_GROUP, entry,
+    redisReply *r = kfq_command(c, err, "XPENDING %s %s %s %s 1", KFK_STREAM, KFK_GROUP, entry,
                                 entry);
     if (!r)
         return KF_EREDIS;
@@ -355,15 +355,15 @@ static int finish(struct kfq_conn *c, const char *id, const char *entry, const c
     snprintf(now, sizeof now, "%.3f", kfq_now());
     kfq__tx_begin(&tx, c);
     if (reason)
-        kfq__tx_add(&tx, "HSET kf:task:%s status %s finished_at %s error %s", id, status, now, reason);
+        kfq__tx_add(&tx, "HSET " KFK_TASK " status %s finished_at %s error %s", id, status, now, reason);
     else
-        kfq__tx_add(&tx, "HSET kf:task:%s status %s finished_at %s", id, status, now);
-    kfq__tx_add(&tx, "SREM kf:state:pending %s", id);
-    kfq__tx_add(&tx, "SREM kf:state:running %s", id);
-    kfq__tx_add(&tx, "SADD kf:state:%s %s", status, id);
+        kfq__tx_add(&tx, "HSET " KFK_TASK " status %s finished_at %s", id, status, now);
+    kfq__tx_add(&tx, "SREM " KFK_STATE_PENDING " %s", id);
+    kfq__tx_add(&tx, "SREM " KFK_STATE_RUNNING " %s", id);
+    kfq__tx_add(&tx, "SADD " KFK_STATE " %s", status, id);
     if (entry && *entry)
-        kfq__tx_add(&tx, "XACK %s %s %s", KFQ_STREAM, KFQ_GROUP, entry);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status %s", KFQ_EVENTS, KFQ_EVENTS_MAXLEN, id,
+        kfq__tx_add(&tx, "XACK %s %s %s", KFK_STREAM, KFK_GROUP, entry);
+    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status %s", KFK_EVENTS, KFQ_EVENTS_MAXLEN, id,
            status);
     return kfq__tx_run(&tx, err);
 }
@@ -392,7 +392,7 @@ static int take_entry(struct kfq_conn *c, const struct kfq_claim_opts *o, const 
                  "before finishing (lease %lld ms expired)",
                  (long long)(deliveries - 1), (long long)o->lease_ms);
         redisReply *r = kfq_command(c, err, "XADD %s * task_id %s entry %s deliveries %lld reason %s",
-                                    KFQ_DEAD, tid, entry, (long long)(deliveries - 1), reason);
+                                    KFK_DEAD, tid, entry, (long long)(deliveries - 1), reason);
         if (!r)
             return KF_EREDIS;
         freeReplyObject(r);
@@ -400,7 +400,7 @@ static int take_entry(struct kfq_conn *c, const struct kfq_claim_opts *o, const 
                  (long long)(deliveries - 1));
         return finish(c, tid, entry, "failed", reason, err);
     }
-    h = kfq_command(c, err, "HGETALL kf:task:%s", tid);
+    h = kfq_command(c, err, "HGETALL " KFK_TASK, tid);
     if (!h)
         return KF_EREDIS;
     const char *status = kfq__field(h, "status");
@@ -411,7 +411,7 @@ static int take_entry(struct kfq_conn *c, const struct kfq_claim_opts *o, const 
         goto out;
     }
     const char *key = kfq__field(h, "solution_key");
-    s = kfq_command(c, err, "GET kf:solution:%s", key ? key : "");
+    s = kfq_command(c, err, "GET " KFK_SOLUTION, key ? key : "");
     if (!s) { rc = KF_EREDIS; goto out; }
     json_t *sol = s->type == REDIS_REPLY_STRING ? json_loadb(s->str, s->len, 0, NULL) : NULL;
     if (!sol) {
@@ -439,14 +439,14 @@ static int take_entry(struct kfq_conn *c, const struct kfq_claim_opts *o, const 
     snprintf(now, sizeof now, "%.3f", kfq_now());
     kfq__tx_begin(&tx, c);
     kfq__tx_add(&tx,
-           "HSET kf:task:%s status running started_at %s worker %s attempts %lld "
+           "HSET " KFK_TASK " status running started_at %s worker %s attempts %lld "
            "progress_done 0 progress_total %lld entry %s",
            tid, now, o->consumer, (long long)deliveries, (long long)json_array_size(t->workloads),
            entry);
-    kfq__tx_add(&tx, "DEL kf:traces:%s", tid);
-    kfq__tx_add(&tx, "SREM kf:state:pending %s", tid);
-    kfq__tx_add(&tx, "SADD kf:state:running %s", tid);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status running done 0 total %lld", KFQ_EVENTS,
+    kfq__tx_add(&tx, "DEL " KFK_TRACES, tid);
+    kfq__tx_add(&tx, "SREM " KFK_STATE_PENDING " %s", tid);
+    kfq__tx_add(&tx, "SADD " KFK_STATE_RUNNING " %s", tid);
+    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status running done 0 total %lld", KFK_EVENTS,
            KFQ_EVENTS_MAXLEN, tid, (long long)json_array_size(t->workloads));
     rc = kfq__tx_run(&tx, err);
     if (rc) {
@@ -477,8 +477,8 @@ int kfq_worker_claim(struct kfq_conn *c, const struct kfq_claim_opts *opts, stru
         return KF_EREDIS;
     /* 1. entries of dead consumers, idle longer than the lease */
     for (int iter = 0; iter < 64; iter++) {
-        redisReply *r = kfq_command(c, err, "XAUTOCLAIM %s %s %s %lld %s COUNT 1", KFQ_STREAM,
-                                    KFQ_GROUP, o.consumer, (long long)o.lease_ms, cursor);
+        redisReply *r = kfq_command(c, err, "XAUTOCLAIM %s %s %s %lld %s COUNT 1", KFK_STREAM,
+                                    KFK_GROUP, o.consumer, (long long)o.lease_ms, cursor);
         if (!r) {
             if (err && strstr(err->msg, "NOGROUP")) {
                 if ((rc = kfq_init(c, err)))
@@ -519,10 +519,10 @@ int kfq_worker_claim(struct kfq_conn *c, const struct kfq_claim_opts *opts, stru
     /* 2. a new entry */
     kfq__set_timeout_ms(c, o.block_ms + KFQ__CMD_TIMEOUT_MS);
     redisReply *r = o.block_ms > 0
-        ? kfq_command(c, err, "XREADGROUP GROUP %s %s COUNT 1 BLOCK %lld STREAMS %s >", KFQ_GROUP,
-                      o.consumer, (long long)o.block_ms, KFQ_STREAM)
-        : kfq_command(c, err, "XREADGROUP GROUP %s %s COUNT 1 STREAMS %s >", KFQ_GROUP,
-                      o.consumer, KFQ_STREAM);
+        ? kfq_command(c, err, "XREADGROUP GROUP %s %s COUNT 1 BLOCK %lld STREAMS %s >", KFK_GROUP,
+                      o.consumer, (long long)o.block_ms, KFK_STREAM)
+        : kfq_command(c, err, "XREADGROUP GROUP %s %s COUNT 1 STREAMS %s >", KFK_GROUP,
+                      o.consumer, KFK_STREAM);
     kfq__set_timeout_ms(c, KFQ__CMD_TIMEOUT_MS);
     if (!r) {
         if (err && strstr(err->msg, "NOGROUP"))
@@ -549,7 +549,7 @@ int kfq_reclaim_own(struct kfq_conn *c, const struct kfq_claim_opts *opts, struc
     opts_defaults(opts, &o);
     for (;;) {
         redisReply *r = kfq_command(c, err, "XREADGROUP GROUP %s %s COUNT 1 STREAMS %s %s",
-                                    KFQ_GROUP, o.consumer, KFQ_STREAM, c->own_cursor);
+                                    KFK_GROUP, o.consumer, KFK_STREAM, c->own_cursor);
         if (!r)
             return KF_EREDIS;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
@@ -577,7 +577,7 @@ int kfq_reclaim_own(struct kfq_conn *c, const struct kfq_claim_opts *opts, struc
 int kfq_task_touch(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
                    struct kf_err *err)
 {
-    redisReply *r = kfq_command(c, err, "XCLAIM %s %s %s 0 %s JUSTID", KFQ_STREAM, KFQ_GROUP,
+    redisReply *r = kfq_command(c, err, "XCLAIM %s %s %s 0 %s JUSTID", KFK_STREAM, KFK_GROUP,
                                 consumer, t->entry);
     if (!r)
         return KF_EREDIS;
@@ -592,9 +592,9 @@ int kfq_task_progress(struct kfq_conn *c, const struct kfq_task *t, const char *
     if (kfq_ensure(c, err))
         return KF_EREDIS;
     kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx, "HSET kf:task:%s progress_done %d progress_total %d", t->id, done, total);
-    kfq__tx_add(&tx, "XCLAIM %s %s %s 0 %s JUSTID", KFQ_STREAM, KFQ_GROUP, consumer, t->entry);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status running done %d total %d", KFQ_EVENTS,
+    kfq__tx_add(&tx, "HSET " KFK_TASK " progress_done %d progress_total %d", t->id, done, total);
+    kfq__tx_add(&tx, "XCLAIM %s %s %s 0 %s JUSTID", KFK_STREAM, KFK_GROUP, consumer, t->entry);
+    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status running done %d total %d", KFK_EVENTS,
            KFQ_EVENTS_MAXLEN, t->id, done, total);
     return kfq__tx_run(&tx, err);
 }
@@ -603,7 +603,7 @@ int kfq_task_add_trace(struct kfq_conn *c, const struct kfq_task *t, const json_
                        struct kf_err *err)
 {
     char *s = kf_json_dumps(trace);
-    redisReply *r = kfq_command(c, err, "RPUSH kf:traces:%s %s", t->id, s);
+    redisReply *r = kfq_command(c, err, "RPUSH " KFK_TRACES " %s", t->id, s);
     free(s);
     if (!r)
         return KF_EREDIS;
@@ -615,7 +615,7 @@ int kfq_task_add_trace(struct kfq_conn *c, const struct kfq_task *t, const json_
 static int owner_check(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
                        struct kf_err *err)
 {
-    redisReply *r = kfq_command(c, err, "HMGET kf:task:%s worker status", t->id);
+    redisReply *r = kfq_command(c, err, "HMGET " KFK_TASK " worker status", t->id);
     if (!r)
         return KF_EREDIS;
     int rc = 0;
@@ -649,7 +649,7 @@ int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t, const char *
     snprintf(now, sizeof now, "%.3f", fin);
     entry = kfq__board_entry(t, traces, fin);
 
-    r = kfq_command(c, err, "HGET kf:task:%s started_at", t->id);
+    r = kfq_command(c, err, "HGET " KFK_TASK " started_at", t->id);
     if (!r) { rc = KF_EREDIS; goto out; }
     double started = r->type == REDIS_REPLY_STRING ? atof(r->str) : fin;
     freeReplyObject(r);
@@ -663,7 +663,7 @@ int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t, const char *
 
     if (entry) {
         /* a run over fewer workloads does not replace a fuller one */
-        r = kfq_command(c, err, "HGET kf:board:%s %s|%s", t->definition, t->solution_name,
+        r = kfq_command(c, err, "HGET " KFK_BOARD " %s|%s", t->definition, t->solution_name,
                         json_string_value(json_object_get(entry, "hardware")));
         if (!r) { rc = KF_EREDIS; goto out; }
         if (r->type == REDIS_REPLY_STRING) {
@@ -679,21 +679,21 @@ int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t, const char *
         r = NULL;
     }
     kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx, "HSET kf:task:%s status completed finished_at %s progress_done %lld", t->id, now,
+    kfq__tx_add(&tx, "HSET " KFK_TASK " status completed finished_at %s progress_done %lld", t->id, now,
            (long long)json_array_size(traces));
-    kfq__tx_add(&tx, "SREM kf:state:pending %s", t->id);
-    kfq__tx_add(&tx, "SREM kf:state:running %s", t->id);
-    kfq__tx_add(&tx, "SADD kf:state:completed %s", t->id);
-    kfq__tx_add(&tx, "XACK %s %s %s", KFQ_STREAM, KFQ_GROUP, t->entry);
+    kfq__tx_add(&tx, "SREM " KFK_STATE_PENDING " %s", t->id);
+    kfq__tx_add(&tx, "SREM " KFK_STATE_RUNNING " %s", t->id);
+    kfq__tx_add(&tx, "SADD " KFK_STATE_COMPLETED " %s", t->id);
+    kfq__tx_add(&tx, "XACK %s %s %s", KFK_STREAM, KFK_GROUP, t->entry);
     if (entry) {
         es = kf_json_dumps(entry);
-        kfq__tx_add(&tx, "HSET kf:board:%s %s|%s %s", t->definition, t->solution_name,
+        kfq__tx_add(&tx, "HSET " KFK_BOARD " %s|%s %s", t->definition, t->solution_name,
                json_string_value(json_object_get(entry, "hardware")), es);
-        kfq__tx_add(&tx, "SADD kf:board:defs %s", t->definition);
+        kfq__tx_add(&tx, "SADD " KFK_BOARD_DEFS " %s", t->definition);
     }
-    kfq__tx_add(&tx, "HINCRBY kf:stats eval_b%d 1", b);
-    kfq__tx_add(&tx, "HINCRBYFLOAT kf:stats eval_sum %.3f", dur);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status completed", KFQ_EVENTS,
+    kfq__tx_add(&tx, "HINCRBY " KFK_STATS " eval_b%d 1", b);
+    kfq__tx_add(&tx, "HINCRBYFLOAT " KFK_STATS " eval_sum %.3f", dur);
+    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status completed", KFK_EVENTS,
            KFQ_EVENTS_MAXLEN, t->id);
     rc = kfq__tx_run(&tx, err);
     if (!rc)
@@ -724,10 +724,10 @@ int kfq_task_release(struct kfq_conn *c, const struct kfq_task *t, struct kf_err
     if (kfq_ensure(c, err))
         return KF_EREDIS;
     kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx, "HSET kf:task:%s status pending worker %s", t->id, "");
-    kfq__tx_add(&tx, "SREM kf:state:running %s", t->id);
-    kfq__tx_add(&tx, "SADD kf:state:pending %s", t->id);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status pending", KFQ_EVENTS,
+    kfq__tx_add(&tx, "HSET " KFK_TASK " status pending worker %s", t->id, "");
+    kfq__tx_add(&tx, "SREM " KFK_STATE_RUNNING " %s", t->id);
+    kfq__tx_add(&tx, "SADD " KFK_STATE_PENDING " %s", t->id);
+    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status pending", KFK_EVENTS,
            KFQ_EVENTS_MAXLEN, t->id);
     return kfq__tx_run(&tx, err);
 }

@@ -10,20 +10,20 @@
 int kfq_workers(struct kfq_conn *c, json_t **out, struct kf_err *err)
 {
     *out = NULL;
-    redisReply *m = kfq_command(c, err, "SMEMBERS %s", KFQ_WORKER_SET);
+    redisReply *m = kfq_command(c, err, "SMEMBERS %s", KFK_WORKER_SET);
     if (!m)
         return KF_EREDIS;
     json_t *a = json_array();
     for (size_t i = 0; i < m->elements; i++) {
         const char *wid = m->element[i]->str;
-        redisReply *h = kfq_command(c, err, "HGETALL kf:worker:%s", wid);
+        redisReply *h = kfq_command(c, err, "HGETALL " KFK_WORKER, wid);
         if (!h) {
             json_decref(a);
             freeReplyObject(m);
             return KF_EREDIS;
         }
         if (h->elements == 0) {
-            redisReply *x = kfq_command(c, err, "SREM %s %s", KFQ_WORKER_SET, wid);
+            redisReply *x = kfq_command(c, err, "SREM %s %s", KFK_WORKER_SET, wid);
             if (x)
                 freeReplyObject(x);
         } else {
@@ -61,13 +61,13 @@ int kfq_heartbeat(struct kfq_conn *c, const struct kfq_worker_info *w, int ttl_s
     snprintf(start, sizeof start, "%.3f", w->started_at);
     kfq__tx_begin(&tx, c);
     kfq__tx_add(&tx,
-           "HSET kf:worker:%s id %s host %s device %d hardware %s state %s task %s pid %lld "
+           "HSET " KFK_WORKER " id %s host %s device %d hardware %s state %s task %s pid %lld "
            "started_at %s last_seen %s",
            w->id, w->id, w->host ? w->host : "", w->device, w->hardware ? w->hardware : "",
            w->state ? w->state : "idle", w->task_id ? w->task_id : "", (long long)w->pid, start,
            now);
-    kfq__tx_add(&tx, "EXPIRE kf:worker:%s %d", w->id, ttl_s > 0 ? ttl_s : 30);
-    kfq__tx_add(&tx, "SADD %s %s", KFQ_WORKER_SET, w->id);
+    kfq__tx_add(&tx, "EXPIRE " KFK_WORKER " %d", w->id, ttl_s > 0 ? ttl_s : 30);
+    kfq__tx_add(&tx, "SADD %s %s", KFK_WORKER_SET, w->id);
     return kfq__tx_run(&tx, err);
 }
 
@@ -77,7 +77,7 @@ int kfq_worker_gone(struct kfq_conn *c, const char *id, struct kf_err *err)
     if (kfq_ensure(c, err))
         return KF_EREDIS;
     kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx, "DEL kf:worker:%s", id);
-    kfq__tx_add(&tx, "SREM %s %s", KFQ_WORKER_SET, id);
+    kfq__tx_add(&tx, "DEL " KFK_WORKER, id);
+    kfq__tx_add(&tx, "SREM %s %s", KFK_WORKER_SET, id);
     return kfq__tx_run(&tx, err);
 }

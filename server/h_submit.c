@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "keys.h"
 #include "auth.h"
 #include "ratelimit.h"
 #include "jsonio.h"
@@ -275,7 +276,7 @@ void api_solution_get(struct api_ctx *ctx, struct api_req *req, struct api_resp 
     const char *name = req->params[0];
     struct kfq_conn *c = api_redis(ctx);
     if (!(req->who.roles & API_ROLE_ADMIN)) {
-        redisReply *r = kfq_command(c, &err, "SISMEMBER kf:solteams:%s %s", name, req->who.team);
+        redisReply *r = kfq_command(c, &err, "SISMEMBER " KFK_SOLTEAMS " %s", name, req->who.team);
         if (!r) {
             api_error_from(resp, &err);
             return;
