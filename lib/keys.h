@@ -13,18 +13,28 @@
 #define KF_KEYS_H
 
 /* ---- the queue (lib/queue_task.c) ---------------------------------------- */
-#define KFK_TASK          "kf:task:%s"          /* hash: the task record */
+#define KFK_TASK_PREFIX   "kf:task:"
+#define KFK_TASK          KFK_TASK_PREFIX "%s"  /* hash: the task record */
 #define KFK_SOLUTION      "kf:solution:%s"      /* string: normalized solution JSON */
 #define KFK_SOLTEAMS      "kf:solteams:%s"      /* set: teams that submitted a solution */
-#define KFK_TRACES        "kf:traces:%s"        /* list: trace JSON per evaluated workload */
+#define KFK_TRACES_PREFIX "kf:traces:"
+#define KFK_TRACES        KFK_TRACES_PREFIX "%s" /* list: trace JSON per evaluated workload */
 #define KFK_IDEM          "kf:idem:%s:%s"       /* string: task id per (team, content hash) */
 #define KFK_STATE         "kf:state:%s"         /* set: task ids per status: */
 #define KFK_STATE_PENDING   "kf:state:pending"
 #define KFK_STATE_RUNNING   "kf:state:running"
 #define KFK_STATE_COMPLETED "kf:state:completed"
 #define KFK_STATE_FAILED    "kf:state:failed"
-#define KFK_STREAM        "kf:tasks"            /* stream: one entry per queued task */
-#define KFK_GROUP         "kf:workers"          /* its consumer group */
+
+/* scheduling (lib/queue_lua.c): fair between teams, fenced by a token per attempt */
+#define KFK_QUEUE_PREFIX  "kf:queue:team:"
+#define KFK_QUEUE         KFK_QUEUE_PREFIX "%s" /* list: a team's pending task ids, FIFO */
+#define KFK_QUEUE_PRIO    "kf:queue:prio"       /* list: admin-priority task ids, served first */
+#define KFK_QUEUE_FAIR    "kf:queue:fair"       /* zset: team with queued tasks -> last-served tick */
+#define KFK_QUEUE_SERVED  "kf:queue:served"     /* hash: team -> last-served tick (all teams) */
+#define KFK_QUEUE_TICK    "kf:queue:tick"       /* counter: the scheduler's clock */
+#define KFK_QUEUE_WAKE    "kf:queue:wake"       /* list: one element per enqueue; idle workers BLPOP */
+#define KFK_RUNNING       "kf:queue:running"    /* zset: running task id -> lease deadline (ms) */
 #define KFK_DEAD          "kf:tasks:dead"       /* stream: dead-lettered tasks */
 
 /* ---- events (lib/queue_events.c) ----------------------------------------- */
@@ -35,12 +45,22 @@
 #define KFK_WORKER_SET    "kf:workers:set"      /* set: worker ids seen */
 
 /* ---- board and statistics (lib/queue_board.c) ---------------------------- */
-#define KFK_BOARD         "kf:board:%s"         /* hash: "<solution>|<hardware>" -> entry */
+#define KFK_BOARD_PREFIX  "kf:board:"
+#define KFK_BOARD         KFK_BOARD_PREFIX "%s"         /* hash: "<solution>|<hardware>" -> entry */
 #define KFK_BOARD_DEFS    "kf:board:defs"       /* set: definitions with entries */
 #define KFK_STATS         "kf:stats"            /* hash: counters, duration histogram */
 
 /* ---- server only ---------------------------------------------------------- */
 #define KFK_TOKENS        "kf:tokens"           /* hash: token -> "name team roles" */
 #define KFK_RL            "kf:rl:%s:%lld"       /* string, TTL: rate-limit window count */
+
+/* ---- Redis ACL key patterns (deploy/k8s/redis.yaml; tests/deploy checks them) ----
+ * The worker touches the queue, task records, traces, events, heartbeats, the
+ * board and statistics, and reads solutions; never tokens, rate limits,
+ * idempotency or solution ownership keys. */
+#define KFK_ACL_WORKER "~kf:queue:* ~kf:task:* ~kf:traces:* ~kf:state:* ~kf:tasks:dead " \
+                       "~kf:events ~kf:worker:* ~kf:workers:set ~kf:board:* ~kf:stats " \
+                       "%R~kf:solution:*"
+#define KFK_ACL_SERVER "~kf:*"
 
 #endif

@@ -10,51 +10,72 @@
 
 const double kfq_hist_bounds[KFQ_HIST_N] = {1, 2, 5, 10, 30, 60, 120, 300, 600, 1e300};
 
-json_t *kfq__board_entry(const struct kfq_task *t, const json_t *traces, double finished)
+void kfq_summary_init(struct kfq_summary *s)
 {
-    size_t n = json_array_size(traces), passed = 0, nspeed = 0, nlat = 0;
-    double speed = 0, lat = 0;
-    const char *hw = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *ev = json_object_get(json_array_get(traces, i), "evaluation");
-        const char *st = json_string_value(json_object_get(ev, "status"));
-        const char *h = json_string_value(
-            json_object_get(json_object_get(ev, "environment"), "hardware"));
-        if (h && !hw)
-            hw = h;
-        if (!kfq__is_status(st, "PASSED"))
-            continue;
-        passed++;
-        const json_t *perf = json_object_get(ev, "performance");
-        const json_t *sp = json_object_get(perf, "speedup_factor");
-        const json_t *la = json_object_get(perf, "latency_ms");
-        if (json_is_number(sp)) {
-            speed += json_number_value(sp);
-            nspeed++;
-        }
-        if (json_is_number(la)) {
-            lat += json_number_value(la);
-            nlat++;
-        }
+    memset(s, 0, sizeof *s);
+    s->uuids = json_array();
+}
+
+void kfq_summary_free(struct kfq_summary *s)
+{
+    if (!s)
+        return;
+    json_decref(s->uuids);
+    s->uuids = NULL;
+}
+
+void kfq_summary_add(struct kfq_summary *s, const json_t *trace)
+{
+    const json_t *ev = json_object_get(trace, "evaluation");
+    const char *st = json_string_value(json_object_get(ev, "status"));
+    const char *hw = json_string_value(
+        json_object_get(json_object_get(ev, "environment"), "hardware"));
+    const json_t *u = json_object_get(json_object_get(trace, "workload"), "uuid");
+    /* docs/runner.md: a timing outside the judge's bounds keeps its status
+     * but is marked unranked, and must not reach the board */
+    const json_t *unr = json_object_get(json_object_get(ev, "kernelfarm"), "unranked");
+    bool unranked = unr && !json_is_null(unr) && !json_is_false(unr);
+
+    s->total++;
+    if (hw && !s->hardware[0])
+        snprintf(s->hardware, sizeof s->hardware, "%s", hw);
+    if (json_is_string(u))
+        json_array_append(s->uuids, (json_t *)u);
+    if (unranked) {
+        s->unranked++;
+        return;
     }
-    if (!n)
+    if (!kfq__is_status(st, "PASSED"))
+        return;
+    s->passed++;
+    const json_t *perf = json_object_get(ev, "performance");
+    const json_t *sp = json_object_get(perf, "speedup_factor");
+    const json_t *la = json_object_get(perf, "latency_ms");
+    if (json_is_number(sp)) {
+        s->speed_sum += json_number_value(sp);
+        s->nspeed++;
+    }
+    if (json_is_number(la)) {
+        s->lat_sum += json_number_value(la);
+        s->nlat++;
+    }
+}
+
+json_t *kfq__board_entry(const struct kfq_task *t, const struct kfq_summary *s, double finished)
+{
+    if (!s || s->total == 0)
         return NULL;
-    json_t *wl = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const json_t *w = json_object_get(json_array_get(traces, i), "workload");
-        const json_t *u = json_object_get(w, "uuid");
-        if (json_is_string(u))
-            json_array_append(wl, (json_t *)u);
-    }
     const char *author = json_string_value(json_object_get(t->solution, "author"));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:f, s:o}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:f, s:O}",
                      "definition", t->definition, "solution", t->solution_name, "author",
-                     author ? author : "", "hardware", hw ? hw : "unknown", "team",
-                     t->team ? t->team : "", "task_id", t->id, "workloads_total", (json_int_t)n,
-                     "workloads_passed", (json_int_t)passed, "mean_speedup",
-                     nspeed ? json_real(speed / (double)nspeed) : json_null(), "mean_latency_ms",
-                     nlat ? json_real(lat / (double)nlat) : json_null(), "last_evaluated",
-                     finished, "workload_uuids", wl);
+                     author ? author : "", "hardware", s->hardware[0] ? s->hardware : "unknown",
+                     "team", t->team ? t->team : "", "task_id", t->id, "workloads_total",
+                     (json_int_t)s->total, "workloads_passed", (json_int_t)s->passed,
+                     "workloads_unranked", (json_int_t)s->unranked, "mean_speedup",
+                     s->nspeed ? json_real(s->speed_sum / (double)s->nspeed) : json_null(),
+                     "mean_latency_ms",
+                     s->nlat ? json_real(s->lat_sum / (double)s->nlat) : json_null(),
+                     "last_evaluated", finished, "workload_uuids", s->uuids);
 }
 
 int kfq_board(struct kfq_conn *c, const char *def, json_t **out, struct kf_err *err)

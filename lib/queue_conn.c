@@ -199,7 +199,6 @@ int kfq_connect(const char *url, const char *password, bool lazy, struct kfq_con
     struct kfq_conn *c = xcalloc(1, sizeof *c);
     int rc;
     *out = NULL;
-    snprintf(c->own_cursor, sizeof c->own_cursor, "0");
     rc = parse_url(c, url, err);
     if (rc)
         goto out;
@@ -401,14 +400,17 @@ int kfq_init(struct kfq_conn *c, struct kf_err *err)
 {
     if (kfq_ensure(c, err))
         return KF_EREDIS;
-    redisReply *r = redisCommand(c->rc, "XGROUP CREATE %s %s 0 MKSTREAM", KFK_STREAM, KFK_GROUP);
-    if (!r)
-        return kfq__check_reply(c, NULL, err) ? 0 : KF_EREDIS;
-    int rc = 0;
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0)
-        rc = kf_err_set(err, KF_EREDIS, "redis", "XGROUP CREATE: %s", r->str);
-    freeReplyObject(r);
-    return rc;
+    /* Load every script now, so that a Redis without Lua or a script that
+     * does not compile is reported at start, not at the first task. */
+    for (int s = 0; s < KFQ__NSCRIPTS; s++) {
+        redisReply *r = kfq_command(c, err, "SCRIPT LOAD %s", kfq__script_text(s));
+        if (!r)
+            return KF_EREDIS;
+        if (r->type == REDIS_REPLY_STRING)
+            snprintf(c->sha[s], sizeof c->sha[s], "%s", r->str);
+        freeReplyObject(r);
+    }
+    return 0;
 }
 
 /* ---- reply helpers ------------------------------------------------------- */

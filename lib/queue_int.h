@@ -1,6 +1,7 @@
 /* queue_int.h: internals shared by the files of the task protocol
  * (lib/queue_*.c); not for use outside lib/queue_*.c. Public API: queue.h.
  *
+ *   queue_lua.c      the Lua scripts: scheduling and fenced worker writes
  *   queue_conn.c     connection, one command, MULTI/EXEC helper, reply helpers, ids
  *   queue_task.c     submit, read views, claim, lease, progress, traces, finish,
  *                    dead letter, release, counts
@@ -23,6 +24,13 @@
 
 #define KFQ__CMD_TIMEOUT_MS 10000
 
+/* The queue's Lua scripts (queue_lua.c). */
+enum kfq__script {
+    KFQ__S_ENQUEUE, KFQ__S_CLAIM, KFQ__S_PROGRESS, KFQ__S_TOUCH, KFQ__S_TRACE,
+    KFQ__S_COMPLETE, KFQ__S_FAIL, KFQ__S_RELEASE, KFQ__NSCRIPTS
+};
+#define KFQ__NKEYS 14
+
 struct kfq_conn {
     redisContext *rc;
     char *host;             /* TCP host, or NULL for unix */
@@ -33,7 +41,7 @@ struct kfq_conn {
     int64_t next_try_ms;
     int64_t backoff_ms;
     bool was_up;            /* log "connected" / "lost" transitions once */
-    char own_cursor[64];    /* kfq_reclaim_own history position */
+    char sha[KFQ__NSCRIPTS][41];  /* SCRIPT LOAD results ("" = not loaded) */
 };
 
 /* Set the socket timeout of the current context (no-op when broken). */
@@ -56,7 +64,17 @@ bool kfq__is_status(const char *s, const char *want);
 /* A JSON number from a decimal string; null for ""/NULL, the string if not a number. New. */
 json_t *kfq__num_or_null(const char *s, bool integer);
 
-/* Leaderboard entry for this task from its traces (new; NULL if no trace). */
-json_t *kfq__board_entry(const struct kfq_task *t, const json_t *traces, double finished);
+/* Run script s by EVALSHA (SCRIPT LOAD first, and again on NOSCRIPT) with
+ * args as ARGV[6..] (lens NULL: C strings). Reply: new, or NULL with err. */
+redisReply *kfq__eval(struct kfq_conn *c, enum kfq__script s, int nargs,
+                      const char *const *args, const size_t *lens, struct kf_err *err);
+/* Queue script s (by EVAL, text included) inside a MULTI. */
+void kfq__tx_eval(struct kfq__tx *tx, enum kfq__script s, int nargs, const char *const *args);
+/* The script's source (tests). */
+const char *kfq__script_text(enum kfq__script s);
+
+/* Leaderboard entry for this task from its summary (new; NULL if no trace). */
+json_t *kfq__board_entry(const struct kfq_task *t, const struct kfq_summary *s,
+                         double finished);
 
 #endif

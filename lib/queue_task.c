@@ -104,9 +104,11 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
         kfq__tx_add(&tx, "HSET " KFK_TASK " error %s finished_at %s", id, s->fail_reason, now);
         kfq__tx_add(&tx, "SADD " KFK_STATE_FAILED " %s", id);
     } else {
+        const char *args[] = {id, team, s->priority ? "1" : "0"};
+        if (s->priority)
+            kfq__tx_add(&tx, "HSET " KFK_TASK " priority 1", id);
         kfq__tx_add(&tx, "SADD " KFK_STATE_PENDING " %s", id);
-        kfq__tx_add(&tx, "XADD %s * task_id %s definition %s solution %s", KFK_STREAM, id,
-               s->definition, s->solution_name);
+        kfq__tx_eval(&tx, KFQ__S_ENQUEUE, 3, args);
     }
     if (idem)
         kfq__tx_add(&tx, "SET %s %s", idem, id);
@@ -114,13 +116,11 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
            KFQ_EVENTS_MAXLEN, id, s->fail_reason ? "failed" : "pending", (long long)nwl);
     r = kfq__tx_exec(&tx, err);
     if (!r) { rc = KF_EREDIS; goto out; }
-    if (!s->fail_reason && r->elements >= 5 && r->element[4]->type == REDIS_REPLY_STRING) {
-        char entry[64];
-        snprintf(entry, sizeof entry, "%s", r->element[4]->str);
-        freeReplyObject(r);
-        r = kfq_command(c, err, "HSET " KFK_TASK " entry %s", id, entry);
-        if (!r) { rc = KF_EREDIS; goto out; }
-    }
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_ERROR) {
+            rc = kf_err_set(err, KF_EREDIS, "redis", "submit: %s", r->element[i]->str);
+            goto out;
+        }
     snprintf(task_id_out, 65, "%s", id);
 out:
     if (r)
@@ -155,6 +155,10 @@ static json_t *task_json(const redisReply *r)
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
         json_t *val = NULL;
+        if (strcmp(k, "token") == 0)
+            continue;   /* the attempt's fencing token is the worker's alone */
+        if (strcmp(k, "priority") == 0)
+            val = json_boolean(strcmp(v, "1") == 0);
         for (int j = 0; ints[j] && !val; j++)
             if (strcmp(k, ints[j]) == 0)
                 val = kfq__num_or_null(v, true);
@@ -302,7 +306,6 @@ void kfq_task_free(struct kfq_task *t)
     if (!t)
         return;
     free(t->id);
-    free(t->entry);
     free(t->definition);
     free(t->solution_name);
     free(t->team);
@@ -323,108 +326,46 @@ static void opts_defaults(const struct kfq_claim_opts *o, struct kfq_claim_opts 
         d->max_deliveries = KFQ_MAX_DELIVERIES;
 }
 
-static int ack(struct kfq_conn *c, const char *entry, struct kf_err *err)
+/* Run a fenced write script: 1 done, 0 refused (KF_ECONFLICT). */
+static int fenced(struct kfq_conn *c, enum kfq__script s, const struct kfq_task *t, int nargs,
+                  const char *const *args, const size_t *lens, const char *what,
+                  struct kf_err *err)
 {
-    redisReply *r = kfq_command(c, err, "XACK %s %s %s", KFK_STREAM, KFK_GROUP, entry);
+    redisReply *r = kfq__eval(c, s, nargs, args, lens, err);
     if (!r)
         return KF_EREDIS;
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     freeReplyObject(r);
-    return 0;
+    if (v == 1)
+        return 0;
+    return kf_err_set(err, KF_ECONFLICT, "token",
+                      "task %s: %s refused: this attempt no longer holds the task (taken "
+                      "over after its lease ran out, released or finished)", t->id, what);
 }
 
-static int64_t deliveries_of(struct kfq_conn *c, const char *entry, struct kf_err *err)
+/* Load the task a claim script handed out. A task whose solution document
+ * is gone is failed (fenced by the new token) and *out stays NULL. */
+static int load_claimed(struct kfq_conn *c, const redisReply *cr, const char *token,
+                        struct kfq_task **out, struct kf_err *err)
 {
-    redisReply *r = kfq_command(c, err, "XPENDING %s %s %s %s 1", KFK_STREAM, KFK_GROUP, entry,
-                                entry);
-    if (!r)
-        return KF_EREDIS;
-    int64_t n = 1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->elements >= 4)
-        n = r->element[0]->element[3]->integer;
-    freeReplyObject(r);
-    return n;
-}
-
-static int finish(struct kfq_conn *c, const char *id, const char *entry, const char *status,
-                  const char *reason, struct kf_err *err)
-{
-    struct kfq__tx tx;
-    char now[32];
-    if (kfq_ensure(c, err))
-        return KF_EREDIS;
-    snprintf(now, sizeof now, "%.3f", kfq_now());
-    kfq__tx_begin(&tx, c);
-    if (reason)
-        kfq__tx_add(&tx, "HSET " KFK_TASK " status %s finished_at %s error %s", id, status, now, reason);
-    else
-        kfq__tx_add(&tx, "HSET " KFK_TASK " status %s finished_at %s", id, status, now);
-    kfq__tx_add(&tx, "SREM " KFK_STATE_PENDING " %s", id);
-    kfq__tx_add(&tx, "SREM " KFK_STATE_RUNNING " %s", id);
-    kfq__tx_add(&tx, "SADD " KFK_STATE " %s", status, id);
-    if (entry && *entry)
-        kfq__tx_add(&tx, "XACK %s %s %s", KFK_STREAM, KFK_GROUP, entry);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status %s", KFK_EVENTS, KFQ_EVENTS_MAXLEN, id,
-           status);
-    return kfq__tx_run(&tx, err);
-}
-
-/* Handle one delivered entry. Returns 0 with *out set (a task to run), 0
- * with *out NULL (skipped: dead-lettered, finished or vanished), or <0. */
-static int take_entry(struct kfq_conn *c, const struct kfq_claim_opts *o, const char *entry,
-                      const redisReply *fields, int64_t deliveries, struct kfq_task **out,
-                      struct kf_err *err)
-{
-    const char *tid = kfq__field(fields, "task_id");
+    const char *tid = cr->element[0]->str;
     redisReply *h = NULL, *s = NULL;
-    struct kfq__tx tx;
-    char now[32];
+    struct kfq_task *t = xcalloc(1, sizeof *t);
     int rc = 0;
 
-    *out = NULL;
-    if (!tid) {
-        log_warn("queue", "stream entry without a task entry=%s: acknowledged", entry);
-        return ack(c, entry, err);
-    }
-    if (deliveries > o->max_deliveries) {
-        char reason[256];
-        snprintf(reason, sizeof reason,
-                 "dead-lettered after %lld deliveries: the workers that took it stopped "
-                 "before finishing (lease %lld ms expired)",
-                 (long long)(deliveries - 1), (long long)o->lease_ms);
-        redisReply *r = kfq_command(c, err, "XADD %s * task_id %s entry %s deliveries %lld reason %s",
-                                    KFK_DEAD, tid, entry, (long long)(deliveries - 1), reason);
-        if (!r)
-            return KF_EREDIS;
-        freeReplyObject(r);
-        log_warn("queue", "task dead-lettered task=%s entry=%s deliveries=%lld", tid, entry,
-                 (long long)(deliveries - 1));
-        return finish(c, tid, entry, "failed", reason, err);
-    }
+    t->id = xstrdup(tid);
+    snprintf(t->token, sizeof t->token, "%s", token);
+    t->deliveries = cr->element[1]->type == REDIS_REPLY_INTEGER ? cr->element[1]->integer : 1;
+    t->started_at = cr->element[2]->type == REDIS_REPLY_STRING ? atof(cr->element[2]->str) : 0;
     h = kfq_command(c, err, "HGETALL " KFK_TASK, tid);
-    if (!h)
-        return KF_EREDIS;
-    const char *status = kfq__field(h, "status");
-    if (!status || kfq__is_status(status, "completed") || kfq__is_status(status, "failed")) {
-        log_info("queue", "skipping entry of a %s task task=%s entry=%s",
-                 status ? status : "vanished", tid, entry);
-        rc = ack(c, entry, err);
-        goto out;
-    }
+    if (!h) { rc = KF_EREDIS; goto out; }
     const char *key = kfq__field(h, "solution_key");
     s = kfq_command(c, err, "GET " KFK_SOLUTION, key ? key : "");
     if (!s) { rc = KF_EREDIS; goto out; }
-    json_t *sol = s->type == REDIS_REPLY_STRING ? json_loadb(s->str, s->len, 0, NULL) : NULL;
-    if (!sol) {
-        rc = finish(c, tid, entry, "failed", "stored solution document is missing", err);
-        goto out;
-    }
-    struct kfq_task *t = xcalloc(1, sizeof *t);
-    t->id = xstrdup(tid);
-    t->entry = xstrdup(entry);
+    t->solution = s->type == REDIS_REPLY_STRING ? json_loadb(s->str, s->len, 0, NULL) : NULL;
     t->definition = xstrdup(kfq__field(h, "definition") ? kfq__field(h, "definition") : "");
     t->solution_name = xstrdup(kfq__field(h, "solution") ? kfq__field(h, "solution") : "");
     t->team = xstrdup(kfq__field(h, "team") ? kfq__field(h, "team") : "");
-    t->solution = sol;
     const char *wl = kfq__field(h, "workloads");
     t->workloads = wl ? json_loads(wl, 0, NULL) : NULL;
     if (!json_is_array(t->workloads)) {
@@ -433,34 +374,40 @@ static int take_entry(struct kfq_conn *c, const struct kfq_claim_opts *o, const 
     }
     const char *cfg = kfq__field(h, "config");
     t->config = cfg && cfg[0] ? json_loads(cfg, 0, NULL) : NULL;
-    t->deliveries = deliveries;
     t->created_at = kfq__field(h, "created_at") ? atof(kfq__field(h, "created_at")) : 0;
-
-    snprintf(now, sizeof now, "%.3f", kfq_now());
-    kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx,
-           "HSET " KFK_TASK " status running started_at %s worker %s attempts %lld "
-           "progress_done 0 progress_total %lld entry %s",
-           tid, now, o->consumer, (long long)deliveries, (long long)json_array_size(t->workloads),
-           entry);
-    kfq__tx_add(&tx, "DEL " KFK_TRACES, tid);
-    kfq__tx_add(&tx, "SREM " KFK_STATE_PENDING " %s", tid);
-    kfq__tx_add(&tx, "SADD " KFK_STATE_RUNNING " %s", tid);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status running done 0 total %lld", KFK_EVENTS,
-           KFQ_EVENTS_MAXLEN, tid, (long long)json_array_size(t->workloads));
-    rc = kfq__tx_run(&tx, err);
-    if (rc) {
-        kfq_task_free(t);
+    if (!t->solution) {
+        rc = kfq_task_fail(c, t, "stored solution document is missing", err);
         goto out;
     }
-    log_info("queue", "task claimed task=%s entry=%s worker=%s delivery=%lld", tid, entry,
-             o->consumer, (long long)deliveries);
+    log_info("queue", "task claimed task=%s attempt=%lld", tid, (long long)t->deliveries);
     *out = t;
+    t = NULL;
 out:
     if (h)
         freeReplyObject(h);
     if (s)
         freeReplyObject(s);
+    kfq_task_free(t);
+    return rc;
+}
+
+/* One run of the claim script in mode "any" or "own". */
+static int claim_once(struct kfq_conn *c, const struct kfq_claim_opts *o, const char *mode,
+                      struct kfq_task **out, struct kf_err *err)
+{
+    char token[33], lease[24], maxatt[16];
+    kfq_new_id(token);
+    snprintf(lease, sizeof lease, "%lld", (long long)o->lease_ms);
+    snprintf(maxatt, sizeof maxatt, "%d", o->max_deliveries);
+    const char *args[] = {o->consumer, token, lease, maxatt, mode};
+    redisReply *r = kfq__eval(c, KFQ__S_CLAIM, 5, args, NULL, err);
+    if (!r)
+        return KF_EREDIS;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING)
+        rc = load_claimed(c, r, token, out, err);
+    freeReplyObject(r);
     return rc;
 }
 
@@ -468,77 +415,28 @@ int kfq_worker_claim(struct kfq_conn *c, const struct kfq_claim_opts *opts, stru
                      struct kf_err *err)
 {
     struct kfq_claim_opts o;
-    char cursor[64] = "0-0";
-    int rc;
-
     *out = NULL;
     opts_defaults(opts, &o);
     if (kfq_ensure(c, err))
         return KF_EREDIS;
-    /* 1. entries of dead consumers, idle longer than the lease */
-    for (int iter = 0; iter < 64; iter++) {
-        redisReply *r = kfq_command(c, err, "XAUTOCLAIM %s %s %s %lld %s COUNT 1", KFK_STREAM,
-                                    KFK_GROUP, o.consumer, (long long)o.lease_ms, cursor);
-        if (!r) {
-            if (err && strstr(err->msg, "NOGROUP")) {
-                if ((rc = kfq_init(c, err)))
-                    return rc;
-                continue;
-            }
-            return KF_EREDIS;
-        }
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
-            freeReplyObject(r);
-            break;
-        }
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        redisReply *entries = r->element[1];
-        rc = 0;
-        bool got = false;
-        for (size_t i = 0; i < entries->elements && !*out; i++) {
-            redisReply *e = entries->element[i];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
-                continue;   /* deleted entry (Redis 6.2 shape) */
-            got = true;
-            int64_t d = deliveries_of(c, e->element[0]->str, err);
-            if (d < 0) {
-                rc = (int)d;
-                break;
-            }
-            rc = take_entry(c, &o, e->element[0]->str, e->element[1], d, out, err);
-            if (rc)
-                break;
-        }
-        freeReplyObject(r);
-        if (rc || *out)
+    for (int pass = 0; pass < 2; pass++) {
+        int rc = claim_once(c, &o, "any", out, err);
+        if (rc || *out || pass == 1 || o.block_ms <= 0)
             return rc;
-        (void)got;  /* skipped entries were acknowledged or dead-lettered */
-        if (strcmp(cursor, "0-0") == 0)
-            break;  /* the whole pending list was scanned */
+        /* Nothing queued: sleep until a submit pushes a wake-up (or the
+         * wait ends; leases that run out meanwhile are found next call). */
+        kfq__set_timeout_ms(c, o.block_ms + KFQ__CMD_TIMEOUT_MS);
+        redisReply *r = kfq_command(c, err, "BLPOP %s %.3f", KFK_QUEUE_WAKE,
+                                    (double)o.block_ms / 1000.0);
+        kfq__set_timeout_ms(c, KFQ__CMD_TIMEOUT_MS);
+        if (!r)
+            return KF_EREDIS;
+        bool woke = r->type == REDIS_REPLY_ARRAY;
+        freeReplyObject(r);
+        if (!woke)
+            return 0;
     }
-    /* 2. a new entry */
-    kfq__set_timeout_ms(c, o.block_ms + KFQ__CMD_TIMEOUT_MS);
-    redisReply *r = o.block_ms > 0
-        ? kfq_command(c, err, "XREADGROUP GROUP %s %s COUNT 1 BLOCK %lld STREAMS %s >", KFK_GROUP,
-                      o.consumer, (long long)o.block_ms, KFK_STREAM)
-        : kfq_command(c, err, "XREADGROUP GROUP %s %s COUNT 1 STREAMS %s >", KFK_GROUP,
-                      o.consumer, KFK_STREAM);
-    kfq__set_timeout_ms(c, KFQ__CMD_TIMEOUT_MS);
-    if (!r) {
-        if (err && strstr(err->msg, "NOGROUP"))
-            return kfq_init(c, err);
-        return KF_EREDIS;
-    }
-    rc = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-        redisReply *entries = r->element[0]->element[1];
-        for (size_t i = 0; i < entries->elements && !*out && !rc; i++) {
-            redisReply *e = entries->element[i];
-            rc = take_entry(c, &o, e->element[0]->str, e->element[1], 1, out, err);
-        }
-    }
-    freeReplyObject(r);
-    return rc;
+    return 0;
 }
 
 int kfq_reclaim_own(struct kfq_conn *c, const struct kfq_claim_opts *opts, struct kfq_task **out,
@@ -547,172 +445,83 @@ int kfq_reclaim_own(struct kfq_conn *c, const struct kfq_claim_opts *opts, struc
     struct kfq_claim_opts o;
     *out = NULL;
     opts_defaults(opts, &o);
-    for (;;) {
-        redisReply *r = kfq_command(c, err, "XREADGROUP GROUP %s %s COUNT 1 STREAMS %s %s",
-                                    KFK_GROUP, o.consumer, KFK_STREAM, c->own_cursor);
-        if (!r)
-            return KF_EREDIS;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
-            r->element[0]->element[1]->elements == 0) {
-            freeReplyObject(r);
-            return 0;
-        }
-        redisReply *e = r->element[0]->element[1]->element[0];
-        char entry[64];
-        snprintf(entry, sizeof entry, "%s", e->element[0]->str);
-        snprintf(c->own_cursor, sizeof c->own_cursor, "%s", entry);
-        int rc;
-        if (e->element[1]->type != REDIS_REPLY_ARRAY) {
-            rc = ack(c, entry, err);   /* deleted from the stream */
-        } else {
-            int64_t d = deliveries_of(c, entry, err);
-            rc = d < 0 ? (int)d : take_entry(c, &o, entry, e->element[1], d, out, err);
-        }
-        freeReplyObject(r);
-        if (rc || *out)
-            return rc;
-    }
-}
-
-int kfq_task_touch(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
-                   struct kf_err *err)
-{
-    redisReply *r = kfq_command(c, err, "XCLAIM %s %s %s 0 %s JUSTID", KFK_STREAM, KFK_GROUP,
-                                consumer, t->entry);
-    if (!r)
-        return KF_EREDIS;
-    freeReplyObject(r);
-    return 0;
-}
-
-int kfq_task_progress(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
-                      int done, int total, struct kf_err *err)
-{
-    struct kfq__tx tx;
     if (kfq_ensure(c, err))
         return KF_EREDIS;
-    kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx, "HSET " KFK_TASK " progress_done %d progress_total %d", t->id, done, total);
-    kfq__tx_add(&tx, "XCLAIM %s %s %s 0 %s JUSTID", KFK_STREAM, KFK_GROUP, consumer, t->entry);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status running done %d total %d", KFK_EVENTS,
-           KFQ_EVENTS_MAXLEN, t->id, done, total);
-    return kfq__tx_run(&tx, err);
+    return claim_once(c, &o, "own", out, err);
+}
+
+int kfq_task_touch(struct kfq_conn *c, const struct kfq_task *t, int64_t lease_ms,
+                   struct kf_err *err)
+{
+    char lease[24];
+    snprintf(lease, sizeof lease, "%lld",
+             (long long)(lease_ms > 0 ? lease_ms : KFQ_DEFAULT_LEASE_MS));
+    const char *args[] = {t->id, t->token, lease};
+    return fenced(c, KFQ__S_TOUCH, t, 3, args, NULL, "lease touch", err);
+}
+
+int kfq_task_progress(struct kfq_conn *c, const struct kfq_task *t, int64_t lease_ms, int done,
+                      int total, struct kf_err *err)
+{
+    char d[16], n[16], lease[24];
+    snprintf(d, sizeof d, "%d", done);
+    snprintf(n, sizeof n, "%d", total);
+    snprintf(lease, sizeof lease, "%lld",
+             (long long)(lease_ms > 0 ? lease_ms : KFQ_DEFAULT_LEASE_MS));
+    const char *args[] = {t->id, t->token, d, n, lease};
+    return fenced(c, KFQ__S_PROGRESS, t, 5, args, NULL, "progress", err);
 }
 
 int kfq_task_add_trace(struct kfq_conn *c, const struct kfq_task *t, const json_t *trace,
                        struct kf_err *err)
 {
     char *s = kf_json_dumps(trace);
-    redisReply *r = kfq_command(c, err, "RPUSH " KFK_TRACES " %s", t->id, s);
+    const char *args[] = {t->id, t->token, s};
+    size_t lens[] = {strlen(t->id), strlen(t->token), strlen(s)};
+    int rc = fenced(c, KFQ__S_TRACE, t, 3, args, lens, "trace", err);
     free(s);
-    if (!r)
-        return KF_EREDIS;
-    freeReplyObject(r);
-    return 0;
-}
-
-/* Still the holder? A task whose lease was stolen is finished by the thief. */
-static int owner_check(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
-                       struct kf_err *err)
-{
-    redisReply *r = kfq_command(c, err, "HMGET " KFK_TASK " worker status", t->id);
-    if (!r)
-        return KF_EREDIS;
-    int rc = 0;
-    if (r->element[0]->type == REDIS_REPLY_STRING && consumer &&
-        strcmp(r->element[0]->str, consumer) != 0)
-        rc = kf_err_set(err, KF_ECONFLICT, "worker", "task %s was taken over by worker %s",
-                        t->id, r->element[0]->str);
-    else if (r->element[1]->type == REDIS_REPLY_STRING &&
-             (kfq__is_status(r->element[1]->str, "completed") || kfq__is_status(r->element[1]->str, "failed")))
-        rc = kf_err_set(err, KF_ECONFLICT, "status", "task %s is already %s", t->id,
-                        r->element[1]->str);
-    freeReplyObject(r);
     return rc;
 }
 
-/* Leaderboard entry for this task from its traces (NULL if no trace). */
-int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
-                      struct kf_err *err)
+int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t,
+                      const struct kfq_summary *sum, struct kf_err *err)
 {
-    json_t *traces = NULL, *entry = NULL;
-    redisReply *r = NULL;
-    char now[32], *es = NULL;
-    struct kfq__tx tx;
-    int rc;
-
-    if ((rc = owner_check(c, t, consumer, err)))
-        return rc;
-    if ((rc = kfq_task_traces(c, t->id, false, &traces, err)))
-        return rc;
+    char done[16], bucket[16], dur_s[32], total[16], *field = NULL, *es = NULL;
+    json_t *entry = NULL;
     double fin = kfq_now();
-    snprintf(now, sizeof now, "%.3f", fin);
-    entry = kfq__board_entry(t, traces, fin);
+    double dur = t->started_at > 0 ? fin - t->started_at : 0;
+    int b = 0, rc;
 
-    r = kfq_command(c, err, "HGET " KFK_TASK " started_at", t->id);
-    if (!r) { rc = KF_EREDIS; goto out; }
-    double started = r->type == REDIS_REPLY_STRING ? atof(r->str) : fin;
-    freeReplyObject(r);
-    r = NULL;
-    double dur = fin - started;
     if (dur < 0)
         dur = 0;
-    int b = 0;
     while (b < KFQ_HIST_N - 1 && dur > kfq_hist_bounds[b])
         b++;
-
+    snprintf(bucket, sizeof bucket, "eval_b%d", b);
+    snprintf(dur_s, sizeof dur_s, "%.3f", dur);
+    snprintf(done, sizeof done, "%d", sum ? sum->total : 0);
+    entry = sum ? kfq__board_entry(t, sum, fin) : NULL;
     if (entry) {
-        /* a run over fewer workloads does not replace a fuller one */
-        r = kfq_command(c, err, "HGET " KFK_BOARD " %s|%s", t->definition, t->solution_name,
-                        json_string_value(json_object_get(entry, "hardware")));
-        if (!r) { rc = KF_EREDIS; goto out; }
-        if (r->type == REDIS_REPLY_STRING) {
-            json_t *old = json_loadb(r->str, r->len, 0, NULL);
-            if (json_integer_value(json_object_get(old, "workloads_total")) >
-                json_integer_value(json_object_get(entry, "workloads_total"))) {
-                json_decref(entry);
-                entry = NULL;
-            }
-            json_decref(old);
-        }
-        freeReplyObject(r);
-        r = NULL;
-    }
-    kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx, "HSET " KFK_TASK " status completed finished_at %s progress_done %lld", t->id, now,
-           (long long)json_array_size(traces));
-    kfq__tx_add(&tx, "SREM " KFK_STATE_PENDING " %s", t->id);
-    kfq__tx_add(&tx, "SREM " KFK_STATE_RUNNING " %s", t->id);
-    kfq__tx_add(&tx, "SADD " KFK_STATE_COMPLETED " %s", t->id);
-    kfq__tx_add(&tx, "XACK %s %s %s", KFK_STREAM, KFK_GROUP, t->entry);
-    if (entry) {
+        field = xasprintf("%s|%s", t->solution_name,
+                          json_string_value(json_object_get(entry, "hardware")));
         es = kf_json_dumps(entry);
-        kfq__tx_add(&tx, "HSET " KFK_BOARD " %s|%s %s", t->definition, t->solution_name,
-               json_string_value(json_object_get(entry, "hardware")), es);
-        kfq__tx_add(&tx, "SADD " KFK_BOARD_DEFS " %s", t->definition);
     }
-    kfq__tx_add(&tx, "HINCRBY " KFK_STATS " eval_b%d 1", b);
-    kfq__tx_add(&tx, "HINCRBYFLOAT " KFK_STATS " eval_sum %.3f", dur);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status completed", KFK_EVENTS,
-           KFQ_EVENTS_MAXLEN, t->id);
-    rc = kfq__tx_run(&tx, err);
+    snprintf(total, sizeof total, "%d", sum ? sum->total : 0);
+    const char *args[] = {t->id, t->token, done, bucket, dur_s, t->definition,
+                          field ? field : "", es ? es : "", total};
+    rc = fenced(c, KFQ__S_COMPLETE, t, 9, args, NULL, "complete", err);
     if (!rc)
-        log_info("queue", "task completed task=%s traces=%zu seconds=%.3f", t->id,
-                 json_array_size(traces), dur);
-out:
+        log_info("queue", "task completed task=%s traces=%s seconds=%.3f", t->id, done, dur);
+    free(field);
     free(es);
     json_decref(entry);
-    json_decref(traces);
     return rc;
 }
 
-int kfq_task_fail(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
-                  const char *reason, struct kf_err *err)
+int kfq_task_fail(struct kfq_conn *c, const struct kfq_task *t, const char *reason,
+                  struct kf_err *err)
 {
-    int rc = owner_check(c, t, consumer, err);
-    if (rc)
-        return rc;
-    rc = finish(c, t->id, t->entry, "failed", reason ? reason : "failed", err);
+    const char *args[] = {t->id, t->token, reason ? reason : "failed"};
+    int rc = fenced(c, KFQ__S_FAIL, t, 3, args, NULL, "fail", err);
     if (!rc)
         log_info("queue", "task failed task=%s reason=\"%s\"", t->id, reason ? reason : "");
     return rc;
@@ -720,14 +529,6 @@ int kfq_task_fail(struct kfq_conn *c, const struct kfq_task *t, const char *cons
 
 int kfq_task_release(struct kfq_conn *c, const struct kfq_task *t, struct kf_err *err)
 {
-    struct kfq__tx tx;
-    if (kfq_ensure(c, err))
-        return KF_EREDIS;
-    kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx, "HSET " KFK_TASK " status pending worker %s", t->id, "");
-    kfq__tx_add(&tx, "SREM " KFK_STATE_RUNNING " %s", t->id);
-    kfq__tx_add(&tx, "SADD " KFK_STATE_PENDING " %s", t->id);
-    kfq__tx_add(&tx, "XADD %s MAXLEN ~ %d * task_id %s status pending", KFK_EVENTS,
-           KFQ_EVENTS_MAXLEN, t->id);
-    return kfq__tx_run(&tx, err);
+    const char *args[] = {t->id, t->token};
+    return fenced(c, KFQ__S_RELEASE, t, 2, args, NULL, "release", err);
 }

@@ -23,6 +23,8 @@ struct wctx {
     const struct kfq_task *task;   /* current task or NULL */
     int ntotal;
     int store_failed;              /* a trace could not be stored */
+    int lost;                      /* a write was refused: another attempt holds the task */
+    struct kfq_summary sum;        /* the task's traces so far, typed (board entry) */
     int gpu_lost;                  /* the probe failed after an engine CUDA error */
     double stop_seen;              /* when a stop request was first seen in a task */
     struct kf_err gpu_err;
@@ -56,10 +58,18 @@ static void on_trace(void *ctx, int index, const json_t *trace)
 {
     struct wctx *w = ctx;
     struct kf_err e;
-    if (kfq_task_add_trace(w->c, w->task, trace, &e) < 0 ||
-        kfq_task_progress(w->c, w->task, w->o->worker_id, index + 1, w->ntotal, &e) < 0) {
+    int rc;
+    if (w->lost)
+        return;
+    if ((rc = kfq_task_add_trace(w->c, w->task, trace, &e)) < 0 ||
+        (rc = kfq_task_progress(w->c, w->task, w->claim.lease_ms, index + 1, w->ntotal, &e)) < 0) {
         log_error("worker", "task=%s cannot store trace %d: %s", w->task->id, index, e.msg);
-        w->store_failed = 1;
+        if (rc == KF_ECONFLICT)
+            w->lost = 1;     /* on_tick stops the evaluation */
+        else
+            w->store_failed = 1;
+    } else {
+        kfq_summary_add(&w->sum, trace);
     }
     w->next_touch = mono() + (double)w->claim.lease_ms / 2000.0;
 }
@@ -72,10 +82,17 @@ static int on_tick(void *ctx)
         beat(w, "busy");
     if (now >= w->next_touch) {
         struct kf_err e;
-        if (kfq_task_touch(w->c, w->task, w->o->worker_id, &e) < 0)
+        int rc = kfq_task_touch(w->c, w->task, w->claim.lease_ms, &e);
+        if (rc == KF_ECONFLICT) {
+            log_error("worker", "task=%s %s", w->task->id, e.msg);
+            w->lost = 1;
+        } else if (rc < 0) {
             log_warn("worker", "task=%s lease touch failed: %s", w->task->id, e.msg);
+        }
         w->next_touch = now + (double)w->claim.lease_ms / 2000.0;
     }
+    if (w->lost)
+        return 1;   /* another attempt holds the task: stop evaluating it */
     if (!(w->o->stop && *w->o->stop))
         return 0;
     /* Stop requested: finish the task within the grace period, unless a
@@ -94,7 +111,7 @@ static void finish_fail(struct wctx *w, const struct kfq_task *t, const char *re
 {
     struct kf_err e;
     log_warn("worker", "task=%s status=failed reason=\"%s\"", t->id, reason);
-    if (kfq_task_fail(w->c, t, w->o->worker_id, reason, &e) < 0)
+    if (kfq_task_fail(w->c, t, reason, &e) < 0)
         log_error("worker", "task=%s cannot mark failed: %s", t->id, e.msg);
 }
 
@@ -112,11 +129,13 @@ static int run_one(struct wctx *w, const struct kfq_task *t)
     char reason[512];
     json_t *traces = NULL;
     double t0 = mono(), saved_wl = sup->lim.workload_s;
-    int n, rc, stop = 0, passed = 0;
+    int n, rc, stop = 0;
 
     kf_err_clear(&e);
     w->task = t;
     w->store_failed = 0;
+    w->lost = 0;
+    kfq_summary_init(&w->sum);
     w->next_touch = mono() + (double)w->claim.lease_ms / 2000.0;
     beat(w, "busy");
     n = json_is_array(t->workloads) ? (int)json_array_size(t->workloads) : 0;
@@ -178,7 +197,11 @@ static int run_one(struct wctx *w, const struct kfq_task *t)
 
     w->ntotal = n;
     rc = wk_run_task(sup, t->id, &req, &hooks, &traces, &e);
-    if (rc == WK_ABANDONED) {
+    if (w->lost) {
+        /* Our lease ran out (a stall) and another worker took the task
+         * over: every write of ours is refused, so drop it and go on. */
+        log_warn("worker", "task=%s dropped: another attempt holds it now", t->id);
+    } else if (rc == WK_ABANDONED) {
         if (kfq_task_release(w->c, t, &e) < 0)
             log_error("worker", "task=%s cannot release: %s (the lease will expire)", t->id,
                       e.msg);
@@ -201,18 +224,15 @@ static int run_one(struct wctx *w, const struct kfq_task *t)
         log_error("worker", "task=%s not completed: traces were lost; the lease will expire",
                   t->id);
     } else {
-        for (size_t i = 0; i < json_array_size(traces); i++) {
-            const char *st = json_string_value(json_object_get(
-                json_object_get(json_array_get(traces, i), "evaluation"), "status"));
-            passed += st && strcmp(st, "PASSED") == 0;
-        }
-        if (kfq_task_complete(w->c, t, o->worker_id, &e) < 0)
+        /* the summary was kept as each trace was stored: nothing is read back */
+        if (kfq_task_complete(w->c, t, &w->sum, &e) < 0)
             log_error("worker", "task=%s cannot complete: %s", t->id, e.msg);
         else
             log_info("worker", "task=%s status=completed passed=%d/%d seconds=%.2f", t->id,
-                     passed, n, mono() - t0);
+                     w->sum.passed, n, mono() - t0);
     }
 out:
+    kfq_summary_free(&w->sum);
     sup->lim.workload_s = saved_wl;
     json_decref(traces);
     free(wl);
