@@ -38,7 +38,8 @@
 
 struct kfq_conn;
 
-/* url: "redis://[:password@]host[:port][/db]" or "unix:///path/to/sock" (also
+/* url: "redis://[[user]:password@]host[:port][/db]" (a user: AUTH user
+ * password, a Redis 6+ ACL user) or "unix:///path/to/sock" (also
  * a bare path starting with '/'). password may be NULL/"" (then the URL's is
  * used). Connects now; on failure still returns 0 with a broken connection
  * if lazy is true (kfq_ensure retries), else KF_EREDIS.
@@ -217,6 +218,7 @@ struct kfq_worker_info {
     const char *task_id;    /* current task or NULL */
     int64_t pid;
     double started_at;
+    const char *self_test;  /* NULL: passed; else why it failed (field self_test) */
 };
 /* Write kf:worker:<id> with a TTL of ttl_s seconds and add to the set. */
 int kfq_heartbeat(struct kfq_conn *c, const struct kfq_worker_info *w, int ttl_s,

@@ -98,6 +98,8 @@ static int parse_url(struct kfq_conn *c, const char *url, struct kf_err *err)
         const char *pw = colon ? colon + 1 : p;
         if (at > pw)
             c->password = xstrndup(pw, (size_t)(at - pw));
+        if (colon && colon > p)   /* redis://user:pw@host: an ACL user */
+            c->user = xstrndup(p, (size_t)(colon - p));
         p = at + 1;
     }
     const char *slash = strchr(p, '/');
@@ -159,7 +161,8 @@ static int try_connect(struct kfq_conn *c, struct kf_err *err)
     if (!c->path)
         redisEnableKeepAlive(rc);
     if (c->password && c->password[0]) {
-        redisReply *r = redisCommand(rc, "AUTH %s", c->password);
+        redisReply *r = c->user ? redisCommand(rc, "AUTH %s %s", c->user, c->password)
+                                : redisCommand(rc, "AUTH %s", c->password);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             kf_err_set(err, KF_EREDIS, "redis", "AUTH failed: %s",
                        r ? r->str : rc->errstr);
@@ -230,6 +233,7 @@ void kfq_close(struct kfq_conn *c)
     free(c->host);
     free(c->path);
     free(c->password);
+    free(c->user);
     free(c);
 }
 

@@ -37,6 +37,7 @@ struct kfq_conn {
     int port;
     char *path;             /* unix socket path */
     char *password;
+    char *user;             /* ACL user (redis://user:pw@host), or NULL: AUTH pw */
     int db;
     int64_t next_try_ms;
     int64_t backoff_ms;

@@ -35,7 +35,7 @@ int kfq_workers(struct kfq_conn *c, json_t **out, struct kf_err *err)
                     val = kfq__num_or_null(v, true);
                 else if (strcmp(key, "started_at") == 0 || strcmp(key, "last_seen") == 0)
                     val = kfq__num_or_null(v, false);
-                else if (strcmp(key, "task") == 0 && !v[0])
+                else if ((strcmp(key, "task") == 0 || strcmp(key, "self_test") == 0) && !v[0])
                     val = json_null();
                 else
                     val = json_string(v);
@@ -62,10 +62,10 @@ int kfq_heartbeat(struct kfq_conn *c, const struct kfq_worker_info *w, int ttl_s
     kfq__tx_begin(&tx, c);
     kfq__tx_add(&tx,
            "HSET " KFK_WORKER " id %s host %s device %d hardware %s state %s task %s pid %lld "
-           "started_at %s last_seen %s",
+           "started_at %s last_seen %s self_test %s",
            w->id, w->id, w->host ? w->host : "", w->device, w->hardware ? w->hardware : "",
            w->state ? w->state : "idle", w->task_id ? w->task_id : "", (long long)w->pid, start,
-           now);
+           now, w->self_test ? w->self_test : "");
     kfq__tx_add(&tx, "EXPIRE " KFK_WORKER " %d", w->id, ttl_s > 0 ? ttl_s : 30);
     kfq__tx_add(&tx, "SADD %s %s", KFK_WORKER_SET, w->id);
     return kfq__tx_run(&tx, err);

@@ -42,7 +42,7 @@ static void beat(struct wctx *w, const char *state)
     const struct wk_worker_opts *o = w->o;
     struct kfq_worker_info info = {o->worker_id, o->host, o->device, o->hardware, state,
                                    w->task ? w->task->id : NULL, (int64_t)getpid(),
-                                   w->started_at};
+                                   w->started_at, o->self_test_error};
     int ttl = (int)ceil(o->heartbeat_s * 3);
     struct kf_err e;
     if (ttl < 10)
@@ -276,6 +276,16 @@ int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
     log_info("worker", "connected id=%s device=%d hardware=%s", o->worker_id, o->device,
              o->hardware ? o->hardware : "unknown");
     beat(&w, "starting");
+    if (o->self_test_error) {
+        /* A worker that cannot evaluate correctly must not take tasks: it
+         * stays visible (GET /health says why) until it is stopped. */
+        log_error("worker", "self-test failed: taking no tasks: %s", o->self_test_error);
+        while (!(o->stop && *o->stop)) {
+            beat(&w, "unhealthy");
+            for (int i = 0; i < 10 && !(o->stop && *o->stop); i++)
+                usleep((useconds_t)(o->heartbeat_s * 100000));
+        }
+    }
 
     while (!(o->stop && *o->stop) && !(o->max_tasks > 0 && done >= o->max_tasks)) {
         struct kfq_task *t = NULL;

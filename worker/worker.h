@@ -42,6 +42,8 @@ struct wk_worker_opts {
     volatile sig_atomic_t *stop;     /* stop requests so far (SIGTERM/SIGINT count up) */
     double stop_grace_s;             /* on the first request, let the task in progress
                                         finish for this long; 0: abandon it at once */
+    const char *self_test_error;     /* non-NULL: the self-test failed (selftest.h): take no
+                                        tasks, heartbeat state "unhealthy" with this reason */
 };
 
 /* Run until *stop (or max_tasks). Returns 0 on a clean stop, negative when

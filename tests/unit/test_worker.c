@@ -20,6 +20,7 @@
 #include "kf_check.h"
 #include "queue.h"
 #include "seed.h"
+#include "selftest.h"
 #include "supervisor.h"
 #include "worker.h"
 
@@ -52,6 +53,7 @@ static const char *SOL =
     "if (i < n) y[i] = x[i]; }\"}]}";
 
 static const char *const UUIDS[] = {"ok-1", "ok-2", "hang-3", "engine-4", "slow-5"};
+static const char *fake_status = "PASSED";   /* read by the (forked) fake evaluator */
 
 /* ---- the fake evaluator ---------------------------------------------------- */
 
@@ -78,7 +80,7 @@ static int fake_eval(const struct ev_request *req, ev_progress_fn progress, void
         t = json_pack("{s:s, s:o, s:s, s:{s:s, s:s, s:{s:f, s:f}, s:{s:f, s:f, s:f}, "
                       "s:{s:s, s:{}}, s:s}}",
                       "definition", req->def->name, "workload", kf_workload_to_json(w),
-                      "solution", req->sol->name, "evaluation", "status", "PASSED", "log", log,
+                      "solution", req->sol->name, "evaluation", "status", fake_status, "log", log,
                       "correctness", "max_relative_error", 0.0, "max_absolute_error", 0.0,
                       "performance", "latency_ms", 1.0, "reference_latency_ms", 3.0,
                       "speedup_factor", 3.0, "environment", "hardware", "FAKE_GPU", "libs",
@@ -555,6 +557,121 @@ START_TEST(test_eval_config_reaches_evaluator)
 }
 END_TEST
 
+/* ---- the self-test (worker/selftest.c) with the fake evaluator ---------------- */
+
+static void write_reference(const char *kernels)
+{
+    char p[512];
+    snprintf(p, sizeof p, "mkdir -p %s/reference/vadd", kernels);
+    ck_assert_int_eq(system(p), 0);
+    snprintf(p, sizeof p, "%s/reference/vadd/spec.json", kernels);
+    write_file(p, "{\"name\":\"kf_reference_vadd\",\"definition\":\"vadd\",\"author\":\"kf\","
+                  "\"spec\":{\"language\":\"cuda\",\"binding\":\"nvrtc\","
+                  "\"target_hardware\":[\"cuda\"],\"entry_point\":\"k.cu::copy\","
+                  "\"destination_passing_style\":true,"
+                  "\"launch\":[{\"kernel\":\"copy\",\"grid\":[\"cdiv(n, 128)\"],"
+                  "\"block\":[128],\"args\":[\"x\",\"y\",\"n\"]}]}}");
+    snprintf(p, sizeof p, "%s/reference/vadd/k.cu", kernels);
+    write_file(p, "extern \"C\" __global__ void copy(const float *x, float *y, long long n)"
+                  " { long long i = blockIdx.x * 128 + threadIdx.x; if (i < n) y[i] = x[i]; }\n");
+}
+
+static int self_test(const char *kernels, struct wk_selftest *st)
+{
+    memset(&sup, 0, sizeof sup);
+    sup.eval = fake_eval;
+    sup.scrub = scrub_none;
+    sup.lim.workload_s = 5;
+    sup.lim.startup_s = 0.5;
+    sup.lim.total_s = 60;
+    sup.lim.log_tail = 1024;
+    int rc = wk_self_test(&sup, ds, kernels, dir, 0, NULL, st);
+    json_decref(sup.environment);
+    sup.environment = NULL;
+    return rc;
+}
+
+START_TEST(test_self_test)
+{
+    char kernels[128];
+    struct wk_selftest st;
+    snprintf(kernels, sizeof kernels, "%s/kernels", dir);
+    /* the smallest workload is picked (all have n = 16: the first) */
+    ck_assert_int_eq(wk_selftest_pick(&ds->defs[0]), 0);
+    /* no reference kernel: fails and says where it looked */
+    ck_assert_int_eq(self_test(kernels, &st), KF_EINVAL);
+    ck_assert_msg(strstr(st.why, "vadd: reference kernel") != NULL, "%s", st.why);
+    write_reference(kernels);
+    ck_assert_msg(self_test(kernels, &st) == 0, "%s", st.why);
+    ck_assert_int_eq(st.ndefs, 1);
+    ck_assert_int_eq(st.passed, 1);
+    ck_assert_str_eq(st.why, "");
+    /* the reference does not match itself on this GPU: fails with the status */
+    fake_status = "INCORRECT_NUMERICAL";
+    ck_assert_int_eq(self_test(kernels, &st), KF_EINVAL);
+    fake_status = "PASSED";
+    ck_assert_msg(strstr(st.why, "INCORRECT_NUMERICAL") && strstr(st.why, "ok-1"), "%s",
+                  st.why);
+}
+END_TEST
+
+/* A worker whose self-test failed takes no task and says why in its
+ * heartbeat (what GET /health shows). */
+START_TEST(test_unhealthy_worker_takes_no_tasks)
+{
+    const char *u[] = {"ok-1"};
+    char id[65];
+    submit(u, 1, id);
+    pid_t p = fork();
+    if (p == 0) {
+        struct wk_worker_opts o;
+        struct kf_err e;
+        signal(SIGALRM, on_alarm);
+        alarm(2);
+        memset(&sup, 0, sizeof sup);
+        sup.eval = fake_eval;
+        sup.scrub = scrub_none;
+        sup.lim.workload_s = 5;
+        sup.lim.total_s = 60;
+        sup.lim.log_tail = 1024;
+        memset(&o, 0, sizeof o);
+        o.redis_url = url;
+        o.worker_id = "w-sick";
+        o.host = "testhost";
+        o.ds = ds;
+        o.seed_secret = SECRET;
+        o.sup = &sup;
+        o.heartbeat_s = 0.2;
+        o.lease_ms = 300000;
+        o.block_ms = 200;
+        o.stop = &stop;
+        o.self_test_error = "vadd: the reference on workload ok-1 gave INCORRECT_NUMERICAL";
+        _exit(wk_worker_run(&o, &e) == 0 ? 0 : 1);
+    }
+    usleep(1000000);
+    json_t *ws = NULL, *w = NULL;
+    struct kf_err e;
+    ck_assert_int_eq(kfq_workers(conn, &ws, &e), 0);
+    for (size_t i = 0; i < json_array_size(ws); i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(ws, i), "id")), "w-sick"))
+            w = json_array_get(ws, i);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_str_eq(json_string_value(json_object_get(w, "state")), "unhealthy");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(w, "self_test")),
+                                 "INCORRECT_NUMERICAL"));
+    json_decref(ws);
+    json_t *t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "pending");
+    json_decref(t);
+    int status;
+    waitpid(p, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "pending");   /* still nobody's */
+    json_decref(t);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("worker");
@@ -572,6 +689,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_eval_config_reaches_evaluator);
     tcase_add_test(tc, test_stop_grace_finishes_task);
     tcase_add_test(tc, test_second_stop_abandons);
+    tcase_add_test(tc, test_self_test);
+    tcase_add_test(tc, test_unhealthy_worker_takes_no_tasks);
     return s;
 }
 
