@@ -98,7 +98,7 @@ deps:
 	@tools/deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory dataset
 	@tests/run.sh $(BUILD)
 

@@ -51,7 +51,7 @@ static struct kf_cfg_opt opts[] = {
     {"device", "KF_DEVICE", KF_CFG_INT, "0", 0, 63, "CUDA device ordinal this worker serves",
      &c_device, NULL},
     {"redis-url", "KF_REDIS_URL", KF_CFG_STR, "redis://127.0.0.1:6379", 1, 0,
-     "Redis URL: redis://[:password@]host[:port][/db] or unix:///path", &c_redis, NULL},
+     "Redis URL: redis://[[user]:password@]host[:port][/db] or unix:///path", &c_redis, NULL},
     {"redis-password", "KF_REDIS_PASSWORD", KF_CFG_STR, NULL, 1, 0,
      "Redis password (else from the URL)", &c_redis_password, NULL},
     {"dataset", "FIB_DATASET_PATH", KF_CFG_STR, "var/dataset", 1, 0,

@@ -297,8 +297,11 @@ int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
             usleep(200 * 1000);
             continue;
         }
+        double c0 = mono();
         k = reclaiming ? kfq_reclaim_own(w.c, &w.claim, &t, &e)
                        : kfq_worker_claim(w.c, &w.claim, &t, &e);
+        if (k == 0 && t && o->on_claim)
+            o->on_claim(o->hook_ctx, t, mono() - c0);
         if (k < 0) {
             log_warn("worker", "claim failed: %s", e.msg);
             usleep(200 * 1000);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "queue.h"
 #include "engine.h"
 #include "supervisor.h"
 
@@ -44,6 +45,10 @@ struct wk_worker_opts {
                                         finish for this long; 0: abandon it at once */
     const char *self_test_error;     /* non-NULL: the self-test failed (selftest.h): take no
                                         tasks, heartbeat state "unhealthy" with this reason */
+    /* Observer (benchmarks, metrics): called after each claim that returned
+     * a task, with the claim call's duration. NULL: none. */
+    void (*on_claim)(void *ctx, const struct kfq_task *t, double seconds);
+    void *hook_ctx;
 };
 
 /* Run until *stop (or max_tasks). Returns 0 on a clean stop, negative when

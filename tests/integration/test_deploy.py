@@ -291,9 +291,10 @@ def test_acl_live(tmp, script):
     if not R.check("k8s: the init container's script writes the ACL file", r.returncode == 0, r.stderr):
         return
     sock = os.path.join(d, "redis.sock")
-    p = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
-                          "--aclfile", acl, "--dir", d], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    port = K.free_port()
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                          "--unixsocket", sock, "--save", "", "--aclfile", acl, "--dir", d],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):
             if os.path.exists(sock):
@@ -334,20 +335,20 @@ def test_acl_live(tmp, script):
                 ok("HGET", "kf:tokens", "x") and ok("INCR", "kf:rl:a:1") and not ok("FLUSHALL")
                 and not ok("SET", "other", "1"))
         c.close()
-        test_acl_queue(sock)
+        test_acl_queue(port)
     finally:
         p.terminate()
         p.wait()
 
 
-def test_acl_queue(sock):
+def test_acl_queue(port):
     """The real queue code (bench/queue_scale, a few tasks) under the ACL users:
     kf-server's user submits, kf-worker's user claims and finishes."""
     bench = os.path.join(ROOT, K.BUILD, "bench", "queue_scale")
     if not os.access(bench, os.X_OK):
         print("NOT RUN: ACL with the real queue code (build bench/queue_scale: make bench)")
         return
-    r = subprocess.run([bench, "--redis-url", "unix://" + sock,
+    r = subprocess.run([bench, "--redis-url", "redis://127.0.0.1:%d" % port,
                         "--server-auth", "kf-server:srv-pw-0123456789",
                         "--worker-auth", "kf-worker:wrk-pw-0123456789",
                         "--tasks", "40", "--teams", "4", "--workers", "4", "--kill-every", "0",
