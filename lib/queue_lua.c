@@ -45,7 +45,7 @@ static const char *const fixed_keys[KFQ__NKEYS] = {
     "  local tk = TP .. id\n"                                                              \
     "  redis.call('HSET', tk, 'status', status, 'finished_at', now_s())\n"                 \
     "  if reason then redis.call('HSET', tk, 'error', reason) end\n"                       \
-    "  if done then redis.call('HSET', tk, 'progress_done', done) end\n"                   \
+    "  if done and done ~= '' then redis.call('HSET', tk, 'progress_done', done) end\n"                   \
     "  redis.call('HDEL', tk, 'token')\n"                                                  \
     "  redis.call('ZREM', RUNNING, id)\n"                                                  \
     "  set_state(id, status)\n"                                                            \

@@ -498,7 +498,10 @@ int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t,
         b++;
     snprintf(bucket, sizeof bucket, "eval_b%d", b);
     snprintf(dur_s, sizeof dur_s, "%.3f", dur);
-    snprintf(done, sizeof done, "%d", sum ? sum->total : 0);
+    if (sum)
+        snprintf(done, sizeof done, "%d", sum->total);
+    else
+        done[0] = '\0';   /* no summary: progress_done stays as reported */
     entry = sum ? kfq__board_entry(t, sum, fin) : NULL;
     if (entry) {
         field = xasprintf("%s|%s", t->solution_name,
@@ -510,7 +513,7 @@ int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t,
                           field ? field : "", es ? es : "", total};
     rc = fenced(c, KFQ__S_COMPLETE, t, 9, args, NULL, "complete", err);
     if (!rc)
-        log_info("queue", "task completed task=%s traces=%s seconds=%.3f", t->id, done, dur);
+        log_info("queue", "task completed task=%s traces=%s seconds=%.3f", t->id, done[0] ? done : "?", dur);
     free(field);
     free(es);
     json_decref(entry);
