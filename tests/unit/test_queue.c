@@ -604,6 +604,7 @@ START_TEST(test_race_to_finish)
     struct kfq_summary s;
     kfq_summary_init(&s);
     int mine = kfq_task_complete(c, t, &s, &e) == 0;
+    kfq_summary_free(&s);
     int status;
     waitpid(p, &status, 0);
     ck_assert_int_eq(mine + (WEXITSTATUS(status) == 0), 1);
@@ -626,6 +627,7 @@ static void claim_team(struct kfq_conn *c, char team[32])
     struct kfq_summary s;
     kfq_summary_init(&s);
     ck_assert_int_eq(kfq_task_complete(c, t, &s, &e), 0);
+    kfq_summary_free(&s);
     kfq_task_free(t);
 }
 
