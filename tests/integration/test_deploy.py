@@ -62,6 +62,10 @@ def test_compose():
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=str)
     R.check("compose: valid against the Compose Specification schema", not errors,
             [e.message for e in errors[:3]])
+    bad = json.loads(json.dumps(doc))
+    bad["services"]["redis"]["healthchek"] = bad["services"]["redis"].pop("healthcheck")
+    R.check("compose: the schema rejects a misspelt key (control)",
+            list(jsonschema.Draft7Validator(schema).iter_errors(bad)) != [])
     sv = doc.get("services", {})
     R.check("compose: redis, kf-server, kf-worker services",
             {"redis", "kf-server", "kf-worker"} <= set(sv), list(sv))
