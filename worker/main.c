@@ -111,6 +111,20 @@ static struct kf_config cfg = {
     "process on one GPU.",
     opts, (int)(sizeof opts / sizeof opts[0])};
 
+/* The start-up self-test, run by the worker loop once connected. */
+struct st_ctx { struct wk_super *sup; const struct kf_dataset *ds; const json_t *evcfg; };
+
+static int startup_self_test(void *ctx, const struct wk_hooks *hooks, char *why, size_t n)
+{
+    struct st_ctx *c = ctx;
+    struct wk_selftest st;
+    int rc = wk_self_test(c->sup, c->ds, c_kernels, c_cache, (int)c_device, c->evcfg, hooks, &st);
+    log_info("worker", "self-test: %d of %d definitions passed%s%s", st.passed, st.ndefs,
+             st.why[0] ? ": " : "", st.why);
+    snprintf(why, n, "%s", st.why);
+    return rc;
+}
+
 static const char *opts_kernels_source(void)
 {
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
@@ -181,7 +195,9 @@ int main(int argc, char **argv)
     json_t *env = NULL, *evcfg = NULL;
     int rc, lvl, ret = 1, gpu_rc = 0;
     struct wk_selftest st;
+    struct st_ctx st_ctx;
     memset(&st, 0, sizeof st);
+    memset(&st_ctx, 0, sizeof st_ctx);
 
     kf_err_clear(&err);
     rc = kf_config_load(&cfg, argc, argv, NULL, &err);
@@ -301,26 +317,27 @@ int main(int argc, char **argv)
     sup.lim.total_s = c_task_timeout;
     sup.lim.log_tail = (size_t)c_log_tail;
 
-    if (c_self_test || c_startup_self_test) {
-        if (!c_self_test && gpu_rc < 0) {
-            log_warn("worker", "no GPU: skipping the start-up self-test (--no-require-gpu)");
-        } else {
-            int src = wk_self_test(&sup, ds, c_kernels, c_cache, (int)c_device, evcfg, &st);
-            log_info("worker", "self-test: %d of %d definitions passed%s%s", st.passed,
-                     st.ndefs, st.why[0] ? ": " : "", st.why);
-            if (c_self_test) {
-                printf("self-test %s: %d of %d definitions passed (%d without workloads)%s%s\n",
-                       src ? "FAILED" : "passed", st.passed, st.ndefs, st.skipped,
-                       st.why[0] ? "\n  first failure: " : "", st.why);
-                json_decref(sup.environment);
-                ret = src ? 1 : 0;
-                goto out;
-            }
-        }
+    if (c_self_test) {
+        /* --self-test: run it here, print, exit (no Redis needed) */
+        int src = wk_self_test(&sup, ds, c_kernels, c_cache, (int)c_device, evcfg, NULL, &st);
+        printf("self-test %s: %d of %d definitions passed (%d without workloads)%s%s\n",
+               src ? "FAILED" : "passed", st.passed, st.ndefs, st.skipped,
+               st.why[0] ? "\n  first failure: " : "", st.why);
+        json_decref(sup.environment);
+        ret = src ? 1 : 0;
+        goto out;
     }
 
     memset(&wo, 0, sizeof wo);
-    wo.self_test_error = st.why[0] ? st.why : NULL;
+    if (c_startup_self_test && gpu_rc < 0)
+        log_warn("worker", "no GPU: skipping the start-up self-test (--no-require-gpu)");
+    else if (c_startup_self_test) {
+        st_ctx.sup = &sup;
+        st_ctx.ds = ds;
+        st_ctx.evcfg = evcfg;
+        wo.self_test = startup_self_test;
+        wo.self_test_ctx = &st_ctx;
+    }
     wo.redis_url = c_redis;
     wo.redis_password = c_redis_password && *c_redis_password ? c_redis_password : NULL;
     wo.worker_id = c_worker_id;

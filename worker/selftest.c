@@ -30,7 +30,7 @@ int wk_selftest_pick(const struct kf_dataset_def *dd)
 /* One definition: 0 if its reference passed, else KF_EINVAL with why. */
 static int one(struct wk_super *sup, const struct kf_dataset *ds, const struct kf_dataset_def *dd,
                const char *kernels_dir, const char *cache_dir, int device,
-               const json_t *eval_config, char *why, size_t n)
+               const json_t *eval_config, const struct wk_hooks *hooks, char *why, size_t n)
 {
     const char *name = dd->def->name;
     char *dir = xasprintf("%s/reference/%s", kernels_dir, name);
@@ -72,7 +72,14 @@ static int one(struct wk_super *sup, const struct kf_dataset *ds, const struct k
     req.cfg.iterations = 3;
     req.cfg.check_only = 0;
     req.cfg.workload_timeout_s = sup->lim.workload_s;
-    if (wk_run_task(sup, "self-test", &req, NULL, &traces, &e) != 0) {
+    struct wk_hooks h = {NULL, hooks ? hooks->on_tick : NULL, hooks ? hooks->tick_s : 0,
+                         hooks ? hooks->ctx : NULL};
+    int r = wk_run_task(sup, "self-test", &req, &h, &traces, &e);
+    if (r == WK_ABANDONED) {
+        snprintf(why, n, "%s: stopped before the self-test finished", name);
+        goto out;
+    }
+    if (r != 0) {
         snprintf(why, n, "%s: the evaluation engine failed: %s", name, e.msg);
         goto out;
     }
@@ -95,15 +102,15 @@ out:
 
 int wk_self_test(struct wk_super *sup, const struct kf_dataset *ds, const char *kernels_dir,
                  const char *cache_dir, int device, const json_t *eval_config,
-                 struct wk_selftest *out)
+                 const struct wk_hooks *hooks, struct wk_selftest *out)
 {
     memset(out, 0, sizeof *out);
     for (int i = 0; i < ds->ndefs; i++) {
         char why[1024] = "";
         const char *name = ds->defs[i].def->name;
         out->ndefs++;
-        int rc = one(sup, ds, &ds->defs[i], kernels_dir, cache_dir, device, eval_config, why,
-                     sizeof why);
+        int rc = one(sup, ds, &ds->defs[i], kernels_dir, cache_dir, device, eval_config, hooks,
+                     why, sizeof why);
         if (rc == 0) {
             out->passed++;
             log_info("worker", "self-test definition=%s status=PASSED", name);

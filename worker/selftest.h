@@ -26,10 +26,13 @@ struct wk_selftest {
 };
 
 /* Run it. eval_config: the worker's eval config layers (may be NULL).
- * Returns 0 when every definition passed, KF_EINVAL otherwise (out->why). */
+ * hooks (may be NULL): on_tick is called while evaluators run (kf-worker
+ * keeps heartbeating through it; nonzero stops the self-test, which then
+ * fails with "stopped"); on_trace is not used. Returns 0 when every
+ * definition passed, KF_EINVAL otherwise (out->why). */
 int wk_self_test(struct wk_super *sup, const struct kf_dataset *ds, const char *kernels_dir,
                  const char *cache_dir, int device, const json_t *eval_config,
-                 struct wk_selftest *out);
+                 const struct wk_hooks *hooks, struct wk_selftest *out);
 
 /* Index of the workload of dd with the smallest product of axis values
  * (the cheapest to run), -1 if it has none. */

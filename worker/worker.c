@@ -16,6 +16,8 @@
 
 struct wctx {
     const struct wk_worker_opts *o;
+    const char *self_test_error;   /* the configured one, or the start-up self-test's */
+    char self_test_why[1024];
     struct kfq_conn *c;
     struct kfq_claim_opts claim;
     double started_at;
@@ -42,7 +44,7 @@ static void beat(struct wctx *w, const char *state)
     const struct wk_worker_opts *o = w->o;
     struct kfq_worker_info info = {o->worker_id, o->host, o->device, o->hardware, state,
                                    w->task ? w->task->id : NULL, (int64_t)getpid(),
-                                   w->started_at, o->self_test_error};
+                                   w->started_at, w->self_test_error};
     int ttl = (int)ceil(o->heartbeat_s * 3);
     struct kf_err e;
     if (ttl < 10)
@@ -244,6 +246,15 @@ out:
 
 /* ---- the loop -------------------------------------------------------------- */
 
+/* While the start-up self-test runs: keep the heartbeat; stop on request. */
+static int self_test_tick(void *ctx)
+{
+    struct wctx *w = ctx;
+    if (mono() >= w->next_beat)
+        beat(w, "self-test");
+    return w->o->stop && *w->o->stop;
+}
+
 int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
 {
     struct wctx w;
@@ -276,10 +287,23 @@ int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
     log_info("worker", "connected id=%s device=%d hardware=%s", o->worker_id, o->device,
              o->hardware ? o->hardware : "unknown");
     beat(&w, "starting");
-    if (o->self_test_error) {
+    w.self_test_error = o->self_test_error;
+    if (!w.self_test_error && o->self_test) {
+        struct wk_hooks h = {NULL, self_test_tick, 0.5, &w};
+        beat(&w, "self-test");
+        log_info("worker", "self-test: running before taking tasks");
+        if (o->self_test(o->self_test_ctx, &h, w.self_test_why, sizeof w.self_test_why) != 0) {
+            if (!w.self_test_why[0])
+                snprintf(w.self_test_why, sizeof w.self_test_why, "self-test failed");
+            w.self_test_error = w.self_test_why;
+        } else {
+            log_info("worker", "self-test passed");
+        }
+    }
+    if (w.self_test_error && !(o->stop && *o->stop)) {
         /* A worker that cannot evaluate correctly must not take tasks: it
          * stays visible (GET /health says why) until it is stopped. */
-        log_error("worker", "self-test failed: taking no tasks: %s", o->self_test_error);
+        log_error("worker", "self-test failed: taking no tasks: %s", w.self_test_error);
         while (!(o->stop && *o->stop)) {
             beat(&w, "unhealthy");
             for (int i = 0; i < 10 && !(o->stop && *o->stop); i++)

@@ -45,6 +45,12 @@ struct wk_worker_opts {
                                         finish for this long; 0: abandon it at once */
     const char *self_test_error;     /* non-NULL: the self-test failed (selftest.h): take no
                                         tasks, heartbeat state "unhealthy" with this reason */
+    /* The start-up self-test (NULL: none), run after connecting with the
+     * heartbeat state "self-test" kept alive through it (hooks->on_tick).
+     * Returns 0 when passed, else nonzero with why filled; then as with
+     * self_test_error. */
+    int (*self_test)(void *ctx, const struct wk_hooks *hooks, char *why, size_t n);
+    void *self_test_ctx;
     /* Observer (benchmarks, metrics): called after each claim that returned
      * a task, with the claim call's duration. NULL: none. */
     void (*on_claim)(void *ctx, const struct kfq_task *t, double seconds);

@@ -5,7 +5,10 @@
  * workload gets TIMEOUT and the task still completes, a task naming an
  * unknown workload or an engine failure fails with a reason, a task left
  * pending by a dead run of the same worker id is reclaimed, and a stop
- * request mid-task releases it (pending again) for the next run. */
+ * request mid-task releases it (pending again) for the next run. Also the
+ * self-test (worker/selftest.c) with the fake evaluator, and the worker
+ * loop's start-up self-test: heartbeat "self-test" while it runs, then
+ * tasks taken (passed) or none and "unhealthy" with the reason (failed). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -585,7 +588,7 @@ static int self_test(const char *kernels, struct wk_selftest *st)
     sup.lim.startup_s = 0.5;
     sup.lim.total_s = 60;
     sup.lim.log_tail = 1024;
-    int rc = wk_self_test(&sup, ds, kernels, dir, 0, NULL, st);
+    int rc = wk_self_test(&sup, ds, kernels, dir, 0, NULL, NULL, st);
     json_decref(sup.environment);
     sup.environment = NULL;
     return rc;
@@ -672,6 +675,102 @@ START_TEST(test_unhealthy_worker_takes_no_tasks)
 }
 END_TEST
 
+/* The start-up self-test as the worker loop runs it: heartbeat "self-test"
+ * while it runs (kept alive through on_tick), then either tasks are taken
+ * (passed) or none and "unhealthy" with the reason (failed). */
+static int fake_self_test_ok;
+
+static int fake_self_test(void *ctx, const struct wk_hooks *h, char *why, size_t n)
+{
+    (void)ctx;
+    for (int i = 0; i < 15; i++) {   /* 1.5 s of "evaluating", ticking */
+        usleep(100000);
+        if (h->on_tick(h->ctx))
+            return snprintf(why, n, "stopped"), 1;
+    }
+    if (fake_self_test_ok)
+        return 0;
+    snprintf(why, n, "vadd: the evaluation engine failed: fake");
+    return 1;
+}
+
+static const char *worker_state(const char *id, char *self_test, size_t n)
+{
+    static char state[32];
+    json_t *ws = NULL;
+    struct kf_err e;
+    state[0] = self_test[0] = 0;
+    ck_assert_int_eq(kfq_workers(conn, &ws, &e), 0);
+    for (size_t i = 0; i < json_array_size(ws); i++) {
+        json_t *w = json_array_get(ws, i);
+        if (strcmp(json_string_value(json_object_get(w, "id")), id) == 0) {
+            snprintf(state, sizeof state, "%s", json_string_value(json_object_get(w, "state")));
+            const char *s = json_string_value(json_object_get(w, "self_test"));
+            snprintf(self_test, n, "%s", s ? s : "");
+        }
+    }
+    json_decref(ws);
+    return state;
+}
+
+START_TEST(test_startup_self_test_in_loop)
+{
+    const char *u[] = {"ok-1"};
+    char id[65], why[256];
+    submit(u, 1, id);
+    for (int pass = 0; pass < 2; pass++) {
+        fake_self_test_ok = pass;
+        pid_t p = fork();
+        if (p == 0) {
+            struct wk_worker_opts o;
+            struct kf_err e;
+            signal(SIGALRM, on_alarm);
+            alarm(3);
+            memset(&sup, 0, sizeof sup);
+            sup.eval = fake_eval;
+            sup.scrub = scrub_none;
+            sup.lim.workload_s = 5;
+            sup.lim.total_s = 60;
+            sup.lim.log_tail = 1024;
+            memset(&o, 0, sizeof o);
+            o.redis_url = url;
+            o.worker_id = pass ? "w-st-ok" : "w-st-bad";
+            o.host = "testhost";
+            o.ds = ds;
+            o.seed_secret = SECRET;
+            o.sup = &sup;
+            o.heartbeat_s = 0.2;
+            o.lease_ms = 300000;
+            o.block_ms = 200;
+            o.stop = &stop;
+            o.self_test = fake_self_test;
+            _exit(wk_worker_run(&o, &e) == 0 ? 0 : 1);
+        }
+        usleep(800000);   /* inside the self-test */
+        ck_assert_str_eq(worker_state(pass ? "w-st-ok" : "w-st-bad", why, sizeof why),
+                         "self-test");
+        json_t *t = task_get(id);
+        ck_assert_str_eq(field(t, "status"), "pending");   /* nothing taken meanwhile */
+        json_decref(t);
+        usleep(1500000);  /* the self-test is over */
+        const char *st = worker_state(pass ? "w-st-ok" : "w-st-bad", why, sizeof why);
+        t = task_get(id);
+        if (!pass) {
+            ck_assert_str_eq(st, "unhealthy");
+            ck_assert_ptr_nonnull(strstr(why, "fake"));
+            ck_assert_str_eq(field(t, "status"), "pending");
+        } else {
+            ck_assert_str_eq(why, "");
+            ck_assert_str_eq(field(t, "status"), "completed");
+        }
+        json_decref(t);
+        int status;
+        waitpid(p, &status, 0);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("worker");
@@ -691,6 +790,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_second_stop_abandons);
     tcase_add_test(tc, test_self_test);
     tcase_add_test(tc, test_unhealthy_worker_takes_no_tasks);
+    tcase_add_test(tc, test_startup_self_test_in_loop);
     return s;
 }
 
