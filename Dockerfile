@@ -58,7 +58,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
  && chmod 0750 /var/cache/kernelfarm
 # NVRTC's include path is $CUDA_HOME/include (+ include/cccl): the staged headers.
 COPY --from=build /opt/cuda-headers/include /opt/kernelfarm/cuda/include
-COPY --from=build /src/bin/kf-worker /src/bin/kf /opt/kernelfarm/bin/
+# kf-runner (the untrusted runner the judge starts, found next to kf-worker)
+# and the Python lane's libkfrunner.so + kf_pyrunner.py (<bin>/../worker/python)
+COPY --from=build /src/bin/kf-worker /src/bin/kf /src/bin/kf-runner /src/bin/libkfrunner.so \
+     /opt/kernelfarm/bin/
+COPY --from=build /src/worker/python /opt/kernelfarm/worker/python
 COPY --from=build /src/kernels /opt/kernelfarm/kernels
 COPY --from=build /src/deploy/eval-contest.json /opt/kernelfarm/deploy/
 COPY --from=build /src/deploy/worker-per-gpu.sh /opt/kernelfarm/bin/

@@ -13,6 +13,8 @@
 #   lib/*.c            -> libkf.a          (shared by every program)
 #   worker/*.c         -> libkfeval.a      (the evaluation engine), except
 #   worker/main.c      -> bin/kf-worker
+#   worker/runner_main.c -> bin/kf-runner (the untrusted runner, docs/runner.md)
+#   lib/*.c worker/*.c + worker/pyrunner_api.c -> bin/libkfrunner.so (the Python lane's runner code)
 #   server/*.c         -> libkfserver.a, except server/main.c -> bin/kf-server
 #   cli/*.c            -> bin/kf
 #   tests/unit/test_*.c -> one Check program each
@@ -43,7 +45,7 @@ CUDA_LIBS := -L$(CUDA_HOME)/lib64/stubs -lcuda -L$(CUDA_HOME)/lib64 -lnvrtc \
 LIBS     := $(PKG_LIBS) -lm
 
 LIB_SRC    := $(wildcard lib/*.c)
-EVAL_SRC   := $(filter-out worker/main.c,$(wildcard worker/*.c))
+EVAL_SRC   := $(filter-out worker/main.c worker/runner_main.c worker/pyrunner_api.c,$(wildcard worker/*.c))
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 CLI_SRC    := $(wildcard cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -54,7 +56,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIBKF     := $(BUILD)/libkf.a
 LIBEVAL   := $(BUILD)/libkfeval.a
 LIBSERVER := $(BUILD)/libkfserver.a
-PROGS     := $(BIN)/kf-server $(BIN)/kf-worker $(BIN)/kf
+PROGS     := $(BIN)/kf-server $(BIN)/kf-worker $(BIN)/kf-runner $(BIN)/kf $(BIN)/libkfrunner.so
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
@@ -81,6 +83,18 @@ $(BIN)/kf-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBKF)
 $(BIN)/kf-worker: $(call obj,worker/main.c) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+$(BIN)/kf-runner: $(call obj,worker/runner_main.c) $(LIBEVAL) $(LIBKF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+# The Python lane's runner reaches the runner code through ctypes: the same
+# sources, compiled position-independent into one shared library.
+pic = $(patsubst %.c,$(BUILD)/pic/%.o,$(1))
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+$(BIN)/libkfrunner.so: $(call pic,$(LIB_SRC) $(EVAL_SRC) worker/pyrunner_api.c)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
 $(BIN)/kf: $(call obj,$(CLI_SRC)) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
@@ -89,6 +103,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LIBS) $(CUDA_LIBS) -o $@
 $(BUILD)/tests/unit/%.o: CFLAGS += $(CHECK_CFLAGS)
+# tests/unit/sandbox_probe.c: the stand-in runner that test_sandbox starts
+$(BUILD)/tests/test_sandbox: | $(BUILD)/tests/sandbox_probe
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)

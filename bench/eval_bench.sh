@@ -18,7 +18,10 @@
 #       dataset and safetensors loads, input generation, host compares, guard
 #       checks, the L2 flushes before every timed run (shown apart, estimated
 #       at l2_flush_bytes / 3.0 TB/s each), clock polling, trace writing.
-#       Non-PASSED workloads count as all overhead.
+#       Non-PASSED workloads count as all overhead. Then the judge's own
+#       breakdown of each workload's wall time (evaluation.kernelfarm.wall_ms:
+#       bind, runner start, inputs, reference, launch, checked call, compare,
+#       timed calls, trace), mean ms per workload.
 #   (b) every reference kernel (kernels/reference/<def>, evaluated as a
 #       solution on one workload, see BENCH_WL_INDEX): kernelfarm's latency (CUPTI, contest
 #       config) against Nsight Compute's gpu__time_duration.sum summed over
@@ -189,6 +192,26 @@ if n:
     print(f"{'all':<52} {n:>4} {tot[1]:>4} {tot[2]:>8.2f} {tot[3]:>9.3f} {tot[4]:>9.3f} {tot[5]:>8.3f} "
           f"{(tot[2] - tot[3] - tot[4]) / n * 1e3:>9.1f} {(tot[2] - tot[3] - tot[4] - tot[5]) / n * 1e3:>9.1f}")
 print("ovh_ms/wl = (wall - sol_gpu - ref_gpu) / workloads; ovh-flush also leaves out the estimated L2 flushes")
+# Where each workload's wall time goes, as the judge measured it
+# (evaluation.kernelfarm.wall_ms): mean ms per workload and phase.
+phases = ["bind", "runner_start", "inputs", "reference", "launch", "checked_call", "compare",
+          "timed_calls", "trace"]
+short = ["bind", "runner", "inputs", "ref", "launch", "checked", "compare", "timed", "trace"]
+print()
+print(f"{'definition (judge phases, ms per workload)':<44} " + " ".join(f"{h:>8}" for h in short) + f" {'sum':>8}")
+for line in open(f"{src}/walls.tsv"):
+    if not line.strip():
+        continue
+    name = line.split("\t")[0]
+    p = f"{src}/traces_{name}.jsonl"
+    ts = [json.loads(l) for l in open(p) if l.strip()] if os.path.exists(p) else []
+    rows = [t["evaluation"].get("kernelfarm", {}).get("wall_ms") for t in ts]
+    rows = [r for r in rows if isinstance(r, dict)]
+    if not rows:
+        print(f"{name[:44]:<44} (no wall_ms in the traces)")
+        continue
+    m = [sum(r.get(k, 0) for r in rows) / len(rows) for k in phases]
+    print(f"{name[:44]:<44} " + " ".join(f"{v:>8.1f}" for v in m) + f" {sum(m):>8.1f}")
 PY
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "commands.h"
 #include "jsonio.h"
 #include "kf_err.h"
+#include "pack.h"
 #include "xalloc.h"
 
 #define MAX_RESPONSE (256u << 20)
@@ -423,10 +425,12 @@ static json_t *wait_task(const char *id, double max_s)
 
 static void usage_submit(FILE *f)
 {
-    fprintf(f, "usage: kf submit FILE [--wait] [--timeout S] [--workloads UUID,...] [--rerun] "
-               "[--json]\n"
+    fprintf(f, "usage: kf submit FILE|DIR [--wait] [--timeout S] [--workloads UUID,...] "
+               "[--rerun] [--json]\n"
                "Upload a solution.json to kf-server (KF_URL, default http://127.0.0.1:8080; "
                "token from KF_TOKEN).\n"
+               "A directory is packed first, as kf pack does (a kernel directory with spec.json,\n"
+               "or a starter-kit directory with config.toml).\n"
                "  --wait         follow the task to the end (progress on stderr); exit 0 only "
                "if every workload PASSED\n"
                "  --timeout S    give up waiting after S seconds (default: no limit)\n"
@@ -472,7 +476,22 @@ int kf_cmd_submit(int argc, char **argv)
         return 2;
     }
     size_t len;
-    char *body = read_file(file, &len);
+    char *body = NULL;
+    struct stat sb;
+    if (stat(file, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        struct kf_err perr = {0};
+        json_t *doc = NULL;
+        if (kf_pack_dir(file, &doc, &perr) != 0) {
+            fprintf(stderr, "kf submit: %s: %s: %s\n", file, perr.path[0] ? perr.path : "$",
+                    perr.msg);
+            return 1;
+        }
+        body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        len = body ? strlen(body) : 0;
+    } else {
+        body = read_file(file, &len);
+    }
     if (!body)
         return 1;
     char path[4096];

@@ -18,9 +18,13 @@
 static void pack_usage(FILE *f)
 {
     fprintf(f, "usage: kf pack DIR [-o OUT.json]\n\n"
-               "Build a FlashInfer-Trace solution.json from a kernel directory: DIR/spec.json\n"
-               "holds the solution without sources; every *.cu, *.cuh and *.h file beside it\n"
-               "becomes a source. The result is validated, then written to OUT (default stdout).\n");
+               "Build a FlashInfer-Trace solution.json from a directory, validate it and write it\n"
+               "to OUT (default stdout). DIR is either\n"
+               "  a kernel directory: DIR/spec.json holds the solution without sources; every\n"
+               "  .cu, .cuh and .h file beside it becomes a source; or\n"
+               "  a contest starter-kit directory: DIR/config.toml ([solution] name, definition,\n"
+               "  author; [build] language, entry_point, destination_passing_style, binding,\n"
+               "  compile_options) and the sources in DIR/solution/<language>/.\n");
 }
 
 int kf_cmd_pack(int argc, char **argv)

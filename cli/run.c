@@ -54,6 +54,8 @@ static void run_usage(FILE *f)
             "  --seed N             input seed (default 1)\n"
             "  --kernels DIR        kernels/ root with reference/<definition>/ (default: the source tree's)\n"
             "  --cache DIR          compile and reference cache (default: ~/.cache/kernelfarm)\n"
+            "  --tvm-ffi-root DIR   apache-tvm-ffi root for the tvm-ffi lane (default:\n"
+            "                       $KF_TVM_FFI_ROOT, else var/tvm-ffi-root written by make deps)\n"
             "  --warmup N, --iterations N, --trials N, --atol X, --rtol X, --matched-ratio X\n"
             "                       override the eval config (request layer)\n"
             "  --timeout S          per-workload deadline in seconds (eval config workload_timeout_s;\n"
@@ -330,6 +332,7 @@ int kf_cmd_run(int argc, char **argv)
         else if (OPT("--seed")) seed = strtoull(v, NULL, 0);
         else if (OPT("--kernels")) kernels = v;
         else if (OPT("--cache")) cache = xstrdup(v);
+        else if (OPT("--tvm-ffi-root")) setenv("KF_TVM_FFI_ROOT", v, 1);
         else if (OPT("--warmup")) json_object_set_new(reqcfg, "warmup", json_integer(atoi(v)));
         else if (OPT("--iterations")) json_object_set_new(reqcfg, "iterations", json_integer(atoi(v)));
         else if (OPT("--trials")) json_object_set_new(reqcfg, "trials", json_integer(atoi(v)));

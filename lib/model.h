@@ -169,6 +169,9 @@ struct kf_solution_spec {
     char *entry_point;      /* "file::symbol" */
     char **dependencies; int ndependencies;
     bool has_dps; bool destination_passing_style;
+    char **compile_options; int ncompile_options;    /* kernelfarm: allow-listed
+                                                        flags (lib/compile_opts.h);
+                                                        NULL if absent */
     struct kf_launch_step *launch; int nlaunch;      /* nvrtc lane only */
     struct kf_workspace *workspace; int nworkspace;  /* nvrtc lane only */
 };

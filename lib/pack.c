@@ -1,8 +1,9 @@
 /* pack.c: a solution document from a kernel directory (see pack.h):
  * spec.json (a solution without sources, or with "sources": []) plus every
  * regular .cu, .cuh and .h file in the directory, sorted by name, as
- * {path, content}. The result is validated with kf_solution_from_json.
- * Thread-safe.
+ * {path, content}; or, without spec.json but with config.toml, a starter-kit
+ * directory (lib/starter.c). The result is validated with
+ * kf_solution_from_json. Thread-safe.
  */
 #include "pack.h"
 
@@ -23,8 +24,6 @@
 static bool is_source(const char *n)
 {
     size_t l = strlen(n);
-    if (n[0] == '.')
-        return false;
     return (l > 3 && strcmp(n + l - 3, ".cu") == 0) || (l > 4 && strcmp(n + l - 4, ".cuh") == 0) ||
            (l > 2 && strcmp(n + l - 2, ".h") == 0);
 }
@@ -59,32 +58,16 @@ static int read_file(const char *path, char **out, size_t *len, struct kf_err *e
     return 0;
 }
 
-int kf_pack_dir(const char *dir, json_t **out, struct kf_err *err)
+int kf_pack_sources(const char *dir, bool (*want)(const char *name), json_t **out,
+                    struct kf_err *err)
 {
-    char *spec_path = xasprintf("%s/spec.json", dir);
-    json_t *doc = NULL, *sources, *arr = NULL;
-    struct kf_solution *sol = NULL;
+    json_t *arr = NULL;
     char **names = NULL;
     int nnames = 0, rc = 0;
     DIR *d = NULL;
     struct dirent *e;
 
     *out = NULL;
-    doc = kf_json_load_file(spec_path, 0, err);
-    if (!doc) {
-        rc = err ? err->code : KF_EINVAL;
-        goto out;
-    }
-    if (!json_is_object(doc)) {
-        rc = kf_err_set(err, KF_EINVAL, spec_path, "$: spec.json must hold a JSON object");
-        goto out;
-    }
-    sources = json_object_get(doc, "sources");
-    if (sources && !(json_is_array(sources) && json_array_size(sources) == 0)) {
-        rc = kf_err_set(err, KF_EINVAL, spec_path,
-                        "sources: spec.json lists no sources (they are read from the directory)");
-        goto out;
-    }
     if (!(d = opendir(dir))) {
         rc = kf_err_set(err, KF_ENOENT, dir, "cannot open directory: %s", strerror(errno));
         goto out;
@@ -93,7 +76,7 @@ int kf_pack_dir(const char *dir, json_t **out, struct kf_err *err)
     while ((e = readdir(d)) != NULL) {
         char *p;
         struct stat sb;
-        if (!is_source(e->d_name))
+        if (e->d_name[0] == '.' || !want(e->d_name))
             continue;
         p = xasprintf("%s/%s", dir, e->d_name);
         if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -126,6 +109,48 @@ int kf_pack_dir(const char *dir, json_t **out, struct kf_err *err)
         }
         json_array_append_new(arr, json_pack("{s:s,s:o}", "path", names[i], "content", content));
     }
+    *out = arr;
+    arr = NULL;
+out:
+    if (d)
+        closedir(d);
+    for (int i = 0; i < nnames; i++)
+        free(names[i]);
+    free(names);
+    json_decref(arr);
+    return rc;
+}
+
+int kf_pack_dir(const char *dir, json_t **out, struct kf_err *err)
+{
+    char *spec_path = xasprintf("%s/spec.json", dir), *toml_path = xasprintf("%s/config.toml", dir);
+    json_t *doc = NULL, *sources, *arr = NULL;
+    struct kf_solution *sol = NULL;
+    struct stat sb;
+    int rc = 0;
+
+    *out = NULL;
+    if (stat(spec_path, &sb) != 0 && stat(toml_path, &sb) == 0) {
+        rc = kf_pack_starter(dir, out, err);
+        goto out;
+    }
+    doc = kf_json_load_file(spec_path, 0, err);
+    if (!doc) {
+        rc = err ? err->code : KF_EINVAL;
+        goto out;
+    }
+    if (!json_is_object(doc)) {
+        rc = kf_err_set(err, KF_EINVAL, spec_path, "$: spec.json must hold a JSON object");
+        goto out;
+    }
+    sources = json_object_get(doc, "sources");
+    if (sources && !(json_is_array(sources) && json_array_size(sources) == 0)) {
+        rc = kf_err_set(err, KF_EINVAL, spec_path,
+                        "sources: spec.json lists no sources (they are read from the directory)");
+        goto out;
+    }
+    if ((rc = kf_pack_sources(dir, is_source, &arr, err)))
+        goto out;
     json_object_set_new(doc, "sources", arr);
     arr = NULL;
     if ((rc = kf_solution_from_json(doc, &sol, err)))
@@ -134,13 +159,9 @@ int kf_pack_dir(const char *dir, json_t **out, struct kf_err *err)
     doc = NULL;
 out:
     kf_solution_free(sol);
-    if (d)
-        closedir(d);
-    for (int i = 0; i < nnames; i++)
-        free(names[i]);
-    free(names);
     json_decref(arr);
     json_decref(doc);
     free(spec_path);
+    free(toml_path);
     return rc;
 }

@@ -58,6 +58,7 @@ void kf_solution_free(struct kf_solution *s)
     jp_strv_free(sp->target_hardware, sp->ntarget_hardware);
     free(sp->entry_point);
     jp_strv_free(sp->dependencies, sp->ndependencies);
+    jp_strv_free(sp->compile_options, sp->ncompile_options);
     for (int i = 0; i < sp->nlaunch; i++) {
         struct kf_launch_step *st = &sp->launch[i];
         free(st->kernel);
@@ -424,8 +425,14 @@ static int parse_spec(const json_t *j, struct kf_solution *s, struct kf_err *err
     if ((rc = jp_str_list(spec, "dependencies", JP_NULLABLE, &sp->dependencies,
                           &sp->ndependencies, err)) ||
         (rc = jp_bool(spec, "destination_passing_style", JP_NULLABLE, &sp->has_dps,
-                      &sp->destination_passing_style, err)))
+                      &sp->destination_passing_style, err)) ||
+        (rc = jp_str_list(spec, "compile_options", JP_NULLABLE, &sp->compile_options,
+                          &sp->ncompile_options, err)))
         goto out;
+    if (sp->ncompile_options > 64) {
+        rc = kf_err_set(err, KF_EINVAL, "compile_options", "at most 64 flags");
+        goto out;
+    }
     rc = parse_plan(spec, sp, kf_solution_is_nvrtc(s), err);
 out:
     if (rc)
@@ -510,6 +517,9 @@ json_t *kf_solution_to_json(const struct kf_solution *s)
     json_object_set_new(spec, "entry_point", json_string(sp->entry_point));
     if (sp->dependencies)
         json_object_set_new(spec, "dependencies", jp_strv_json(sp->dependencies, sp->ndependencies));
+    if (sp->compile_options)
+        json_object_set_new(spec, "compile_options",
+                            jp_strv_json(sp->compile_options, sp->ncompile_options));
     if (sp->has_dps)
         json_object_set_new(spec, "destination_passing_style",
                             json_boolean(sp->destination_passing_style));

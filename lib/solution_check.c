@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compile_opts.h"
 #include "jpath.h"
 #include "model.h"
 #include "xalloc.h"
@@ -134,6 +135,8 @@ int kf_solution_check(const struct kf_solution *cs, const struct kf_definition *
     if (strcmp(s->definition, d->name) != 0)
         return kf_err_set(err, KF_EINVAL, "definition", "solution is for '%s', not '%s'",
                           s->definition, d->name);
+    if ((rc = kf_solution_check_compile_options(s, err)))
+        return rc;
     if (!kf_solution_is_nvrtc(s))
         return 0;
     if (sp->has_dps && !sp->destination_passing_style)

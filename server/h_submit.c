@@ -41,7 +41,8 @@ static void hash_str(struct api_sha1 *h, const char *s)
 
 /* flashinfer-bench Solution.hash(): sha1 over definition, language,
  * entry_point, binding ("" if none), dependencies, then each source's path
- * and content. kernelfarm adds the nvrtc launch plan (it changes behaviour). */
+ * and content. kernelfarm adds the nvrtc launch plan and compile_options
+ * (they change behaviour). */
 static void normalized_name(const struct kf_solution *s, const json_t *doc, char *out, size_t n)
 {
     struct api_sha1 h;
@@ -58,8 +59,8 @@ static void normalized_name(const struct kf_solution *s, const json_t *doc, char
         hash_str(&h, s->sources[i].content);
     }
     const json_t *spec = json_object_get(doc, "spec");
-    const char *extra[] = {"launch", "workspace"};
-    for (int i = 0; i < 2; i++) {
+    const char *extra[] = {"launch", "workspace", "compile_options"};
+    for (int i = 0; i < 3; i++) {
         const json_t *v = json_object_get(spec, extra[i]);
         if (v) {
             char *t = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);

@@ -37,3 +37,33 @@ if [ ! -f "$cuda/include/cuda.h" ] || [ ! -f "$cuda/include/nvrtc.h" ]; then
     echo "deps: the CUDA toolkit is required at $cuda (set CUDA_HOME); cuda.h or nvrtc.h missing" >&2
     exit 1
 fi
+# tvm-ffi lane (worker/lane_tvmffi.c): the apache-tvm-ffi wheel ships the
+# headers (include/tvm/ffi, include/dlpack) and lib/libtvm_ffi.so that
+# solutions compile and link against. Its root is written to var/tvm-ffi-root,
+# the default of kf-worker's tvm-ffi-root setting (env KF_TVM_FFI_ROOT).
+tvm_ffi_root() {
+    python3 -c 'import os, tvm_ffi; print(os.path.dirname(os.path.abspath(tvm_ffi.__file__)))' 2>/dev/null
+}
+root=$(tvm_ffi_root || true)
+if [ -z "$root" ]; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        echo "deps: installing python3-pip"
+        sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    fi
+    echo "deps: installing python apache-tvm-ffi"
+    python3 -m pip install -q apache-tvm-ffi || python3 -m pip install -q --break-system-packages apache-tvm-ffi
+    root=$(tvm_ffi_root || true)
+fi
+if [ -z "$root" ] || [ ! -f "$root/include/tvm/ffi/c_api.h" ] || [ ! -f "$root/lib/libtvm_ffi.so" ]; then
+    echo "deps: apache-tvm-ffi has no include/tvm/ffi/c_api.h or lib/libtvm_ffi.so under '${root}'" >&2
+    exit 1
+fi
+here=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$here/var"
+if [ "$(cat "$here/var/tvm-ffi-root" 2>/dev/null)" != "$root" ]; then
+    echo "$root" > "$here/var/tvm-ffi-root"
+    echo "deps: tvm-ffi root $root (var/tvm-ffi-root)"
+fi

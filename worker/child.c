@@ -63,10 +63,15 @@ static void send_trace(struct child_ctx *c, const json_t *trace)
     c->sent++;
 }
 
+/* A workload whose error ended the judge's own CUDA context
+ * (evaluation.kernelfarm.judge_context_lost): the rest needs a fresh judge.
+ * Errors of the solution end only its runner, which the judge replaces. */
 static int is_runtime_error(const json_t *trace)
 {
-    const json_t *st = json_object_get(json_object_get(trace, "evaluation"), "status");
-    return json_is_string(st) && strcmp(json_string_value(st), "RUNTIME_ERROR") == 0;
+    const json_t *ev = json_object_get(trace, "evaluation");
+    const json_t *st = json_object_get(ev, "status");
+    return json_is_string(st) && strcmp(json_string_value(st), "RUNTIME_ERROR") == 0 &&
+           json_is_true(json_object_get(json_object_get(ev, "kernelfarm"), "judge_context_lost"));
 }
 
 static void on_progress(void *ctx, int done, int total, const json_t *trace)
@@ -77,8 +82,8 @@ static void on_progress(void *ctx, int done, int total, const json_t *trace)
     if (!trace || c->sent >= c->count)
         return;
     send_trace(c, trace);
-    /* A runtime error may have left the CUDA context sticky-broken (or the
-     * heap corrupted): the remaining workloads get a fresh process. */
+    /* The judge's own context is lost: the remaining workloads get a fresh
+     * process. */
     if (is_runtime_error(trace) && c->sent < c->count) {
         json_t *m = json_pack("{s:s, s:s}", "type", "yield", "reason",
                               "runtime error: remaining workloads run in a fresh process");

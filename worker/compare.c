@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "evaluators.h"
 #include "xalloc.h"
 
 void ev_compare(enum kf_dtype dt, const void *out, const void *ref, int64_t numel, double atol,
@@ -66,11 +67,7 @@ int ev_cmp_pass(const struct ev_cmp *c, double required_matched_ratio)
 
 enum ev_evaluator ev_evaluator_for(const struct kf_definition *d)
 {
-    if (!strncmp(d->name, "dsa_topk_indexer", 16))
-        return EV_EVAL_TOPK_SET;
-    if (!strncmp(d->name, "dsa_sparse_attention", 20))
-        return EV_EVAL_DSA_ATTN;
-    return EV_EVAL_DEFAULT;
+    return ev_def_rules_for(d)->evaluator;
 }
 
 const char *ev_evaluator_name(enum ev_evaluator e)

@@ -38,10 +38,15 @@ struct ev_cudrv {
     __typeof__(cuGraphInstantiateWithFlags) *cuGraphInstantiateWithFlags;
     __typeof__(cuGraphLaunch) *cuGraphLaunch;
     __typeof__(cuInit) *cuInit;
+    __typeof__(cuIpcCloseMemHandle) *cuIpcCloseMemHandle;
+    __typeof__(cuIpcGetMemHandle) *cuIpcGetMemHandle;
+    __typeof__(cuIpcOpenMemHandle_v2) *cuIpcOpenMemHandle_v2;
     __typeof__(cuLaunchKernel) *cuLaunchKernel;
     __typeof__(cuLaunchKernelEx) *cuLaunchKernelEx;
     __typeof__(cuMemAlloc_v2) *cuMemAlloc_v2;
     __typeof__(cuMemFree_v2) *cuMemFree_v2;
+    __typeof__(cuMemGetInfo_v2) *cuMemGetInfo_v2;
+    __typeof__(cuMemcpyDtoDAsync_v2) *cuMemcpyDtoDAsync_v2;
     __typeof__(cuMemcpyDtoH_v2) *cuMemcpyDtoH_v2;
     __typeof__(cuMemcpyDtoHAsync_v2) *cuMemcpyDtoHAsync_v2;
     __typeof__(cuMemcpyHtoDAsync_v2) *cuMemcpyHtoDAsync_v2;
@@ -88,10 +93,15 @@ int ev_cudrv_load(struct kf_err *err);
 #define cuGraphInstantiateWithFlags (ev_cu.cuGraphInstantiateWithFlags)
 #define cuGraphLaunch (ev_cu.cuGraphLaunch)
 #define cuInit (ev_cu.cuInit)
+#define cuIpcCloseMemHandle (ev_cu.cuIpcCloseMemHandle)
+#define cuIpcGetMemHandle (ev_cu.cuIpcGetMemHandle)
+#define cuIpcOpenMemHandle_v2 (ev_cu.cuIpcOpenMemHandle_v2)
 #define cuLaunchKernel (ev_cu.cuLaunchKernel)
 #define cuLaunchKernelEx (ev_cu.cuLaunchKernelEx)
 #define cuMemAlloc_v2 (ev_cu.cuMemAlloc_v2)
 #define cuMemFree_v2 (ev_cu.cuMemFree_v2)
+#define cuMemGetInfo_v2 (ev_cu.cuMemGetInfo_v2)
+#define cuMemcpyDtoDAsync_v2 (ev_cu.cuMemcpyDtoDAsync_v2)
 #define cuMemcpyDtoH_v2 (ev_cu.cuMemcpyDtoH_v2)
 #define cuMemcpyDtoHAsync_v2 (ev_cu.cuMemcpyDtoHAsync_v2)
 #define cuMemcpyHtoDAsync_v2 (ev_cu.cuMemcpyHtoDAsync_v2)

@@ -1,9 +1,11 @@
-/* engine.h: the evaluation engine (the evaluation contract of DESIGN.md) for
- * one solution over a list of workloads on one GPU, in the calling process.
- * Used by the evaluator child of kf-worker and by `kf run`. It initialises
- * CUDA in the calling process: the kf-worker supervisor must never call it
- * itself, only from a forked evaluator child. Not thread-safe: one
- * evaluation per process at a time.
+/* engine.h: the judge (the evaluation contract of DESIGN.md; docs/runner.md)
+ * for one solution over a list of workloads on one GPU. The calling process
+ * is the trusted judge: it makes the inputs, runs the reference, checks
+ * and times; the solution itself runs in a separate runner process
+ * (bin/kf-runner) that this starts. Used by the evaluator child of
+ * kf-worker and by `kf run`. It initialises CUDA in the calling process:
+ * the kf-worker supervisor must never call it itself, only from a forked
+ * evaluator child. Not thread-safe: one evaluation per process at a time.
  */
 #ifndef KF_ENGINE_H
 #define KF_ENGINE_H
@@ -25,6 +27,12 @@ struct ev_config {
     double required_matched_ratio; /* 1.0 */
     double workload_timeout_s;     /* per-workload deadline (the supervisor enforces it) */
     int check_only;                /* 1: correctness only, no timing */
+    double floor_margin;           /* 0.8: speed-of-light floor margin (worker/floor.h);
+                                      0 disables the floor; set by the operator only */
+    int pytorch_reference;         /* eval config "reference": "pytorch" (1) or "native" (0,
+                                      the default): which reference speedups are against; the
+                                      native reference decides correctness either way; set by
+                                      the operator only */
 };
 
 struct ev_request {
@@ -37,6 +45,7 @@ struct ev_request {
     const char *cache_dir;    /* compile + reference caches; NULL = no cache */
     const char *kernels_dir;  /* kernels/ root with reference/<def>/ */
     int device;               /* CUDA ordinal */
+    const char *runner_path;  /* bin/kf-runner; NULL: beside the program, or $KF_RUNNER */
     const char *dump_dir;     /* non-NULL: write each workload's trial-0 inputs ("input.<name>")
                                  and reference outputs ("reference.<name>") to
                                  <dump_dir>/<uuid>.safetensors (conformance tests) */

@@ -14,6 +14,7 @@ void ev_config_defaults(struct ev_config *c)
     c->required_matched_ratio = 1.0;
     c->workload_timeout_s = 300;
     c->check_only = 0;
+    c->floor_margin = 0.8;
 }
 
 static int num(const json_t *v, double lo, double hi, double *out, const char *path,
@@ -65,6 +66,16 @@ int ev_config_apply(struct ev_config *c, const json_t *layer, const char *path, 
                    !strcmp(key, "timeout")) {
             if ((rc = num(v, 0.001, 86400, &c->workload_timeout_s, path, key, err)))
                 return rc;
+        } else if (!strcmp(key, "floor_margin")) {
+            if ((rc = num(v, 0, 1, &c->floor_margin, path, key, err)))
+                return rc;
+        } else if (!strcmp(key, "reference")) {
+            char p[160];
+            snprintf(p, sizeof p, "%s.%s", path, key);
+            if (!json_is_string(v) || (strcmp(json_string_value(v), "native") &&
+                                       strcmp(json_string_value(v), "pytorch")))
+                return kf_err_set(err, KF_EINVAL, p, "must be \"native\" or \"pytorch\"");
+            c->pytorch_reference = !strcmp(json_string_value(v), "pytorch");
         } else if (!strcmp(key, "check_only")) {
             char p[160];
             snprintf(p, sizeof p, "%s.%s", path, key);
@@ -105,13 +116,24 @@ int ev_config_resolve(const json_t *file, const struct kf_definition *def, const
                 return rc;
         }
     }
+    /* The floor guards the ranking against impossible results: a submitter
+     * must not be able to lower or disable it for their own task. */
+    if (json_is_object(request) && json_object_get(request, "floor_margin"))
+        return kf_err_set(err, KF_EPERM, "config.floor_margin",
+                          "set by the operator's eval config only, not by a request");
+    /* Which reference a speedup is against is the board's choice, not a team's. */
+    if (json_is_object(request) && json_object_get(request, "reference"))
+        return kf_err_set(err, KF_EPERM, "config.reference",
+                          "set by the operator's eval config only, not by a request");
     return ev_config_apply(out, request, "config", err);
 }
 
 json_t *ev_config_to_json(const struct ev_config *c)
 {
-    return json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:b}", "warmup", c->warmup, "iterations",
-                     c->iterations, "trials", c->trials, "rtol", c->rtol, "atol", c->atol,
-                     "required_matched_ratio", c->required_matched_ratio, "workload_timeout_s",
-                     c->workload_timeout_s, "check_only", c->check_only);
+    return json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:b, s:f, s:s}", "warmup", c->warmup,
+                     "iterations", c->iterations, "trials", c->trials, "rtol", c->rtol, "atol",
+                     c->atol, "required_matched_ratio", c->required_matched_ratio,
+                     "workload_timeout_s", c->workload_timeout_s, "check_only", c->check_only,
+                     "floor_margin", c->floor_margin, "reference",
+                     c->pytorch_reference ? "pytorch" : "native");
 }

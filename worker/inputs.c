@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evaluators.h"
 #include "log.h"
 #include "safetensors.h"
 #include "xalloc.h"
@@ -73,9 +74,10 @@ static int blob_get(const char *path, struct kf_safetensors **st, struct kf_err 
 
 /* ------------------------------------------------------------------------- */
 
-static struct ev_tensors *tensors_new(int n)
+static struct ev_tensors *tensors_new(int n, struct ev_arena *arena)
 {
     struct ev_tensors *t = xcalloc(1, sizeof *t);
+    t->arena = arena;
     t->n = n;
     t->buf = xcalloc((size_t)n + 1, sizeof *t->buf);
     t->present = xcalloc((size_t)n + 1, sizeof *t->present);
@@ -90,7 +92,7 @@ void ev_tensors_free(struct ev_tensors *t)
     if (!t)
         return;
     for (int i = 0; i < t->n; i++) {
-        if (t->buf[i].base)
+        if (t->buf[i].base && !t->arena)
             cuMemFree(t->buf[i].base);
         free(t->buf[i].host);
     }
@@ -101,13 +103,19 @@ void ev_tensors_free(struct ev_tensors *t)
     free(t);
 }
 
-static int alloc_guarded(struct ev_dev *d, struct ev_buf *b, size_t nbytes, const char *name,
-                         struct kf_err *err)
+static int alloc_guarded(struct ev_dev *d, struct ev_arena *arena, struct ev_buf *b, size_t nbytes,
+                         const char *name, struct kf_err *err)
 {
     CUresult r;
+    int rc;
     b->nbytes = nbytes;
     b->alloc = nbytes + 2 * EV_GUARD_BYTES;
-    if ((r = cuMemAlloc(&b->base, b->alloc)) != CUDA_SUCCESS) {
+    if (arena) {
+        if ((rc = ev_arena_alloc(arena, b->alloc, &b->base, err))) {
+            b->base = 0;
+            return rc;
+        }
+    } else if ((r = cuMemAlloc(&b->base, b->alloc)) != CUDA_SUCCESS) {
         b->base = 0;
         return kf_err_set(err, KF_ECUDA, name, "cannot allocate %zu bytes for '%s': %s", b->alloc,
                           name, ev_cu_str(r));
@@ -129,15 +137,15 @@ static double host_normal(uint64_t seed)
 static int is_kcache_hook(const struct kf_definition *def, const struct kf_tensor_spec *ts,
                           const struct kf_shape *sh)
 {
-    return !strncmp(def->name, "dsa_topk_indexer", 16) && !strcmp(ts->name, "k_index_cache_fp8") &&
-           sh->ndim == 4 && sh->dims[1] == 64 && sh->dims[3] == 132;
+    const char *hook = ev_def_rules_for(def)->hook_input;
+    return hook && !strcmp(ts->name, hook) && sh->ndim == 4 && sh->dims[1] == 64 && sh->dims[3] == 132;
 }
 
 int ev_inputs_make(struct ev_dev *d, const struct kf_dataset *ds, const struct kf_definition *def,
                    const struct kf_workload *w, const struct kf_binding *b, uint64_t seed,
-                   struct ev_tensors **out, struct kf_err *err)
+                   struct ev_arena *arena, struct ev_tensors **out, struct kf_err *err)
 {
-    struct ev_tensors *t = tensors_new(def->ninputs);
+    struct ev_tensors *t = tensors_new(def->ninputs, arena);
     CUresult r;
     int rc = 0;
     for (int i = 0; i < def->ninputs && !rc; i++) {
@@ -175,7 +183,7 @@ int ev_inputs_make(struct ev_dev *d, const struct kf_dataset *ds, const struct k
             }
             continue;
         }
-        if ((rc = alloc_guarded(d, &t->buf[i], sh->nbytes, ts->name, err)))
+        if ((rc = alloc_guarded(d, arena, &t->buf[i], sh->nbytes, ts->name, err)))
             break;
         t->present[i] = true;
         if (wi->kind == KF_IN_RANDOM) {
@@ -239,12 +247,12 @@ int ev_inputs_make(struct ev_dev *d, const struct kf_dataset *ds, const struct k
 }
 
 int ev_outputs_make(struct ev_dev *d, const struct kf_definition *def, const struct kf_binding *b,
-                    struct ev_tensors **out, struct kf_err *err)
+                    struct ev_arena *arena, struct ev_tensors **out, struct kf_err *err)
 {
-    struct ev_tensors *t = tensors_new(def->noutputs);
+    struct ev_tensors *t = tensors_new(def->noutputs, arena);
     int rc = 0;
     for (int i = 0; i < def->noutputs && !rc; i++) {
-        rc = alloc_guarded(d, &t->buf[i], b->outputs[i].nbytes, def->outputs[i].name, err);
+        rc = alloc_guarded(d, arena, &t->buf[i], b->outputs[i].nbytes, def->outputs[i].name, err);
         t->present[i] = rc == 0;
     }
     if (rc) {

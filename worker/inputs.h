@@ -15,6 +15,7 @@
 
 #include "bind.h"
 #include "dataset.h"
+#include "arena.h"
 #include "evdev.h"
 #include "model.h"
 
@@ -34,6 +35,7 @@ struct ev_tensors {
     bool *present;                      /* false: absent optional input or scalar */
     double *scalar_f; int64_t *scalar_i;
     int hooked;                         /* index of a hook-filled input or -1 */
+    struct ev_arena *arena;             /* buffers sub-allocated from it (borrowed), or NULL */
 };
 
 /* Per-trial seed for input i. Pure. */
@@ -41,13 +43,15 @@ uint64_t ev_input_seed(uint64_t trial_seed, int i);
 /* Seed of trial t of workload uuid under the request seed. Pure. */
 uint64_t ev_trial_seed(uint64_t req_seed, const char *uuid, int trial);
 
-/* Allocate and fill the inputs. Errors (bad blob, OOM) return a code with err set. */
+/* Allocate and fill the inputs, in arena's current slot (the buffers a
+ * runner sees) or, with arena NULL, in buffers of their own. Errors (bad
+ * blob, OOM) return a code with err set. */
 int ev_inputs_make(struct ev_dev *d, const struct kf_dataset *ds, const struct kf_definition *def,
                    const struct kf_workload *w, const struct kf_binding *b, uint64_t seed,
-                   struct ev_tensors **out, struct kf_err *err);
-/* Allocate outputs (guards set, data uninitialised). */
+                   struct ev_arena *arena, struct ev_tensors **out, struct kf_err *err);
+/* Allocate outputs (guards set, data uninitialised), in arena as above. */
 int ev_outputs_make(struct ev_dev *d, const struct kf_definition *def, const struct kf_binding *b,
-                    struct ev_tensors **out, struct kf_err *err);
+                    struct ev_arena *arena, struct ev_tensors **out, struct kf_err *err);
 void ev_tensors_free(struct ev_tensors *t);
 /* Host copy of tensor i (downloaded once; borrowed). NULL if absent. */
 const void *ev_tensor_host(struct ev_dev *d, struct ev_tensors *t, int i, struct kf_err *err);

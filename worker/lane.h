@@ -9,7 +9,8 @@
  * `run` makes one call on a stream (the ev_run_fn of timing.h, so every lane
  * is timed by the same CUPTI code), `unbind`/`close` release.
  *
- * Lanes: "nvrtc" (worker/lane_nvrtc.c), "tvm-ffi" (worker/lane_tvmffi.c).
+ * Lanes: "nvrtc" (worker/lane_nvrtc.c), "tvm-ffi" (worker/lane_tvmffi.c),
+ * "python" (worker/lane_python.c; its runner is worker/python/kf_pyrunner.py).
  * Not thread-safe: one lane instance per runner process.
  */
 #ifndef EV_LANE_H
@@ -46,7 +47,11 @@ struct ev_call_desc {
 };
 
 struct ev_lane_ops {
-    const char *name;   /* "nvrtc", "tvm-ffi" */
+    const char *name;   /* "nvrtc", "tvm-ffi", "python" */
+    /* Which runner serves it: NULL for bin/kf-runner (then open, bind, run,
+     * unbind and close below are this lane's runner side), "python" for
+     * worker/python/kf_pyrunner.py (then they are NULL). */
+    const char *runner;
 
     /* Judge side. Build the solution for arch into artifact paths (new
      * array of new strings, *nartifacts of them; free with
@@ -67,11 +72,28 @@ struct ev_lane_ops {
      * error when there is one, so a sticky error can be told apart. */
     int (*bind)(void *lane, const struct ev_call_desc *c, CUresult *cu, struct kf_err *err);
     /* One call, enqueued on s; must leave the outputs written when s is
-     * synchronised. Matches ev_run_fn. */
+     * synchronised (after collect, for a lane that has one). Matches
+     * ev_run_fn. A failure that is the solution's own and not a CUDA error
+     * (a tvm-ffi error raised by the solution, a returned tensor of the
+     * wrong shape) returns CUDA_ERROR_INVALID_VALUE, not sticky, with the
+     * reason in last_error. */
     CUresult (*run)(void *lane, CUstream s);
     /* Release what bind made; ctx_lost: the context is gone (skip CUDA). */
     void (*unbind)(void *lane, int ctx_lost);
     void (*close)(void *lane, int ctx_lost);
+
+    /* Optional (NULL: outputs are written in place by run). For solutions
+     * that return their outputs (destination_passing_style false): copy what
+     * the last run returned into the output buffers, enqueued on s, and
+     * release it. The runner calls it after every run, outside the timed
+     * region (FIB times the value-returning call alone); the outputs are
+     * complete only after it. Returns like run. */
+    CUresult (*collect)(void *lane, CUstream s);
+    /* Optional: the reason of the last failed run/collect (borrowed, valid
+     * until the next call), and the status it deserves: KF_ST_RUNTIME_ERROR,
+     * or KF_ST_INCORRECT_SHAPE / KF_ST_INCORRECT_DTYPE for a returned tensor
+     * of the wrong shape or dtype. NULL message: no failure recorded. */
+    const char *(*last_error)(void *lane, int *status);
 };
 
 /* The lane of a solution ("nvrtc" for spec.binding "nvrtc"; "tvm-ffi" for
@@ -81,5 +103,8 @@ const struct ev_lane_ops *ev_lane_for(const struct kf_solution *sol, const char 
 /* By name; NULL if unknown. */
 const struct ev_lane_ops *ev_lane_find(const char *name);
 void ev_lane_artifacts_free(char **artifacts, int n);
+/* True for what the Python lane serves: language python, triton, tilelang,
+ * or cuda/cpp with binding "torch". Pure. */
+int ev_lane_is_python(const struct kf_solution *sol);
 
 #endif

@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "evconfig.h"
 #include "jsonio.h"
+#include "lane_tvmffi.h"
 #include "log.h"
 #include "probe.h"
 #include "selftest.h"
@@ -40,7 +41,7 @@ static void on_signal(int sig)
 /* Settings. */
 static int64_t c_device, c_lease_ms, c_log_tail, c_max_tasks;
 static char *c_redis, *c_redis_password, *c_dataset, *c_cache, *c_kernels, *c_secret,
-    *c_worker_id, *c_log_level, *c_config, *c_eval_config;
+    *c_worker_id, *c_log_level, *c_config, *c_eval_config, *c_tvm_ffi_root;
 static double c_wl_timeout, c_startup, c_task_timeout, c_heartbeat, c_probe_timeout,
     c_stop_grace;
 static bool c_require_gpu, c_self_test, c_startup_self_test;
@@ -71,6 +72,10 @@ static struct kf_cfg_opt opts[] = {
      "eval config file (JSON layers default/op_type/definition; e.g. "
      "deploy/eval-contest.json) [default: flashinfer-bench defaults]",
      &c_eval_config, NULL},
+    {"tvm-ffi-root", "KF_TVM_FFI_ROOT", KF_CFG_STR, NULL, 1, 0,
+     "apache-tvm-ffi package root (include/tvm/ffi, lib/libtvm_ffi.so) for the tvm-ffi lane "
+     "[default: the path `make deps` wrote to var/tvm-ffi-root]",
+     &c_tvm_ffi_root, NULL},
     {"workload-timeout", "KF_WORKLOAD_TIMEOUT", KF_CFG_DOUBLE, "300", 0.1, 86400,
      "upper bound of the per-workload deadline in seconds (the eval config may set less)",
      &c_wl_timeout, NULL},
@@ -220,6 +225,18 @@ int main(int argc, char **argv)
         c_worker_id = xstrdup(idbuf);
     }
     kf_config_log(&cfg, "worker");
+    /* The judge children read the tvm-ffi root from the environment
+     * (worker/lane_tvmffi.c): pass a file or flag setting on. */
+    if (c_tvm_ffi_root && *c_tvm_ffi_root)
+        setenv("KF_TVM_FFI_ROOT", c_tvm_ffi_root, 1);
+    {
+        char root[1024];
+        if (ev_tvmffi_root(root, sizeof root, &err) == 0)
+            log_info("worker", "tvm-ffi lane: root %s", root);
+        else
+            log_warn("worker", "tvm-ffi lane unavailable: %s", err.msg);
+        kf_err_clear(&err);
+    }
     if (!c_secret || !*c_secret) {
         if (random_secret(rnd) < 0) {
             log_error("worker", "cannot read /dev/urandom for a seed secret");

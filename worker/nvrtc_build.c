@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compile_opts.h"
 #include "log.h"
 #include "sha256.h"
 #include "xalloc.h"
@@ -43,22 +44,43 @@ static const char *cuda_home(void)
     return h && *h ? h : "/usr/local/cuda";
 }
 
-/* Options shared by every compile; *n receives the count. Strings static. */
-static const char **nvrtc_opts(const char *arch, int *n)
+#define MAX_USER_OPTS 64
+
+/* Options shared by every compile, then the solution's spec.compile_options
+ * (allow-listed, lib/compile_opts.h; -Xptxas=X spelled --ptxas-options=X; a
+ * -std replaces the default). *n receives the count. Strings static or
+ * borrowed from sol (which may be NULL). */
+static const char **nvrtc_opts(const char *arch, const struct kf_solution *sol, int *n)
 {
-    static char inc[600], inc2[600], archopt[64];
-    static const char *opts[8];
+    static char inc[600], inc2[600], archopt[64], ptxas[MAX_USER_OPTS][200];
+    static const char *opts[8 + MAX_USER_OPTS];
+    const char *std = "-std=c++17";
     struct stat st;
-    int k = 0;
+    int k = 0, nu = sol ? sol->spec.ncompile_options : 0;
+    if (nu > MAX_USER_OPTS)
+        nu = MAX_USER_OPTS;
+    for (int i = 0; i < nu; i++)
+        if (strncmp(sol->spec.compile_options[i], "-std=", 5) == 0)
+            std = sol->spec.compile_options[i];
     snprintf(archopt, sizeof archopt, "--gpu-architecture=%s", arch);
     snprintf(inc, sizeof inc, "--include-path=%s/include", cuda_home());
     snprintf(inc2, sizeof inc2, "%s/include/cccl", cuda_home());
-    opts[k++] = "-std=c++17";
+    opts[k++] = std;
     opts[k++] = archopt;
     opts[k++] = inc;
     if (stat(inc2, &st) == 0 && S_ISDIR(st.st_mode)) {
         snprintf(inc2, sizeof inc2, "--include-path=%s/include/cccl", cuda_home());
         opts[k++] = inc2;
+    }
+    for (int i = 0; i < nu; i++) {
+        const char *o = sol->spec.compile_options[i];
+        if (strncmp(o, "-std=", 5) == 0)
+            continue;
+        if (strncmp(o, "-Xptxas=", 8) == 0) {
+            snprintf(ptxas[i], sizeof ptxas[i], "--ptxas-options=%s", o + 8);
+            o = ptxas[i];
+        }
+        opts[k++] = o;
     }
     *n = k;
     return opts;
@@ -71,7 +93,8 @@ static int ends_with(const char *s, const char *suf)
 }
 
 static int compile_tu(const char *name, const char *src, int nh, const char *const *hsrc,
-                      const char *const *hnames, const char *arch, void **cubin, size_t *size,
+                      const char *const *hnames, const char *arch,
+                      const struct kf_solution *sol, void **cubin, size_t *size,
                       char **log_out, struct kf_err *err)
 {
     nvrtcProgram prog;
@@ -86,7 +109,7 @@ static int compile_tu(const char *name, const char *src, int nh, const char *con
     r = nvrtcCreateProgram(&prog, src, name, nh, hsrc, hnames);
     if (r != NVRTC_SUCCESS)
         return kf_err_set(err, KF_ECUDA, name, "nvrtcCreateProgram: %s", nvrtcGetErrorString(r));
-    opts = nvrtc_opts(arch, &nopt);
+    opts = nvrtc_opts(arch, sol, &nopt);
     r = nvrtcCompileProgram(prog, nopt, opts);
     if (nvrtcGetProgramLogSize(prog, &logsz) == NVRTC_SUCCESS && logsz > 1 && log_out) {
         *log_out = xmalloc(logsz + 1);
@@ -116,10 +139,10 @@ out:
 int ev_nvrtc_compile_src(const char *name, const char *src, const char *arch, void **cubin,
                          size_t *size, char **log_out, struct kf_err *err)
 {
-    return compile_tu(name, src, 0, NULL, NULL, arch, cubin, size, log_out, err);
+    return compile_tu(name, src, 0, NULL, NULL, arch, NULL, cubin, size, log_out, err);
 }
 
-static void mkdirs(const char *dir)
+void ev_mkdirs(const char *dir)
 {
     char *p = xstrdup(dir);
     for (char *s = p + 1; *s; s++) {
@@ -156,7 +179,7 @@ static int cache_read(const char *path, void **data, size_t *size)
     return 0;
 }
 
-static void cache_write(const char *path, const void *data, size_t size)
+int ev_file_write_atomic(const char *path, const void *data, size_t size)
 {
     char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
     FILE *f = fopen(tmp, "wb");
@@ -165,12 +188,13 @@ static void cache_write(const char *path, const void *data, size_t size)
         ok &= fclose(f) == 0;
         if (ok && rename(tmp, path) == 0) {
             free(tmp);
-            return;
+            return 0;
         }
     }
     unlink(tmp);
     log_warn("nvrtc", "cannot write cache file path=%s err=%s", path, strerror(errno));
     free(tmp);
+    return KF_EIO;
 }
 
 int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *cache_dir,
@@ -185,6 +209,19 @@ int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *
     memset(out, 0, sizeof *out);
     out->log = xstrdup("");
     out->cached = 1;
+    if (sol->spec.ncompile_options > MAX_USER_OPTS)
+        return kf_err_set(err, KF_EINVAL, "spec.compile_options", "at most %d flags",
+                          MAX_USER_OPTS);
+    for (int i = 0; i < sol->spec.ncompile_options; i++) {
+        enum kf_copt_kind kind;
+        const char *why = NULL;
+        if (kf_copt_check(sol->spec.compile_options[i], KF_COPT_NVRTC, &kind, &why) != 0) {
+            char path[64];
+            snprintf(path, sizeof path, "spec.compile_options[%d]", i);
+            return kf_err_set(err, KF_EINVAL, path, "'%.80s': %s",
+                              sol->spec.compile_options[i], why);
+        }
+    }
     hsrc = xcalloc((size_t)sol->nsources + 1, sizeof *hsrc);
     hnames = xcalloc((size_t)sol->nsources + 1, sizeof *hnames);
     out->cubins = xcalloc((size_t)sol->nsources + 1, sizeof *out->cubins);
@@ -195,7 +232,7 @@ int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *
     ev_sha256_str(&common, "kernelfarm-nvrtc-v1");
     ev_sha256_str(&common, arch);
     ev_sha256_str(&common, ev_nvrtc_version());
-    opts = nvrtc_opts(arch, &nopt);
+    opts = nvrtc_opts(arch, sol, &nopt);
     for (int i = 0; i < nopt; i++)
         ev_sha256_str(&common, opts[i]);
     ev_sha256_str(&common, sol->spec.entry_point);
@@ -210,7 +247,7 @@ int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *
     }
     if (cache_dir) {
         dir = xasprintf("%s/cubin", cache_dir);
-        mkdirs(dir);
+        ev_mkdirs(dir);
     }
     for (int i = 0; i < sol->nsources; i++) {
         const struct kf_source *s = &sol->sources[i];
@@ -227,22 +264,23 @@ int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *
         if (dir) {
             path = xasprintf("%s/%s.cubin", dir, hex);
             if (cache_read(path, &cb->data, &cb->size) == 0) {
-                free(path);
+                cb->path = path;
                 continue;
             }
         }
         out->cached = 0;
-        rc = compile_tu(s->path, s->content, nh, hsrc, hnames, arch, &cb->data, &cb->size, &tlog,
-                        err);
+        rc = compile_tu(s->path, s->content, nh, hsrc, hnames, arch, sol, &cb->data, &cb->size,
+                        &tlog, err);
         if (tlog && *tlog) {
             size_t tl = strlen(tlog), pl = strlen(s->path);
             out->log = xrealloc(out->log, loglen + pl + tl + 4);
             loglen += (size_t)sprintf(out->log + loglen, "%s:\n%s\n", s->path, tlog);
         }
         free(tlog);
-        if (rc == 0 && path)
-            cache_write(path, cb->data, cb->size);
-        free(path);
+        if (rc == 0 && path && ev_file_write_atomic(path, cb->data, cb->size) == 0)
+            cb->path = path;
+        else
+            free(path);
         if (rc)
             break;
     }
@@ -260,6 +298,7 @@ void ev_build_free(struct ev_build *b)
         return;
     for (int i = 0; i < b->ncubins; i++) {
         free(b->cubins[i].tu);
+        free(b->cubins[i].path);
         free(b->cubins[i].data);
     }
     free(b->cubins);

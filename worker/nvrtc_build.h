@@ -17,6 +17,7 @@
 
 struct ev_cubin {
     char *tu;          /* source path of the translation unit */
+    char *path;        /* its file in the cache (new), or NULL without a cache */
     void *data; size_t size;
 };
 
@@ -40,6 +41,11 @@ const char *ev_nvrtc_version(void);
 int ev_nvrtc_build(const struct kf_solution *sol, const char *arch, const char *cache_dir,
                    struct ev_build *out, struct kf_err *err);
 void ev_build_free(struct ev_build *b);
+
+/* mkdir -p (errors ignored: the next open reports them). */
+void ev_mkdirs(const char *dir);
+/* Write a file through a temporary name and rename; 0 or KF_EIO (logged). */
+int ev_file_write_atomic(const char *path, const void *data, size_t size);
 
 /* Compile one source string (no headers) for arch into a cubin (new,
  * free()); *log_out new string (may be NULL). For the built-in kernels. */

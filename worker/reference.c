@@ -174,7 +174,7 @@ int ev_ref_run(struct ev_ref *r, struct ev_dev *d, struct ev_timer *tm, const st
     }
     if ((rc = ev_prog_plan(&r->prog, d, def, b, &plan, err)))
         goto out;
-    if ((rc = ev_outputs_make(d, def, b, &out, err)))
+    if ((rc = ev_outputs_make(d, def, b, NULL, &out, err)))
         goto out;
     if ((cu = ev_poison_outputs(d, def, out)) != CUDA_SUCCESS ||
         (cu = ev_guard_snapshot(d, in, out)) != CUDA_SUCCESS) {

@@ -12,15 +12,18 @@
 #   C  conformance_{gdn,dsa,moe}.py: reference + example kernels against the
 #      official PyTorch reference on all workloads
 #   D  bench/eval_bench.sh (reuses phase B's wall times and traces)
+#   E  the exploit suite, tests/gpu/exploits/run.py (docs/exploits.md); not
+#      among the default phases (it needs about 5 minutes): PHASES="A E"
 # Output under $OUT (default ./out), at most 5 files (the device returns 8):
 #   full.log     everything printed (also on stdout)
-#   summary.txt  the phase table and phase B's table
+#   summary.txt  the phase table, phase B's table and phase E's
 #   bench.txt    phase D's tables
 #   logs.tgz     every phase's logs, traces_<def>.jsonl, conformance JSON,
 #                Nsight Compute CSVs (no caches)
-# Environment: PHASES (default "A B C D"), FULL_BUDGET_S (540), BUDGET_A/B/C/D
-# (nominal seconds: 140/160/70/150; time a phase leaves unused goes to the
-# next), KF_FULL_WORK (scratch, default /tmp/kf-full).
+# Environment: PHASES (default "A B C D"), FULL_BUDGET_S (540), BUDGET_A/B/C/D/E
+# (nominal seconds: 140/160/70/150/360; time a phase leaves unused goes to the
+# next), KF_FULL_WORK (scratch, default /tmp/kf-full). Phase A leaves the
+# exploit suite to phase E (KF_GPU_EXPLOITS=0).
 # Exit status: 0 when every phase run passed.
 set -u
 T0=$(date +%s)
@@ -34,7 +37,8 @@ rm -rf "$W"
 mkdir -p "$W"
 PHASES=${PHASES:-A B C D}
 TOTAL=${FULL_BUDGET_S:-540}
-declare -A NOMINAL=([A]=${BUDGET_A:-140} [B]=${BUDGET_B:-160} [C]=${BUDGET_C:-70} [D]=${BUDGET_D:-150})
+declare -A NOMINAL=([A]=${BUDGET_A:-140} [B]=${BUDGET_B:-160} [C]=${BUDGET_C:-70} [D]=${BUDGET_D:-150}
+                   [E]=${BUDGET_E:-360})
 declare -A RESULT SECS
 DATASET=var/dataset
 CONFIG=deploy/eval-contest.json
@@ -48,6 +52,7 @@ finish() {
             printf "%-6s %-8s %8s\n" "$p" "${RESULT[$p]:-not-run}" "${SECS[$p]:--}"
         done
         [ -f "$W/B/table.txt" ] && { echo; cat "$W/B/table.txt"; }
+        [ -f "$W/E/table.txt" ] && { echo; echo "phase E: the exploit suite"; cat "$W/E/table.txt"; }
     } | tee "$OUT/summary.txt"
     tar czf "$OUT/logs.tgz" -C "$W" --exclude='cache*' --exclude='*.cubin' --exclude='*.safetensors' . 2>/dev/null
     ls -l "$OUT"
@@ -120,7 +125,7 @@ run_phase() {
 # ---- A: the GPU suite
 phase_A() {
     # OUT points into the scratch dir: test_stack.py writes its logs under $OUT/stack
-    OUT="$W/A" KF="$KF" KF_GPU_DATASET="$DATASET" KF_GPU_OUT="$W/A" \
+    OUT="$W/A" KF="$KF" KF_GPU_DATASET="$DATASET" KF_GPU_OUT="$W/A" KF_GPU_EXPLOITS=0 \
         timeout -k 10 "$BUDGET" tests/gpu/run.sh >"$W/A/run.log" 2>&1
     local rc=$?
     grep -E "^(ok|FAIL|not ok)|passed, .* failed|FATAL" "$W/A/run.log" | tail -n 40
@@ -219,11 +224,22 @@ phase_D() {
     return $rc
 }
 
+# ---- E: the exploit suite
+phase_E() {
+    KF="$KF" KF_GPU_DATASET="$DATASET" KF_GPU_OUT="$W/E" KF_GPU_CACHE="$W/E/cache" \
+        timeout -k 10 "$BUDGET" python3 tests/gpu/exploits/run.py --budget $(( BUDGET > 60 ? BUDGET - 30 : 30 )) \
+        >"$W/E/run.log" 2>&1
+    local rc=$?
+    grep -E " \| |^      |passed, .* failed|FATAL" "$W/E/run.log" | cut -c1-400 | tee "$W/E/table.txt" | tail -n 120
+    [ $rc -eq 124 ] && echo "phase E: TIMED OUT after $BUDGET s"
+    return $rc
+}
+
 run_phases() {
 for p in $PHASES; do
     case $p in
-        A|B|C|D) run_phase "$p" "phase_$p" ;;
-        *) echo "unknown phase $p (PHASES takes A B C D)"; RESULT[$p]=unknown ;;
+        A|B|C|D|E) run_phase "$p" "phase_$p" ;;
+        *) echo "unknown phase $p (PHASES takes A B C D E)"; RESULT[$p]=unknown ;;
     esac
 done
 finish

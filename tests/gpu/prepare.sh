@@ -2,7 +2,7 @@
 # tests/gpu/prepare.sh: run HERE (the Debian development machine), before a
 # device run of tests/gpu/full.sh on a bare GPU host. It
 #   1. builds the programs (make all bench);
-#   2. packs bin/kf, bin/kf-server, bin/kf-worker (+ redis-server, redis-cli
+#   2. packs bin/kf, bin/kf-server, bin/kf-worker, bin/kf-runner (+ redis-server, redis-cli
 #      and the shared libraries a bare host lacks) into .gpuhost/ with
 #      ../shared/gpu-host/pack.sh (GPU_HOST_PACK overrides the path);
 #   3. copies the contest definitions and the workload files the conformance
@@ -30,14 +30,14 @@ echo "== make all bench"
 make --no-print-directory all bench
 
 echo "== pack .gpuhost"
-progs=(bin/kf bin/kf-server bin/kf-worker)
+progs=(bin/kf bin/kf-server bin/kf-worker bin/kf-runner bin/libkfrunner.so)
 # GPU test programs and benchmarks built from C (bench/timer_offset)
 for p in build/tests/gpu_* build/bench/*; do
     [ -f "$p" ] && [ -x "$p" ] && progs+=("$p")
 done
 rm -rf .gpuhost
 "$PACK" .gpuhost "${progs[@]}"
-for p in kf kf-server kf-worker redis-server redis-cli; do
+for p in kf kf-server kf-worker kf-runner redis-server redis-cli; do
     [ -x ".gpuhost/bin/$p" ] || die ".gpuhost/bin/$p missing after pack"
 done
 # the packed programs must resolve every library from .gpuhost/lib or the host's

@@ -10,7 +10,8 @@
 #      still evaluated), a mutated input -> RUNTIME_ERROR, a syntax error ->
 #      COMPILE_ERROR with the NVRTC log, outputs written on the first call
 #      only -> caught;
-#   3. every other GPU test, tests/gpu/test_*.sh (e.g. the whole stack).
+#   3. every other GPU test, tests/gpu/test_*.sh (e.g. the whole stack, the
+#      exploit suite of tests/gpu/exploits/: docs/exploits.md).
 # Environment: KF (default bin/kf), KF_GPU_DATASET (default var/dataset,
 # synthesized if missing), KF_GPU_WORKLOADS (workloads per definition,
 # default 3; 0 = all), KF_GPU_RUN_ARGS (extra kf run flags), KF_GPU_OUT

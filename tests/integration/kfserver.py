@@ -85,14 +85,15 @@ def example_solution():
 
 
 def fib_name(sol):
-    """flashinfer-bench Solution.with_unique_name() plus kernelfarm's launch plan."""
+    """flashinfer-bench Solution.with_unique_name() plus kernelfarm's launch plan and
+    compile options."""
     h = hashlib.sha1()
     spec = sol["spec"]
     parts = [sol["definition"], spec["language"], spec["entry_point"], spec.get("binding") or ""]
     parts += spec.get("dependencies", [])
     for s in sol["sources"]:
         parts += [s["path"], s["content"]]
-    for k in ("launch", "workspace"):
+    for k in ("launch", "workspace", "compile_options"):
         if k in spec:
             parts.append(json.dumps(spec[k], sort_keys=True, separators=(",", ":"),
                                     ensure_ascii=False))

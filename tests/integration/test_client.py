@@ -86,6 +86,23 @@ def run(tmp, s, redis):
     rc, out, err = kf(s, "results", env={"KF_URL": "http://127.0.0.1:1"})
     R.check("kf results without a server: clear error, exit 1", rc == 1 and "cannot connect" in err)
 
+    # a contest starter-kit directory is packed, then submitted
+    kit = os.path.join(K.ROOT, "tests", "data", "starter", "cuda")
+    rc, packed, err = kf(s, "pack", kit)
+    R.check("kf pack starter-kit directory", rc == 0 and json.loads(packed)["spec"]["entry_point"]
+            == "kernel.cu::kernel", err)
+    rc, out, err = kf(s, "submit", kit, "--json")
+    R.check("kf submit starter-kit directory", rc == 0 and json.loads(out).get("task_id")
+            and json.loads(out).get("solution") == K.fib_name(json.loads(packed)), out + err)
+    broken = os.path.join(tmp, "kit")
+    os.makedirs(os.path.join(broken, "solution", "cuda"))
+    open(os.path.join(broken, "config.toml"), "w").write(
+        "[solution]\nname = \"n\"\ndefinition = \"%s\"\nauthor = \"a\"\n[build]\n"
+        "language = \"cuda\"\nentry_point = kernel\n" % K.GDN)
+    rc, out, err = kf(s, "submit", broken)
+    R.check("kf submit broken starter kit: config.toml line and key, exit 1", rc == 1
+            and "config.toml:7" in err and "entry_point" in err, err)
+
 
 def main():
     tmp = tempfile.mkdtemp(prefix="kf-test-client-")

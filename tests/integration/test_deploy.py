@@ -125,6 +125,10 @@ def test_dockerfile():
     R.check("Dockerfile: CUDA_HOME is where the staged NVRTC headers are copied",
             "CUDA_HOME=/opt/kernelfarm/cuda" in w
             and "COPY --from=build /opt/cuda-headers/include /opt/kernelfarm/cuda/include" in w)
+    R.check("Dockerfile: the worker image has kf-runner beside kf-worker (the judge starts it "
+            "from kf-worker's directory) and the Python lane's files",
+            re.search(r"COPY --from=build [^\n]*/src/bin/kf-runner[^\n]*(\\\n[^\n]*)?/opt/kernelfarm/bin/", w)
+            is not None and "/opt/kernelfarm/worker/python" in w)
     R.check("Dockerfile: the worker entry point starts one kf-worker per GPU",
             "worker-per-gpu.sh" in w and 'ENTRYPOINT ["/opt/kernelfarm/bin/worker-per-gpu.sh"]' in w)
     R.check("Dockerfile: the server image has a HEALTHCHECK on /health",

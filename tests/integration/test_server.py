@@ -334,6 +334,26 @@ def test_flow(s, sock, uuids):
             and "kf_queue_depth " in m and 'kf_tasks{state="completed"} 2' in m
             and 'kf_task_evaluation_seconds_bucket{le="+Inf"}' in m
             and "kf_workers_live 1" in m, m[-1500:])
+    # tvm-ffi solutions with kernelfarm's compile_options: part of the name; off-list refused
+    tv = {"name": "tv_opts", "definition": K.GDN, "author": "docs",
+          "spec": {"language": "cuda", "target_hardware": ["cuda"],
+                   "entry_point": "k.cu::gdn", "compile_options": ["-O3", "-DBLOCK=128"]},
+          "sources": [{"path": "k.cu", "content": "// tvm-ffi\n"}]}
+    r = s.http("POST", "/evaluate", body={"solution": tv, "workload_uuids": [uuids[0]]})
+    n1 = r.json().get("normalized_solution_name") if r.status == 200 else None
+    R.check("compile_options accepted and hashed into the normalized name", r.status == 200
+            and n1 == K.fib_name(tv), r.data)
+    tv["spec"]["compile_options"] = ["-O2", "-DBLOCK=128"]
+    r = s.http("POST", "/evaluate", body={"solution": tv, "workload_uuids": [uuids[0]]})
+    R.check("other compile_options -> another normalized name", r.status == 200
+            and r.json()["normalized_solution_name"] not in (n1, None), r.data)
+    tv["spec"]["compile_options"] = ["-O3", "-I/etc"]
+    r = s.http("POST", "/solutions", body=tv)
+    e = err_of(r)
+    R.check("compile option off the allow-list -> 400 naming it", r.status == 400 and e
+            and e.get("path") == "spec.compile_options[1]" and "-I/etc" in e.get("message", ""),
+            r.data)
+
     r = s.http("POST", "/drain")
     R.check("POST /drain", r.status == 200 and r.json()["status"] == "draining")
     r = s.http("POST", "/solutions?rerun=1", body=sol)

@@ -177,8 +177,11 @@ static int fake_eval(const struct ev_request *req, ev_progress_fn progress, void
         } else if (strncmp(u, "noref", 5) == 0) {
             json_decref(all);
             return kf_err_set(err, KF_ENOENT, NULL, "no reference kernel for fake_def");
-        } else if (strncmp(u, "rterr", 5) == 0) {
+        } else if (strncmp(u, "rterr", 5) == 0 || strncmp(u, "jlost", 5) == 0) {
             t = fake_trace(w, "RUNTIME_ERROR", log);
+            if (u[0] == 'j')   /* the judge's own context is gone */
+                json_object_set_new(json_object_get(t, "evaluation"), "kernelfarm",
+                                    json_pack("{s:b}", "judge_context_lost", 1));
             progress(ctx, i + 1, req->nworkloads, t);
             json_array_append_new(all, t);
             continue;
@@ -441,15 +444,29 @@ END_TEST
 START_TEST(test_forged_done) { bad_frame_case("forged-2", "done after"); }
 END_TEST
 
+/* A lost judge context: the rest of the workloads in a fresh judge. */
 START_TEST(test_runtime_error_fresh_process)
 {
-    const char *u[] = {"ok-1", "rterr-2", "ok-3", "ok-4"};
+    const char *u[] = {"ok-1", "jlost-2", "ok-3", "ok-4"};
     json_t *t = run(u, 4, 0);
     ck_assert_str_eq(status_of(t, 1), "RUNTIME_ERROR");
     ck_assert_str_eq(status_of(t, 2), "PASSED");
     ck_assert_int_eq(pid_in_log(t, 0), pid_in_log(t, 1));
     ck_assert_int_ne(pid_in_log(t, 1), pid_in_log(t, 2));
     ck_assert_int_eq(pid_in_log(t, 2), pid_in_log(t, 3));
+    json_decref(t);
+}
+END_TEST
+
+/* The solution's runtime error ends only its runner: the same judge goes on. */
+START_TEST(test_runtime_error_same_judge)
+{
+    const char *u[] = {"ok-1", "rterr-2", "ok-3"};
+    json_t *t = run(u, 3, 0);
+    ck_assert_str_eq(status_of(t, 1), "RUNTIME_ERROR");
+    ck_assert_str_eq(status_of(t, 2), "PASSED");
+    ck_assert_int_eq(pid_in_log(t, 0), pid_in_log(t, 1));
+    ck_assert_int_eq(pid_in_log(t, 1), pid_in_log(t, 2));
     json_decref(t);
 }
 END_TEST
@@ -620,6 +637,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_nullability);
     tcase_add_test(tc, test_forged_done);
     tcase_add_test(tc, test_runtime_error_fresh_process);
+    tcase_add_test(tc, test_runtime_error_same_judge);
     tcase_add_test(tc, test_engine_failure);
     tcase_add_test(tc, test_engine_failure_other);
     tcase_add_test(tc, test_abandon);

@@ -7,6 +7,7 @@
 
 #include "compare.h"
 #include "dtype.h"
+#include "evaluators.h"
 #include "kf_check.h"
 
 START_TEST(test_exact_and_tolerance)
@@ -265,6 +266,33 @@ START_TEST(test_topk_random_bruteforce)
 }
 END_TEST
 
+/* The per-definition table: the contest's DSA definitions get their
+ * evaluators and hooks, every other definition the default row. */
+START_TEST(test_definition_rules)
+{
+    struct kf_definition d;
+    const struct ev_def_rules *r;
+    memset(&d, 0, sizeof d);
+    d.name = "dsa_topk_indexer_fp8_h64_d128_topk2048_ps64";
+    r = ev_def_rules_for(&d);
+    ck_assert_int_eq(r->evaluator, EV_EVAL_TOPK_SET);
+    ck_assert_str_eq(r->set_output, "topk_indices");
+    ck_assert_str_eq(r->hook_input, "k_index_cache_fp8");
+    ck_assert_str_eq(ev_evaluator_name(ev_evaluator_for(&d)), "topk_index_set");
+    d.name = "dsa_sparse_attention_h16_ckv512_kpe64_topk2048_ps64";
+    r = ev_def_rules_for(&d);
+    ck_assert_int_eq(r->evaluator, EV_EVAL_DSA_ATTN);
+    ck_assert_str_eq(r->note_output, "lse");
+    ck_assert_ptr_null(r->hook_input);
+    d.name = "gdn_decode_qk4_v8_d128_k_last";
+    r = ev_def_rules_for(&d);
+    ck_assert_int_eq(r->evaluator, EV_EVAL_DEFAULT);
+    ck_assert_ptr_null(r->set_output);
+    ck_assert_ptr_null(r->hook_input);
+    ck_assert_str_eq(ev_evaluator_name(ev_evaluator_for(&d)), "elementwise");
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("compare");
@@ -278,6 +306,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_topk_bad);
     tcase_add_test(tc, test_topk_short_sequence);
     tcase_add_test(tc, test_topk_random_bruteforce);
+    tcase_add_test(tc, test_definition_rules);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -31,6 +31,50 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.trials, 3);
     ck_assert(c.rtol == 1e-2 && c.atol == 1e-2);
     ck_assert(c.required_matched_ratio == 1.0);
+    ck_assert(c.floor_margin == 0.8);
+}
+END_TEST
+
+/* floor_margin: layered like the others, bounded to [0, 1] (0 disables the
+ * floor), shown in the config JSON, and never taken from a request. */
+START_TEST(test_floor_margin)
+{
+    struct ev_config c;
+    struct kf_err err = {0};
+    struct kf_definition d = mkdef("gdn_decode_x", "gdn");
+    json_t *file = json_loads("{\"default\":{\"floor_margin\":0.9},\"op_type\":{\"gdn\":"
+                              "{\"floor_margin\":0.7}},\"definition\":{\"gdn_decode_x\":"
+                              "{\"floor_margin\":0}}}", 0, NULL), *bad, *j;
+    ck_assert_int_eq(ev_config_resolve(file, &d, NULL, &c, &err), 0);
+    ck_assert(c.floor_margin == 0);
+    d = mkdef("gdn_prefill_x", "gdn");
+    ck_assert_int_eq(ev_config_resolve(file, &d, NULL, &c, &err), 0);
+    ck_assert(c.floor_margin == 0.7);
+    d = mkdef("other", "attn");
+    ck_assert_int_eq(ev_config_resolve(file, &d, NULL, &c, &err), 0);
+    ck_assert(c.floor_margin == 0.9);
+    j = ev_config_to_json(&c);
+    ck_assert(json_real_value(json_object_get(j, "floor_margin")) == 0.9);
+    json_decref(j);
+    /* a request may not lower (or even restate) it */
+    bad = json_loads("{\"floor_margin\":0}", 0, NULL);
+    ck_assert_int_eq(ev_config_resolve(file, &d, bad, &c, &err), KF_EPERM);
+    ck_assert_str_eq(err.path, "config.floor_margin");
+    json_decref(bad);
+    json_decref(file);
+    /* bounds and type, with the layer's path */
+    bad = json_loads("{\"default\":{\"floor_margin\":1.2}}", 0, NULL);
+    ck_assert_int_eq(ev_config_resolve(bad, &d, NULL, &c, &err), KF_EINVAL);
+    ck_assert_str_eq(err.path, "default.floor_margin");
+    json_decref(bad);
+    bad = json_loads("{\"op_type\":{\"attn\":{\"floor_margin\":-0.1}}}", 0, NULL);
+    ck_assert_int_eq(ev_config_resolve(bad, &d, NULL, &c, &err), KF_EINVAL);
+    ck_assert_str_eq(err.path, "op_type.attn.floor_margin");
+    json_decref(bad);
+    bad = json_loads("{\"definition\":{\"other\":{\"floor_margin\":\"0.8\"}}}", 0, NULL);
+    ck_assert_int_eq(ev_config_resolve(bad, &d, NULL, &c, &err), KF_EINVAL);
+    ck_assert_str_eq(err.path, "definition.other.floor_margin");
+    json_decref(bad);
 }
 END_TEST
 
@@ -96,7 +140,38 @@ START_TEST(test_contest_file)
     ck_assert_int_eq(ev_config_resolve(f, &dec, NULL, &c, &err), 0);
     ck_assert_int_eq(c.warmup, 10);
     ck_assert_int_eq(c.iterations, 50);
+    ck_assert(c.floor_margin == 0.8);
     json_decref(f);
+}
+END_TEST
+
+/* reference: "native" (default) or "pytorch", operator-only like the floor. */
+START_TEST(test_reference_choice)
+{
+    struct ev_config c;
+    struct kf_err err = {0};
+    struct kf_definition d = mkdef("gdn_decode_x", "gdn");
+    json_t *file = json_loads("{\"default\":{\"reference\":\"pytorch\"},\"definition\":"
+                              "{\"gdn_decode_x\":{\"reference\":\"native\"}}}", 0, NULL), *bad, *j;
+    ck_assert_int_eq(ev_config_resolve(NULL, &d, NULL, &c, &err), 0);
+    ck_assert_int_eq(c.pytorch_reference, 0);
+    ck_assert_int_eq(ev_config_resolve(file, &d, NULL, &c, &err), 0);
+    ck_assert_int_eq(c.pytorch_reference, 0);
+    d = mkdef("other", "attn");
+    ck_assert_int_eq(ev_config_resolve(file, &d, NULL, &c, &err), 0);
+    ck_assert_int_eq(c.pytorch_reference, 1);
+    j = ev_config_to_json(&c);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "reference")), "pytorch");
+    json_decref(j);
+    bad = json_loads("{\"reference\":\"native\"}", 0, NULL);
+    ck_assert_int_eq(ev_config_resolve(file, &d, bad, &c, &err), KF_EPERM);
+    ck_assert_str_eq(err.path, "config.reference");
+    json_decref(bad);
+    bad = json_loads("{\"default\":{\"reference\":\"torch\"}}", 0, NULL);
+    ck_assert_int_eq(ev_config_resolve(bad, &d, NULL, &c, &err), KF_EINVAL);
+    ck_assert_str_eq(err.path, "default.reference");
+    json_decref(bad);
+    json_decref(file);
 }
 END_TEST
 
@@ -106,9 +181,11 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_reference_choice);
     tcase_add_test(tc, test_layers);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_contest_file);
+    tcase_add_test(tc, test_floor_margin);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -175,6 +175,37 @@ START_TEST(test_cache)
 }
 END_TEST
 
+/* spec.compile_options reach NVRTC (a -D the source needs, -Xptxas=-v's
+ * report in the log) and are part of the cache key; a flag NVRTC has no use
+ * for is refused with its path. */
+START_TEST(test_compile_options)
+{
+    struct kf_solution *s = mini("extern \"C\" __global__ void k(float* x) { x[0] = KF_VAL; }\n");
+    struct ev_build b;
+    struct kf_err err = {0};
+    char *old[3];
+    ck_assert_int_eq(ev_nvrtc_build(s, "sm_90a", NULL, &b, &err), KF_EINVAL);  /* KF_VAL unset */
+    ev_build_free(&b);
+    old[0] = "-DKF_VAL=2.5f";
+    old[1] = "-Xptxas=-v";
+    old[2] = "-std=c++20";
+    s->spec.compile_options = old;
+    s->spec.ncompile_options = 3;
+    ck_assert_msg(ev_nvrtc_build(s, "sm_90a", NULL, &b, &err) == 0, "%s: %s\n%s", err.path,
+                  err.msg, b.log);
+    ck_assert_msg(strstr(b.log, "ptxas info"), "%s", b.log);
+    ev_build_free(&b);
+    old[2] = "-O3";
+    ck_assert_int_eq(ev_nvrtc_build(s, "sm_90a", NULL, &b, &err), KF_EINVAL);
+    ck_assert_str_eq(err.path, "spec.compile_options[2]");
+    ck_assert_msg(strstr(err.msg, "nvrtc"), "%s", err.msg);
+    ev_build_free(&b);
+    s->spec.compile_options = NULL;
+    s->spec.ncompile_options = 0;
+    kf_solution_free(s);
+}
+END_TEST
+
 START_TEST(test_arch_name)
 {
     char buf[16];
@@ -218,6 +249,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_syntax_error_log);
     tcase_add_test(tc, test_cache);
     tcase_add_test(tc, test_arch_name);
+    tcase_add_test(tc, test_compile_options);
     tcase_add_test(tc, test_sha256);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,1 @@
+# nested files are not packed (flashinfer-bench packs the top level only)
