@@ -69,13 +69,13 @@ $(BUILD)/%.o: %.c
 
 $(LIBKF): $(call obj,$(LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(LIBEVAL): $(call obj,$(EVAL_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(LIBSERVER): $(call obj,$(SERVER_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BIN)/kf-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBKF)
 	@mkdir -p $(dir $@)
@@ -114,7 +114,7 @@ deps:
 	@tools/deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory dataset
 	@tests/run.sh $(BUILD)
 

@@ -1,22 +1,15 @@
 /* queue.h: the Redis task protocol shared by kf-server and kf-worker
- * (docs/queue.md has the full key layout; schemas/queue-task.json the task).
+ * (implemented in lib/queue_*.c, one concept per file: see queue_int.h)
+ * (docs/queue.md has the full key layout, lib/keys.h every key name;
+ * schemas/queue-task.json the task record).
  *
- *   kf:tasks                 stream, one entry per queued task: {task_id, definition, solution}
- *   kf:workers               the consumer group on kf:tasks (one consumer per worker id)
- *   kf:task:<id>             hash: status, definition, solution, solution_key, workloads,
- *                            created_at, started_at, finished_at, attempts, worker,
- *                            progress_done, progress_total, error, team, entry, ...
- *   kf:solution:<name>       string: the normalized solution JSON (name = normalized name)
- *   kf:traces:<id>           list of trace JSON strings, in evaluation order
- *   kf:idem:<hash>           string: task id for (team, solution content, workload set)
- *   kf:tasks:dead            stream: dead-lettered entries {task_id, entry, deliveries, reason}
- *   kf:events                stream (capped): {task_id, status, done, total} wakes long-polls
- *   kf:worker:<id>           hash with TTL: a worker's heartbeat
- *   kf:workers:set           set of worker ids seen (stale ones pruned by readers)
- *   kf:state:<status>        sets of task ids per status (metrics, queue size)
- *   kf:board:<definition>    hash "<solution>|<hardware>" -> leaderboard entry JSON
- *   kf:board:defs            set of definitions with leaderboard entries
- *   kf:stats                 hash of counters (evaluation duration histogram, totals)
+ * Scheduling: each team has a FIFO list of pending tasks; a claim takes the
+ * head of the team served longest ago (round-robin that cannot be jumped),
+ * after the admin priority list and after tasks whose lease ran out. Every
+ * claim hands out a fresh random attempt token; every worker write below
+ * (progress, touch, trace, complete, fail, release) carries it and is
+ * refused atomically (a Lua script) with KF_ECONFLICT once the task was
+ * taken over or finished, so a stalled worker cannot touch a new attempt.
  *
  * A struct kfq_conn wraps one hiredis context: NOT thread-safe, use one per
  * thread. Every call that sees an I/O error marks the connection broken;
@@ -33,13 +26,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "keys.h"
 #include "kf_err.h"
 
-#define KFQ_STREAM "kf:tasks"
-#define KFQ_GROUP "kf:workers"
-#define KFQ_DEAD "kf:tasks:dead"
-#define KFQ_EVENTS "kf:events"
-#define KFQ_WORKER_SET "kf:workers:set"
 #define KFQ_EVENTS_MAXLEN 10000
 #define KFQ_MAX_DELIVERIES 3
 #define KFQ_DEFAULT_LEASE_MS 300000
@@ -49,7 +38,8 @@
 
 struct kfq_conn;
 
-/* url: "redis://[:password@]host[:port][/db]" or "unix:///path/to/sock" (also
+/* url: "redis://[[user]:password@]host[:port][/db]" (a user: AUTH user
+ * password, a Redis 6+ ACL user) or "unix:///path/to/sock" (also
  * a bare path starting with '/'). password may be NULL/"" (then the URL's is
  * used). Connects now; on failure still returns 0 with a broken connection
  * if lazy is true (kfq_ensure retries), else KF_EREDIS.
@@ -71,7 +61,7 @@ bool kfq_connected(const struct kfq_conn *c);
 redisReply *kfq_command(struct kfq_conn *c, struct kf_err *err, const char *fmt, ...);
 redisReply *kfq_commandargv(struct kfq_conn *c, struct kf_err *err, int argc, const char **argv,
                             const size_t *argvlen);
-/* Create the stream and consumer group if missing (idempotent). */
+/* Load the queue's Lua scripts (idempotent; checks that they compile). */
 int kfq_init(struct kfq_conn *c, struct kf_err *err);
 
 /* ---- ids and hashes ----------------------------------------------------- */
@@ -88,15 +78,16 @@ double kfq_now(void);
 /* A task as handed to a worker by kfq_worker_claim / kfq_reclaim_own. */
 struct kfq_task {
     char *id;             /* task id */
-    char *entry;          /* stream entry id ("1763780000000-0") */
+    char token[33];       /* this attempt's fencing token (secret to the worker) */
     char *definition;
     char *solution_name;  /* normalized name */
     json_t *solution;     /* the normalized solution document (owned) */
     json_t *workloads;    /* array of workload uuid strings (owned) */
     json_t *config;       /* eval config overrides object, or NULL (owned) */
     char *team;           /* "" when auth is off */
-    int64_t deliveries;   /* delivery count of the stream entry (1 = first) */
+    int64_t deliveries;   /* attempts so far, this one included (1 = first) */
     double created_at;
+    double started_at;    /* when this attempt was claimed (Redis clock, Unix s) */
 };
 void kfq_task_free(struct kfq_task *t);
 
@@ -112,6 +103,7 @@ struct kfq_submit {
     const char *team;             /* "" or NULL when auth is off */
     const char *content_hash;     /* hex: solution content + workload set (idempotency) */
     bool rerun;                   /* ignore an existing task with the same content */
+    bool priority;                /* admin: served before every team's queue */
     const char *fail_reason;      /* non-NULL: create the task already failed, not queued */
 };
 
@@ -153,45 +145,68 @@ int kfq_eval_hist(struct kfq_conn *c, int64_t counts[KFQ_HIST_N], double *sum,
 /* ---- worker side --------------------------------------------------------- */
 
 struct kfq_claim_opts {
-    const char *consumer;   /* worker id (also the consumer name) */
-    int64_t lease_ms;       /* steal entries idle longer than this (default 300000) */
-    int64_t block_ms;       /* XREADGROUP BLOCK (default 5000; 0 = do not block) */
-    int max_deliveries;     /* dead-letter beyond this many deliveries (default 3) */
+    const char *consumer;   /* worker id */
+    int64_t lease_ms;       /* a task not touched for this long is taken over (default 300000) */
+    int64_t block_ms;       /* wait this long for a submit when idle (0 = do not block) */
+    int max_deliveries;     /* dead-letter a lapsed task after this many attempts (default 3) */
 };
 
-/* Take one task: first an entry idle longer than the lease (XAUTOCLAIM),
- * else a new one (XREADGROUP >, blocking up to block_ms). Entries delivered
- * more than max_deliveries times are dead-lettered (kf:tasks:dead, task
- * failed with the reason) and skipped; entries of finished or vanished
- * tasks are acknowledged and skipped. The task is marked running with
- * attempts = deliveries; earlier partial traces are cleared.
+/* Take one task, atomically (one Lua script): first a task whose lease ran
+ * out (taken over with a new attempt, or dead-lettered to kf:tasks:dead and
+ * failed once it had max_deliveries attempts), then the admin priority
+ * list, then the head of the queue of the team served longest ago. The task
+ * is marked running under a fresh token, its earlier partial traces are
+ * cleared, and its lease runs lease_ms. When nothing is queued, waits up to
+ * block_ms for a submit (BLPOP on the wake list) and tries once more.
  * *out: new task (kfq_task_free) or NULL when nothing arrived in block_ms. */
 int kfq_worker_claim(struct kfq_conn *c, const struct kfq_claim_opts *o, struct kfq_task **out,
                      struct kf_err *err);
-/* At worker start: take back this consumer's own pending entries (left
- * by a previous run with the same worker id) one at a time; *out NULL when
- * none is left. Same dead-letter rule as kfq_worker_claim. */
+/* At worker start: take over, one at a time, tasks still running under
+ * this consumer's id (left by an earlier run with the same worker id that
+ * died), with a new attempt token; *out NULL when none is left. A task
+ * out of attempts is dead-lettered instead. */
 int kfq_reclaim_own(struct kfq_conn *c, const struct kfq_claim_opts *o, struct kfq_task **out,
                     struct kf_err *err);
-/* Keep the lease: reset the entry's idle time (XCLAIM ... JUSTID). Called
- * by kfq_task_progress; call it at least every lease/2 during long work. */
-int kfq_task_touch(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
+/* The worker writes. Each is refused with KF_ECONFLICT (and changes
+ * nothing) unless the task is still running under t->token. */
+
+/* Keep the lease: its deadline becomes now + lease_ms. Called by
+ * kfq_task_progress; call it at least every lease/2 during long work. */
+int kfq_task_touch(struct kfq_conn *c, const struct kfq_task *t, int64_t lease_ms,
                    struct kf_err *err);
-/* Progress: done of total workloads; touches the lease and emits an event. */
-int kfq_task_progress(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
-                      int done, int total, struct kf_err *err);
+/* Progress: done of total workloads; renews the lease and emits an event. */
+int kfq_task_progress(struct kfq_conn *c, const struct kfq_task *t, int64_t lease_ms, int done,
+                      int total, struct kf_err *err);
 /* Append one trace (borrowed JSON object) to kf:traces:<id>. */
 int kfq_task_add_trace(struct kfq_conn *c, const struct kfq_task *t, const json_t *trace,
                        struct kf_err *err);
-/* Finish: status completed (traces already added), XACK, leaderboard entry
- * update, duration histogram, event. */
-int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
-                      struct kf_err *err);
+
+/* The typed summary of a task's traces, kept by the worker as each trace
+ * arrives (kfq_summary_add reads a trace once) and turned into the
+ * leaderboard entry at completion: the traces are never read back. */
+struct kfq_summary {
+    int total;            /* traces */
+    int passed;           /* PASSED and not unranked */
+    int unranked;         /* marked evaluation.kernelfarm.unranked (the judge's bounds) */
+    int nspeed, nlat;
+    double speed_sum, lat_sum;
+    char hardware[64];    /* the first trace's environment.hardware, "" if none */
+    json_t *uuids;        /* workload uuids in order (owned) */
+};
+void kfq_summary_init(struct kfq_summary *s);
+void kfq_summary_add(struct kfq_summary *s, const json_t *trace);
+void kfq_summary_free(struct kfq_summary *s);
+
+/* Finish: status completed, leaderboard entry from sum (NULL or no trace:
+ * none; an entry over fewer workloads does not replace a fuller one, read
+ * and written in the same script), duration histogram, event. */
+int kfq_task_complete(struct kfq_conn *c, const struct kfq_task *t,
+                      const struct kfq_summary *sum, struct kf_err *err);
 /* Finish as failed with a task-level reason (traces added so far stay). */
-int kfq_task_fail(struct kfq_conn *c, const struct kfq_task *t, const char *consumer,
-                  const char *reason, struct kf_err *err);
+int kfq_task_fail(struct kfq_conn *c, const struct kfq_task *t, const char *reason,
+                  struct kf_err *err);
 /* Give a task back without finishing it (shutdown mid-task): status
- * pending again, the entry stays pending for XAUTOCLAIM / kfq_reclaim_own. */
+ * pending again, at the front of its team's queue. */
 int kfq_task_release(struct kfq_conn *c, const struct kfq_task *t, struct kf_err *err);
 
 struct kfq_worker_info {
@@ -203,6 +218,7 @@ struct kfq_worker_info {
     const char *task_id;    /* current task or NULL */
     int64_t pid;
     double started_at;
+    const char *self_test;  /* NULL: passed; else why it failed (field self_test) */
 };
 /* Write kf:worker:<id> with a TTL of ttl_s seconds and add to the set. */
 int kfq_heartbeat(struct kfq_conn *c, const struct kfq_worker_info *w, int ttl_s,

@@ -1,6 +1,7 @@
 /* auth.c: bearer tokens, roles, teams (see auth.h). The token table is
  * read-only after api_auth_new: thread-safe. */
 #include "auth.h"
+#include "keys.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -147,7 +148,7 @@ static bool lookup(struct api_ctx *ctx, const char *tok, struct api_principal *w
     if (!a->redis_tokens || strlen(tok) > 200)
         return false;
     struct kf_err e;
-    redisReply *r = kfq_command(api_redis(ctx), &e, "HGET kf:tokens %s", tok);
+    redisReply *r = kfq_command(api_redis(ctx), &e, "HGET " KFK_TOKENS " %s", tok);
     bool ok = false;
     if (r && r->type == REDIS_REPLY_STRING) {
         char name[64], team[64], roles[128];

@@ -34,13 +34,18 @@ void api_health(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
     json_t *wl = json_array();
     size_t i;
     json_t *w;
+    int nhealthy = 0;
     json_array_foreach(workers, i, w) {
         json_int_t dev = json_integer_value(json_object_get(w, "device"));
         char dname[32];
         snprintf(dname, sizeof dname, "cuda:%lld", (long long)dev);
-        json_t *o = json_pack("{s:s, s:b}", "device", dname, "healthy", 1);
-        const char *keys[] = {"id", "host", "hardware", "state", "task", "last_seen"};
-        for (int k = 0; k < 6; k++) {
+        /* a worker whose self-test failed takes no tasks and says why */
+        bool healthy = !json_is_string(json_object_get(w, "self_test"));
+        nhealthy += healthy;
+        json_t *o = json_pack("{s:s, s:b}", "device", dname, "healthy", healthy);
+        const char *keys[] = {"id", "host", "hardware", "state", "task", "last_seen",
+                              "self_test"};
+        for (int k = 0; k < 7; k++) {
             json_t *v = json_object_get(w, keys[k]);
             json_object_set(o, keys[k], v ? v : json_null());
         }
@@ -48,11 +53,11 @@ void api_health(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
     }
     json_decref(workers);
     int nw = (int)json_array_size(wl);
-    const char *status = draining ? "draining" : nw > 0 ? "ok" : "degraded";
+    const char *status = draining ? "draining" : nhealthy > 0 ? "ok" : "degraded";
     json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:b, s:o, s:i, s:i, s:I, s:I}", "status", status,
                           "instance_id", ctx->instance_id, "dataset_id",
                           ctx->dataset_id ? ctx->dataset_id : "", "started_at", ctx->started_at,
-                          "accepting", !draining, "workers", wl, "healthy_workers", nw,
+                          "accepting", !draining, "workers", wl, "healthy_workers", nhealthy,
                           "total_workers", nw, "queue_size", (json_int_t)n.pending,
                           "active_tasks", (json_int_t)(n.pending + n.running));
     api_json(resp, 200, o);

@@ -1,6 +1,6 @@
 /* h_submit.c: submissions. POST /evaluate (flashinfer-bench: {solution,
  * workload_uuids?, task_id?} -> {task_id, normalized_solution_name}),
- * POST /solutions (body: solution.json; ?workloads=a,b&rerun=1 -> 202
+ * POST /solutions (body: solution.json; ?workloads=a,b&rerun=1&priority=1 -> 202
  * {task_id, solution, status_url}) and GET /solutions/{name}.
  * Everything is validated before anything is queued. Thread-safe. */
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "keys.h"
 #include "auth.h"
 #include "ratelimit.h"
 #include "jsonio.h"
@@ -171,10 +172,19 @@ static int submit(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
         prepared_free(&p);
         return 1;
     }
+    /* ?priority=1: served before every team's queue (a rerun after a
+     * deadline); admins only */
+    const char *pq = api_query(req, "priority");
+    bool priority = pq && (strcmp(pq, "1") == 0 || strcmp(pq, "true") == 0);
+    if (priority && !(req->who.roles & API_ROLE_ADMIN)) {
+        api_error(resp, 403, "forbidden", "priority", "priority=1 needs an admin token");
+        prepared_free(&p);
+        return 1;
+    }
     struct kfq_submit s = {
         .task_id = client_task_id, .definition = p.def->def->name, .solution_name = p.name,
         .solution = p.doc, .workloads = p.workloads, .team = req->who.team,
-        .content_hash = p.content_hash, .rerun = rerun,
+        .content_hash = p.content_hash, .rerun = rerun, .priority = priority,
         .fail_reason = json_array_size(p.workloads) == 0
                            ? "no workloads to evaluate: the definition has none"
                            : NULL};
@@ -276,7 +286,7 @@ void api_solution_get(struct api_ctx *ctx, struct api_req *req, struct api_resp 
     const char *name = req->params[0];
     struct kfq_conn *c = api_redis(ctx);
     if (!(req->who.roles & API_ROLE_ADMIN)) {
-        redisReply *r = kfq_command(c, &err, "SISMEMBER kf:solteams:%s %s", name, req->who.team);
+        redisReply *r = kfq_command(c, &err, "SISMEMBER " KFK_SOLTEAMS " %s", name, req->who.team);
         if (!r) {
             api_error_from(resp, &err);
             return;

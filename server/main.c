@@ -15,6 +15,7 @@
 #include "config.h"
 #include "dataset.h"
 #include "http.h"
+#include "insecure.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -24,7 +25,7 @@ static char *o_config, *o_host, *o_port_file, *o_redis_url, *o_redis_password, *
     *o_auth, *o_tokens_file, *o_log_level, *o_log_file;
 static int64_t o_port, o_threads, o_max_conn, o_conn_timeout, o_max_body, o_max_batch,
     o_max_workloads, o_rate_limit, o_rate_window, o_cache_ms, o_grace_ms;
-static bool o_redis_tokens;
+static bool o_redis_tokens, o_insecure_dev;
 
 static struct kf_cfg_opt opts[] = {
     {"config", "KF_SERVER_CONFIG", KF_CFG_STR, NULL, 0, -1, "config file (name = value lines)", &o_config, NULL},
@@ -44,6 +45,7 @@ static struct kf_cfg_opt opts[] = {
     {"auth", "KF_AUTH", KF_CFG_STR, "auto", 0, -1, "auto|on|off (auto: on unless loopback without tokens file)", &o_auth, NULL},
     {"tokens-file", "KF_TOKENS_FILE", KF_CFG_STR, NULL, 0, -1, "bearer tokens: 'TOKEN NAME TEAM ROLES' lines", &o_tokens_file, NULL},
     {"redis-tokens", "KF_REDIS_TOKENS", KF_CFG_BOOL, "false", 0, -1, "also accept tokens from the Redis hash kf:tokens", &o_redis_tokens, NULL},
+    {"insecure-dev", "KF_INSECURE_DEV", KF_CFG_BOOL, "false", 0, -1, "start even with the example tokens or a default Redis password (development only)", &o_insecure_dev, NULL},
     {"rate-limit", "KF_RATE_LIMIT", KF_CFG_INT, "60", 0, 1000000, "submissions per token per window (0: off)", &o_rate_limit, NULL},
     {"rate-window", "KF_RATE_WINDOW", KF_CFG_INT, "60", 1, 86400, "rate-limit window, seconds", &o_rate_window, NULL},
     {"results-cache-ms", "KF_RESULTS_CACHE_MS", KF_CFG_INT, "1000", 0, 3600000, "leaderboard cache lifetime", &o_cache_ms, NULL},
@@ -98,6 +100,14 @@ int main(int argc, char **argv)
         goto out;
     }
     kf_config_log(&cfg, "server");
+    if (api_insecure_check(o_tokens_file, o_redis_url, o_redis_password, &err)) {
+        if (!o_insecure_dev) {
+            log_error("server", "refusing to start: %s: %s (--insecure-dev overrides, for "
+                      "development only)", err.path, err.msg);
+            goto out;
+        }
+        log_warn("server", "insecure-dev: %s: %s", err.path, err.msg);
+    }
 
     /* signals: handled by sigwait below, in this thread only */
     sigset_t set;

@@ -2,6 +2,7 @@
  * fixed window counted in Redis (INCR kf:rl:<caller>:<window>), so every
  * server behind a load balancer shares it. Thread-safe. */
 #include "ratelimit.h"
+#include "keys.h"
 
 #include <stdio.h>
 
@@ -15,7 +16,7 @@ int api_rate_check(struct api_ctx *ctx, struct api_req *req, struct api_resp *re
     int64_t win = (int64_t)now / ctx->rate_window;
     struct kf_err e;
     struct kfq_conn *c = api_redis(ctx);
-    redisReply *r = kfq_command(c, &e, "INCR kf:rl:%s:%lld", req->who.name, (long long)win);
+    redisReply *r = kfq_command(c, &e, "INCR " KFK_RL, req->who.name, (long long)win);
     if (!r) {
         api_error_from(resp, &e);
         resp->retry_after = 1;
@@ -24,7 +25,7 @@ int api_rate_check(struct api_ctx *ctx, struct api_req *req, struct api_resp *re
     long long n = r->integer;
     freeReplyObject(r);
     if (n == 1) {
-        r = kfq_command(c, &e, "EXPIRE kf:rl:%s:%lld %lld", req->who.name, (long long)win,
+        r = kfq_command(c, &e, "EXPIRE " KFK_RL " %lld", req->who.name, (long long)win,
                         (long long)ctx->rate_window * 2);
         if (r)
             freeReplyObject(r);

@@ -4,7 +4,7 @@
 # everything is present. Needs root (or sudo) only when something is missing.
 set -eu
 pkgs="build-essential pkg-config libmicrohttpd-dev libjansson-dev libhiredis-dev check
-      redis-server redis-tools curl python3 python3-jsonschema wrk"
+      redis-server redis-tools curl python3 python3-jsonschema python3-yaml wrk"
 missing=()
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,6 +19,18 @@ fi
 if ! python3 -c 'import jsonschema' 2>/dev/null; then
     echo "deps: installing python jsonschema"
     python3 -m pip install -q jsonschema || python3 -m pip install -q --break-system-packages jsonschema
+fi
+# tests/integration/test_deploy.py: PyYAML, and the Kubernetes schemas bundled
+# in kubernetes-validate (pinned: the schemas travel with the package, so the
+# manifests are validated offline once it is installed)
+if ! python3 -c 'import yaml' 2>/dev/null; then
+    echo "deps: installing python PyYAML"
+    python3 -m pip install -q PyYAML || python3 -m pip install -q --break-system-packages PyYAML
+fi
+if ! python3 -c 'import kubernetes_validate, sys; sys.exit(kubernetes_validate.__version__ != "1.37.0")' 2>/dev/null; then
+    echo "deps: installing python kubernetes-validate==1.37.0"
+    python3 -m pip install -q kubernetes-validate==1.37.0 ||
+        python3 -m pip install -q --break-system-packages kubernetes-validate==1.37.0
 fi
 cuda=${CUDA_HOME:-/usr/local/cuda}
 if [ ! -f "$cuda/include/cuda.h" ] || [ ! -f "$cuda/include/nvrtc.h" ]; then

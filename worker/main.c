@@ -24,6 +24,7 @@
 #include "lane_tvmffi.h"
 #include "log.h"
 #include "probe.h"
+#include "selftest.h"
 #include "supervisor.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -43,7 +44,7 @@ static char *c_redis, *c_redis_password, *c_dataset, *c_cache, *c_kernels, *c_se
     *c_worker_id, *c_log_level, *c_config, *c_eval_config, *c_tvm_ffi_root;
 static double c_wl_timeout, c_startup, c_task_timeout, c_heartbeat, c_probe_timeout,
     c_stop_grace;
-static bool c_require_gpu;
+static bool c_require_gpu, c_self_test, c_startup_self_test;
 
 static struct kf_cfg_opt opts[] = {
     {"config", "KF_WORKER_CONFIG", KF_CFG_STR, NULL, 1, 0,
@@ -51,7 +52,7 @@ static struct kf_cfg_opt opts[] = {
     {"device", "KF_DEVICE", KF_CFG_INT, "0", 0, 63, "CUDA device ordinal this worker serves",
      &c_device, NULL},
     {"redis-url", "KF_REDIS_URL", KF_CFG_STR, "redis://127.0.0.1:6379", 1, 0,
-     "Redis URL: redis://[:password@]host[:port][/db] or unix:///path", &c_redis, NULL},
+     "Redis URL: redis://[[user]:password@]host[:port][/db] or unix:///path", &c_redis, NULL},
     {"redis-password", "KF_REDIS_PASSWORD", KF_CFG_STR, NULL, 1, 0,
      "Redis password (else from the URL)", &c_redis_password, NULL},
     {"dataset", "FIB_DATASET_PATH", KF_CFG_STR, "var/dataset", 1, 0,
@@ -93,6 +94,13 @@ static struct kf_cfg_opt opts[] = {
      "seconds allowed for the start-up GPU probe", &c_probe_timeout, NULL},
     {"require-gpu", "KF_REQUIRE_GPU", KF_CFG_BOOL, "true", 1, 0,
      "exit when the GPU probe fails (--no-require-gpu: serve anyway)", &c_require_gpu, NULL},
+    {"self-test", "KF_SELF_TEST", KF_CFG_BOOL, "false", 1, 0,
+     "run the self-test (every reference kernel compiled for this GPU and evaluated on one "
+     "small workload per definition), print the result and exit 0 (passed) or 1",
+     &c_self_test, NULL},
+    {"startup-self-test", "KF_STARTUP_SELF_TEST", KF_CFG_BOOL, "true", 1, 0,
+     "run the self-test at start; a worker that fails it takes no tasks and says why in its "
+     "heartbeat (GET /health)", &c_startup_self_test, NULL},
     {"stop-grace", "KF_STOP_GRACE", KF_CFG_DOUBLE, "0", 0, 86400,
      "on SIGTERM, seconds the task in progress may still finish (then, or on a second "
      "signal, it is released and stays pending)", &c_stop_grace, NULL},
@@ -107,6 +115,20 @@ static struct kf_config cfg = {
     "GPU worker: takes evaluation tasks from Redis and runs each in a fresh evaluator "
     "process on one GPU.",
     opts, (int)(sizeof opts / sizeof opts[0])};
+
+/* The start-up self-test, run by the worker loop once connected. */
+struct st_ctx { struct wk_super *sup; const struct kf_dataset *ds; const json_t *evcfg; };
+
+static int startup_self_test(void *ctx, const struct wk_hooks *hooks, char *why, size_t n)
+{
+    struct st_ctx *c = ctx;
+    struct wk_selftest st;
+    int rc = wk_self_test(c->sup, c->ds, c_kernels, c_cache, (int)c_device, c->evcfg, hooks, &st);
+    log_info("worker", "self-test: %d of %d definitions passed%s%s", st.passed, st.ndefs,
+             st.why[0] ? ": " : "", st.why);
+    snprintf(why, n, "%s", st.why);
+    return rc;
+}
 
 static const char *opts_kernels_source(void)
 {
@@ -176,7 +198,11 @@ int main(int argc, char **argv)
     char host[HOST_NAME_MAX + 1] = "localhost", idbuf[HOST_NAME_MAX + 32], rnd[65];
     char *devname = NULL, *hardware = NULL, *scrub[3];
     json_t *env = NULL, *evcfg = NULL;
-    int rc, lvl, ret = 1;
+    int rc, lvl, ret = 1, gpu_rc = 0;
+    struct wk_selftest st;
+    struct st_ctx st_ctx;
+    memset(&st, 0, sizeof st);
+    memset(&st_ctx, 0, sizeof st_ctx);
 
     kf_err_clear(&err);
     rc = kf_config_load(&cfg, argc, argv, NULL, &err);
@@ -280,6 +306,7 @@ int main(int argc, char **argv)
     }
 
     rc = wk_probe_gpu((int)c_device, c_probe_timeout, &env, &devname, &err);
+    gpu_rc = rc;
     if (rc < 0) {
         if (c_require_gpu) {
             log_error("worker", "no GPU: %s (this worker needs CUDA device %d)", err.msg,
@@ -307,7 +334,27 @@ int main(int argc, char **argv)
     sup.lim.total_s = c_task_timeout;
     sup.lim.log_tail = (size_t)c_log_tail;
 
+    if (c_self_test) {
+        /* --self-test: run it here, print, exit (no Redis needed) */
+        int src = wk_self_test(&sup, ds, c_kernels, c_cache, (int)c_device, evcfg, NULL, &st);
+        printf("self-test %s: %d of %d definitions passed (%d without workloads)%s%s\n",
+               src ? "FAILED" : "passed", st.passed, st.ndefs, st.skipped,
+               st.why[0] ? "\n  first failure: " : "", st.why);
+        json_decref(sup.environment);
+        ret = src ? 1 : 0;
+        goto out;
+    }
+
     memset(&wo, 0, sizeof wo);
+    if (c_startup_self_test && gpu_rc < 0)
+        log_warn("worker", "no GPU: skipping the start-up self-test (--no-require-gpu)");
+    else if (c_startup_self_test) {
+        st_ctx.sup = &sup;
+        st_ctx.ds = ds;
+        st_ctx.evcfg = evcfg;
+        wo.self_test = startup_self_test;
+        wo.self_test_ctx = &st_ctx;
+    }
     wo.redis_url = c_redis;
     wo.redis_password = c_redis_password && *c_redis_password ? c_redis_password : NULL;
     wo.worker_id = c_worker_id;

@@ -16,6 +16,8 @@
 
 struct wctx {
     const struct wk_worker_opts *o;
+    const char *self_test_error;   /* the configured one, or the start-up self-test's */
+    char self_test_why[1024];
     struct kfq_conn *c;
     struct kfq_claim_opts claim;
     double started_at;
@@ -23,6 +25,8 @@ struct wctx {
     const struct kfq_task *task;   /* current task or NULL */
     int ntotal;
     int store_failed;              /* a trace could not be stored */
+    int lost;                      /* a write was refused: another attempt holds the task */
+    struct kfq_summary sum;        /* the task's traces so far, typed (board entry) */
     int gpu_lost;                  /* the probe failed after an engine CUDA error */
     double stop_seen;              /* when a stop request was first seen in a task */
     struct kf_err gpu_err;
@@ -40,7 +44,7 @@ static void beat(struct wctx *w, const char *state)
     const struct wk_worker_opts *o = w->o;
     struct kfq_worker_info info = {o->worker_id, o->host, o->device, o->hardware, state,
                                    w->task ? w->task->id : NULL, (int64_t)getpid(),
-                                   w->started_at};
+                                   w->started_at, w->self_test_error};
     int ttl = (int)ceil(o->heartbeat_s * 3);
     struct kf_err e;
     if (ttl < 10)
@@ -56,10 +60,18 @@ static void on_trace(void *ctx, int index, const json_t *trace)
 {
     struct wctx *w = ctx;
     struct kf_err e;
-    if (kfq_task_add_trace(w->c, w->task, trace, &e) < 0 ||
-        kfq_task_progress(w->c, w->task, w->o->worker_id, index + 1, w->ntotal, &e) < 0) {
+    int rc;
+    if (w->lost)
+        return;
+    if ((rc = kfq_task_add_trace(w->c, w->task, trace, &e)) < 0 ||
+        (rc = kfq_task_progress(w->c, w->task, w->claim.lease_ms, index + 1, w->ntotal, &e)) < 0) {
         log_error("worker", "task=%s cannot store trace %d: %s", w->task->id, index, e.msg);
-        w->store_failed = 1;
+        if (rc == KF_ECONFLICT)
+            w->lost = 1;     /* on_tick stops the evaluation */
+        else
+            w->store_failed = 1;
+    } else {
+        kfq_summary_add(&w->sum, trace);
     }
     w->next_touch = mono() + (double)w->claim.lease_ms / 2000.0;
 }
@@ -72,10 +84,17 @@ static int on_tick(void *ctx)
         beat(w, "busy");
     if (now >= w->next_touch) {
         struct kf_err e;
-        if (kfq_task_touch(w->c, w->task, w->o->worker_id, &e) < 0)
+        int rc = kfq_task_touch(w->c, w->task, w->claim.lease_ms, &e);
+        if (rc == KF_ECONFLICT) {
+            log_error("worker", "task=%s %s", w->task->id, e.msg);
+            w->lost = 1;
+        } else if (rc < 0) {
             log_warn("worker", "task=%s lease touch failed: %s", w->task->id, e.msg);
+        }
         w->next_touch = now + (double)w->claim.lease_ms / 2000.0;
     }
+    if (w->lost)
+        return 1;   /* another attempt holds the task: stop evaluating it */
     if (!(w->o->stop && *w->o->stop))
         return 0;
     /* Stop requested: finish the task within the grace period, unless a
@@ -94,7 +113,7 @@ static void finish_fail(struct wctx *w, const struct kfq_task *t, const char *re
 {
     struct kf_err e;
     log_warn("worker", "task=%s status=failed reason=\"%s\"", t->id, reason);
-    if (kfq_task_fail(w->c, t, w->o->worker_id, reason, &e) < 0)
+    if (kfq_task_fail(w->c, t, reason, &e) < 0)
         log_error("worker", "task=%s cannot mark failed: %s", t->id, e.msg);
 }
 
@@ -112,11 +131,13 @@ static int run_one(struct wctx *w, const struct kfq_task *t)
     char reason[512];
     json_t *traces = NULL;
     double t0 = mono(), saved_wl = sup->lim.workload_s;
-    int n, rc, stop = 0, passed = 0;
+    int n, rc, stop = 0;
 
     kf_err_clear(&e);
     w->task = t;
     w->store_failed = 0;
+    w->lost = 0;
+    kfq_summary_init(&w->sum);
     w->next_touch = mono() + (double)w->claim.lease_ms / 2000.0;
     beat(w, "busy");
     n = json_is_array(t->workloads) ? (int)json_array_size(t->workloads) : 0;
@@ -178,7 +199,11 @@ static int run_one(struct wctx *w, const struct kfq_task *t)
 
     w->ntotal = n;
     rc = wk_run_task(sup, t->id, &req, &hooks, &traces, &e);
-    if (rc == WK_ABANDONED) {
+    if (w->lost) {
+        /* Our lease ran out (a stall) and another worker took the task
+         * over: every write of ours is refused, so drop it and go on. */
+        log_warn("worker", "task=%s dropped: another attempt holds it now", t->id);
+    } else if (rc == WK_ABANDONED) {
         if (kfq_task_release(w->c, t, &e) < 0)
             log_error("worker", "task=%s cannot release: %s (the lease will expire)", t->id,
                       e.msg);
@@ -201,18 +226,15 @@ static int run_one(struct wctx *w, const struct kfq_task *t)
         log_error("worker", "task=%s not completed: traces were lost; the lease will expire",
                   t->id);
     } else {
-        for (size_t i = 0; i < json_array_size(traces); i++) {
-            const char *st = json_string_value(json_object_get(
-                json_object_get(json_array_get(traces, i), "evaluation"), "status"));
-            passed += st && strcmp(st, "PASSED") == 0;
-        }
-        if (kfq_task_complete(w->c, t, o->worker_id, &e) < 0)
+        /* the summary was kept as each trace was stored: nothing is read back */
+        if (kfq_task_complete(w->c, t, &w->sum, &e) < 0)
             log_error("worker", "task=%s cannot complete: %s", t->id, e.msg);
         else
             log_info("worker", "task=%s status=completed passed=%d/%d seconds=%.2f", t->id,
-                     passed, n, mono() - t0);
+                     w->sum.passed, n, mono() - t0);
     }
 out:
+    kfq_summary_free(&w->sum);
     sup->lim.workload_s = saved_wl;
     json_decref(traces);
     free(wl);
@@ -223,6 +245,15 @@ out:
 }
 
 /* ---- the loop -------------------------------------------------------------- */
+
+/* While the start-up self-test runs: keep the heartbeat; stop on request. */
+static int self_test_tick(void *ctx)
+{
+    struct wctx *w = ctx;
+    if (mono() >= w->next_beat)
+        beat(w, "self-test");
+    return w->o->stop && *w->o->stop;
+}
 
 int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
 {
@@ -256,6 +287,29 @@ int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
     log_info("worker", "connected id=%s device=%d hardware=%s", o->worker_id, o->device,
              o->hardware ? o->hardware : "unknown");
     beat(&w, "starting");
+    w.self_test_error = o->self_test_error;
+    if (!w.self_test_error && o->self_test) {
+        struct wk_hooks h = {NULL, self_test_tick, 0.5, &w};
+        beat(&w, "self-test");
+        log_info("worker", "self-test: running before taking tasks");
+        if (o->self_test(o->self_test_ctx, &h, w.self_test_why, sizeof w.self_test_why) != 0) {
+            if (!w.self_test_why[0])
+                snprintf(w.self_test_why, sizeof w.self_test_why, "self-test failed");
+            w.self_test_error = w.self_test_why;
+        } else {
+            log_info("worker", "self-test passed");
+        }
+    }
+    if (w.self_test_error && !(o->stop && *o->stop)) {
+        /* A worker that cannot evaluate correctly must not take tasks: it
+         * stays visible (GET /health says why) until it is stopped. */
+        log_error("worker", "self-test failed: taking no tasks: %s", w.self_test_error);
+        while (!(o->stop && *o->stop)) {
+            beat(&w, "unhealthy");
+            for (int i = 0; i < 10 && !(o->stop && *o->stop); i++)
+                usleep((useconds_t)(o->heartbeat_s * 100000));
+        }
+    }
 
     while (!(o->stop && *o->stop) && !(o->max_tasks > 0 && done >= o->max_tasks)) {
         struct kfq_task *t = NULL;
@@ -267,8 +321,11 @@ int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
             usleep(200 * 1000);
             continue;
         }
+        double c0 = mono();
         k = reclaiming ? kfq_reclaim_own(w.c, &w.claim, &t, &e)
                        : kfq_worker_claim(w.c, &w.claim, &t, &e);
+        if (k == 0 && t && o->on_claim)
+            o->on_claim(o->hook_ctx, t, mono() - c0);
         if (k < 0) {
             log_warn("worker", "claim failed: %s", e.msg);
             usleep(200 * 1000);

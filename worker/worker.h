@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "queue.h"
 #include "engine.h"
 #include "supervisor.h"
 
@@ -42,6 +43,18 @@ struct wk_worker_opts {
     volatile sig_atomic_t *stop;     /* stop requests so far (SIGTERM/SIGINT count up) */
     double stop_grace_s;             /* on the first request, let the task in progress
                                         finish for this long; 0: abandon it at once */
+    const char *self_test_error;     /* non-NULL: the self-test failed (selftest.h): take no
+                                        tasks, heartbeat state "unhealthy" with this reason */
+    /* The start-up self-test (NULL: none), run after connecting with the
+     * heartbeat state "self-test" kept alive through it (hooks->on_tick).
+     * Returns 0 when passed, else nonzero with why filled; then as with
+     * self_test_error. */
+    int (*self_test)(void *ctx, const struct wk_hooks *hooks, char *why, size_t n);
+    void *self_test_ctx;
+    /* Observer (benchmarks, metrics): called after each claim that returned
+     * a task, with the claim call's duration. NULL: none. */
+    void (*on_claim)(void *ctx, const struct kfq_task *t, double seconds);
+    void *hook_ctx;
 };
 
 /* Run until *stop (or max_tasks). Returns 0 on a clean stop, negative when

@@ -303,17 +303,17 @@ def pairs(flat):
 
 
 class Consumer:
-    """Follows docs/queue.md: claim (XAUTOCLAIM then XREADGROUP), dead-letter
-    beyond 3 deliveries, progress, traces, complete, heartbeat."""
+    """Follows docs/queue.md: claim (a lapsed lease first: take over or
+    dead-letter after 3 attempts; then the priority list; then the team
+    served longest ago), progress, traces, complete, heartbeat. kf-worker
+    runs each step as one Lua script (lib/queue_lua.c); this test double runs
+    the same commands one by one, which is equivalent for a single-threaded
+    test."""
 
     def __init__(self, sock, name, lease_ms=300000):
         self.r = RESP(sock)
         self.name = name
         self.lease_ms = lease_ms
-        try:
-            self.r.cmd("XGROUP", "CREATE", "kf:tasks", "kf:workers", "0", "MKSTREAM")
-        except RuntimeError:
-            pass
 
     def close(self):
         self.r.close()
@@ -330,49 +330,72 @@ class Consumer:
         self.r.cmd("EXPIRE", "kf:worker:" + self.name, 30)
         self.r.cmd("SADD", "kf:workers:set", self.name)
 
+    def _now_ms(self):
+        t = self.r.cmd("TIME")
+        return int(t[0]) * 1000 + int(t[1]) // 1000
+
+    def _pop(self):
+        tid = self.r.cmd("LPOP", "kf:queue:prio")
+        if tid:
+            return tid
+        for team in self.r.cmd("ZRANGE", "kf:queue:fair", 0, -1) or []:
+            q = "kf:queue:team:" + team
+            tid = self.r.cmd("LPOP", q)
+            if tid:
+                tick = self.r.cmd("INCR", "kf:queue:tick")
+                self.r.cmd("HSET", "kf:queue:served", team, tick)
+                if self.r.cmd("LLEN", q) == 0:
+                    self.r.cmd("ZREM", "kf:queue:fair", team)
+                else:
+                    self.r.cmd("ZADD", "kf:queue:fair", tick, team)
+                return tid
+            self.r.cmd("ZREM", "kf:queue:fair", team)
+        return None
+
     def claim(self, block_ms=100):
-        entry = None
-        ac = self.r.cmd("XAUTOCLAIM", "kf:tasks", "kf:workers", self.name, self.lease_ms, "0-0",
-                        "COUNT", 1)
-        if ac and ac[1]:
-            entry = ac[1][0]
+        tid = None
+        ex = self.r.cmd("ZRANGEBYSCORE", "kf:queue:running", "-inf", self._now_ms(),
+                        "LIMIT", 0, 1)
+        if ex:
+            tid = ex[0]
+            att = int(self.r.cmd("HGET", "kf:task:" + tid, "attempts") or 0)
+            if att >= 3:
+                reason = "dead-lettered after %d attempts" % att
+                self.r.cmd("XADD", "kf:tasks:dead", "*", "task_id", tid, "attempts", att,
+                           "reason", reason)
+                self.finish(tid, "failed", reason)
+                return {"dead": True, "id": tid}
         else:
-            rd = self.r.cmd("XREADGROUP", "GROUP", "kf:workers", self.name, "COUNT", 1, "BLOCK",
-                            block_ms, "STREAMS", "kf:tasks", ">")
-            if rd:
-                entry = rd[0][1][0]
-        if not entry:
+            tid = self._pop()
+            if not tid and block_ms > 0:
+                if self.r.cmd("BLPOP", "kf:queue:wake", "%.3f" % (block_ms / 1000.0)):
+                    tid = self._pop()
+        if not tid:
             return None
-        eid, fields = entry[0], pairs(entry[1])
-        tid = fields["task_id"]
-        pend = self.r.cmd("XPENDING", "kf:tasks", "kf:workers", eid, eid, 1)
-        deliveries = pend[0][3]
-        if deliveries > 3:
-            reason = "dead-lettered after %d deliveries" % (deliveries - 1)
-            self.r.cmd("XADD", "kf:tasks:dead", "*", "task_id", tid, "entry", eid, "deliveries",
-                       deliveries - 1, "reason", reason)
-            self.finish(tid, eid, "failed", reason)
-            return {"dead": True, "id": tid}
         t = pairs(self.r.cmd("HGETALL", "kf:task:" + tid))
+        deliveries = self.r.cmd("HINCRBY", "kf:task:" + tid, "attempts", 1)
+        token = os.urandom(16).hex()
         self.r.cmd("HSET", "kf:task:" + tid, "status", "running", "started_at",
-                   "%.3f" % time.time(), "worker", self.name, "attempts", deliveries, "entry", eid)
+                   "%.3f" % time.time(), "worker", self.name, "token", token, "progress_done", 0)
+        self.r.cmd("ZADD", "kf:queue:running", self._now_ms() + self.lease_ms, tid)
         self.r.cmd("DEL", "kf:traces:" + tid)
         self.r.cmd("SREM", "kf:state:pending", tid)
         self.r.cmd("SADD", "kf:state:running", tid)
         self.event(tid, "running")
-        t.update({"id": tid, "entry": eid, "deliveries": deliveries,
+        t.update({"id": tid, "token": token, "deliveries": deliveries,
                   "workloads": json.loads(t["workloads"])})
         t["solution_doc"] = json.loads(self.r.cmd("GET", "kf:solution:" + t["solution_key"]))
         return t
 
-    def finish(self, tid, eid, status, error=None):
+    def finish(self, tid, status, error=None):
         self.r.cmd("HSET", "kf:task:" + tid, "status", status, "finished_at", "%.3f" % time.time())
         if error:
             self.r.cmd("HSET", "kf:task:" + tid, "error", error)
+        self.r.cmd("HDEL", "kf:task:" + tid, "token")
+        self.r.cmd("ZREM", "kf:queue:running", tid)
         self.r.cmd("SREM", "kf:state:pending", tid)
         self.r.cmd("SREM", "kf:state:running", tid)
         self.r.cmd("SADD", "kf:state:" + status, tid)
-        self.r.cmd("XACK", "kf:tasks", "kf:workers", eid)
         self.event(tid, status)
 
     def complete(self, t, speedup=2.0, status="PASSED"):
@@ -404,5 +427,5 @@ class Consumer:
                    json.dumps(entry))
         self.r.cmd("SADD", "kf:board:defs", t["definition"])
         self.r.cmd("HINCRBY", "kf:stats", "eval_b0", 1)
-        self.finish(t["id"], t["entry"], "completed")
+        self.finish(t["id"], "completed")
         return traces

@@ -416,6 +416,18 @@ def test_auth(tmp, redis, ds, uuids):
                 and int(x.header("Retry-After")) > 0, codes)
         r = s.http("POST", "/solutions?rerun=1", body=sol, headers={"Authorization": "Bearer tok-bob"})
         R.check("rate limit is per token", r.status == 202)
+        r = s.http("POST", "/solutions?rerun=1&priority=1", body=sol,
+                   headers={"Authorization": "Bearer tok-bob"})
+        R.check("priority: a submit token cannot ask for it -> 403",
+                r.status == 403 and err_of(r)["path"] == "priority", r.data)
+        r = s.http("POST", "/solutions?rerun=1&priority=1", body=sol,
+                   headers={"Authorization": "Bearer tok-admin"})
+        R.check("priority: an admin can -> 202", r.status == 202, r.data)
+        ptid = r.json()["task_id"]
+        rc = K.RESP(redis.sock)
+        R.check("priority: the task is on the priority list, not its team's queue",
+                rc.cmd("LRANGE", "kf:queue:prio", 0, -1) == [ptid])
+        rc.close()
     finally:
         s.stop()
 

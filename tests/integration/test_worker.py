@@ -140,6 +140,15 @@ def run(tmp, procs):
     check("without a GPU the worker exits 1 with a 'no GPU' line",
           r.returncode == 1 and "no GPU" in r.stderr, f"rc={r.returncode} {r.stderr[-500:]!r}")
 
+    # --self-test without a GPU: the self-test runs the real engine on the
+    # reference of each definition (here "vadd": no reference kernel in
+    # kernels/reference), fails, says why and exits 1; no Redis needed
+    r = subprocess.run(base + ["--self-test", "--no-require-gpu"], env=env, capture_output=True,
+                       text=True, timeout=120)
+    check("--self-test without a GPU exits 1 and prints the first failure",
+          r.returncode == 1 and "self-test FAILED: 0 of 1 definitions passed" in r.stdout
+          and "first failure: vadd:" in r.stdout, f"rc={r.returncode} {r.stdout!r} {r.stderr[-300:]!r}")
+
     # --no-require-gpu: serve
     log_path = os.path.join(tmp, "worker.log")
     logf = open(log_path, "w")
@@ -173,8 +182,10 @@ def run(tmp, procs):
              json.dumps(workloads), "config", "", "team", "", "created_at", "%.3f" % time.time(),
              "attempts", "0", "progress_done", "0", "progress_total", str(len(workloads)))
         rcli("SADD", "kf:state:pending", tid)
-        rcli("XADD", "kf:tasks", "*", "task_id", tid, "definition", "vadd", "solution",
-             SOL["name"])
+        # enqueue as docs/queue.md says (team "": kf:queue:team:)
+        rcli("RPUSH", "kf:queue:team:", tid)
+        rcli("ZADD", "kf:queue:fair", "NX", "0", "")
+        rcli("RPUSH", "kf:queue:wake", "1")
 
     def wait_done(tid, limit=90):
         for _ in range(limit * 10):

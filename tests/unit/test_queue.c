@@ -2,7 +2,11 @@
  * redis-server started on a unix socket in a temp dir (one per test, fork
  * mode). Covers submit/idempotency, claim/progress/trace/complete, fail,
  * lease reclaim by another consumer, dead-letter after 3 deliveries,
- * reclaim of one's own pending entries, heartbeats, events, counts.
+ * reclaim of one's own running tasks, heartbeats, events, counts; the
+ * fence (a stalled worker cannot touch the new attempt, and a mutant with
+ * the ownership check disabled is caught), two workers racing to finish,
+ * fairness between teams and admin priority, script reload, and the
+ * board's summary leaving out unranked traces.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -14,6 +18,7 @@
 
 #include "kf_check.h"
 #include "queue.h"
+#include "queue_int.h"   /* the mutation test swaps a script by its SHA */
 
 static char tmpdir[256];
 static char sock[300];
@@ -153,16 +158,20 @@ START_TEST(test_claim_complete)
     ck_assert_int_eq(json_array_size(t->workloads), 2);
     ck_assert_str_eq(json_string_value(json_object_get(t->solution, "author")), "alice");
     ck_assert_str_eq(task_status(c, id, st), "running");
-    ck_assert_int_eq(kfq_task_progress(c, t, "w-a", 1, 2, &e), 0);
+    ck_assert_int_eq(kfq_task_progress(c, t, 60000, 1, 2, &e), 0);
+    struct kfq_summary sum;
+    kfq_summary_init(&sum);
     for (int i = 0; i < 2; i++) {
         json_t *tr = json_pack("{s:s, s:{s:s}, s:{s:s, s:{s:f, s:f}, s:{s:s}}}", "definition",
                                "d1", "workload", "uuid", i ? "w2" : "w1", "evaluation", "status",
                                "PASSED", "performance", "latency_ms", 2.0, "speedup_factor",
                                i ? 3.0 : 1.0, "environment", "hardware", "NVIDIA_H100");
         ck_assert_int_eq(kfq_task_add_trace(c, t, tr, &e), 0);
+        kfq_summary_add(&sum, tr);
         json_decref(tr);
     }
-    ck_assert_int_eq(kfq_task_complete(c, t, "w-a", &e), 0);
+    ck_assert_int_eq(kfq_task_complete(c, t, &sum, &e), 0);
+    kfq_summary_free(&sum);
     ck_assert_str_eq(task_status(c, id, st), "completed");
     json_t *traces = NULL;
     ck_assert_int_eq(kfq_task_traces(c, id, false, &traces, &e), 0);
@@ -184,8 +193,8 @@ START_TEST(test_claim_complete)
     ck_assert_int_eq(kfq_worker_claim(c, &o, &t, &e), 0);
     ck_assert_ptr_null(t);
     int64_t hist[KFQ_HIST_N];
-    double sum;
-    ck_assert_int_eq(kfq_eval_hist(c, hist, &sum, &e), 0);
+    double hsum;
+    ck_assert_int_eq(kfq_eval_hist(c, hist, &hsum, &e), 0);
     ck_assert_int_eq(hist[KFQ_HIST_N - 1], 1);
     /* a rerun over one workload does not replace the entry over two */
     char id2[65];
@@ -202,7 +211,10 @@ START_TEST(test_claim_complete)
                            "performance", "latency_ms", 1.0, "speedup_factor", 9.0,
                            "environment", "hardware", "NVIDIA_H100");
     ck_assert_int_eq(kfq_task_add_trace(c, t, tr, &e), 0);
-    ck_assert_int_eq(kfq_task_complete(c, t, "w-a", &e), 0);
+    kfq_summary_init(&sum);
+    kfq_summary_add(&sum, tr);
+    ck_assert_int_eq(kfq_task_complete(c, t, &sum, &e), 0);
+    kfq_summary_free(&sum);
     kfq_task_free(t);
     ck_assert_int_eq(kfq_board(c, "d1", &board, &e), 0);
     ent = json_array_get(json_object_get(board, "d1"), 0);
@@ -231,12 +243,18 @@ START_TEST(test_fail_and_release)
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(kfq_task_release(c, t, &e), 0);
     ck_assert_str_eq(task_status(c, id, st), "pending");
+    /* released: the old attempt's token is spent */
+    ck_assert_int_eq(kfq_task_release(c, t, &e), KF_ECONFLICT);
     kfq_task_free(t);
-    /* the same worker restarts and takes its own pending entry back */
+    /* a released task is queued again (front of its team's queue), not kept
+     * for the same worker id */
     ck_assert_int_eq(kfq_reclaim_own(c, &o, &t, &e), 0);
+    ck_assert_ptr_null(t);
+    ck_assert_int_eq(kfq_worker_claim(c, &o, &t, &e), 0);
     ck_assert_ptr_nonnull(t);
     ck_assert_str_eq(t->id, id);
-    ck_assert_int_eq(kfq_task_fail(c, t, "w-a", "no workloads", &e), 0);
+    ck_assert_int_eq(t->deliveries, 2);
+    ck_assert_int_eq(kfq_task_fail(c, t, "no workloads", &e), 0);
     ck_assert_str_eq(task_status(c, id, st), "failed");
     json_t *tj = NULL;
     ck_assert_int_eq(kfq_task_get(c, id, &tj, &e), 0);
@@ -350,6 +368,362 @@ START_TEST(test_ids)
 }
 END_TEST
 
+/* Submit one task for a team (distinct content per call). */
+static void submit_team(struct kfq_conn *c, const char *team, int n, bool priority, char id[65])
+{
+    struct kf_err e;
+    char hash[64];
+    bool ex;
+    snprintf(hash, sizeof hash, "%s-%d", team, n);
+    json_t *sol = json_pack("{s:s, s:s, s:s}", "name", "s_1234abcd", "definition", "d1",
+                            "author", team);
+    json_t *wl = json_pack("[s]", "w1");
+    struct kfq_submit s = {.definition = "d1", .solution_name = "s_1234abcd", .solution = sol,
+                           .workloads = wl, .content_hash = hash, .team = team,
+                           .priority = priority};
+    ck_assert_int_eq(kfq_submit(c, &s, id, &ex, &e), 0);
+    ck_assert(!ex);
+    json_decref(sol);
+    json_decref(wl);
+}
+
+static json_t *trace_for(const char *uuid, double speedup)
+{
+    return json_pack("{s:s, s:{s:s}, s:{s:s, s:{s:f, s:f}, s:{s:s}}}", "definition", "d1",
+                     "workload", "uuid", uuid, "evaluation", "status", "PASSED", "performance",
+                     "latency_ms", 1.0, "speedup_factor", speedup, "environment", "hardware",
+                     "NVIDIA_H100");
+}
+
+static json_t *task_field(struct kfq_conn *c, const char *id, const char *key)
+{
+    json_t *t = NULL;
+    struct kf_err e;
+    ck_assert_int_eq(kfq_task_get(c, id, &t, &e), 0);
+    json_t *v = json_incref(json_object_get(t, key));
+    json_decref(t);
+    return v;
+}
+
+/* The stalled-worker scenario: w-1 claims, stalls past its lease, w-2 takes
+ * the task over; w-1 wakes and tries every write. Returns true when the new
+ * attempt was left untouched and every stale write was refused. */
+static bool stale_worker_cannot_touch(struct kfq_conn *c)
+{
+    struct kf_err e;
+    char id[65];
+    bool ok = true;
+    submit_team(c, "t", 1, false, id);
+    struct kfq_claim_opts o1 = {.consumer = "w-1", .lease_ms = 50, .block_ms = 0};
+    struct kfq_claim_opts o2 = {.consumer = "w-2", .lease_ms = 60000, .block_ms = 0};
+    struct kfq_task *t1 = NULL, *t2 = NULL;
+    ck_assert_int_eq(kfq_worker_claim(c, &o1, &t1, &e), 0);
+    ck_assert_ptr_nonnull(t1);
+    usleep(120000);   /* w-1 stalls; its lease runs out */
+    ck_assert_int_eq(kfq_worker_claim(c, &o2, &t2, &e), 0);
+    ck_assert_ptr_nonnull(t2);
+    ck_assert_str_eq(t2->id, id);
+    ck_assert_int_eq(t2->deliveries, 2);
+    ck_assert_str_ne(t1->token, t2->token);
+    /* w-1 wakes up */
+    json_t *tr = trace_for("w1", 99.0);
+    struct kfq_summary sum;
+    kfq_summary_init(&sum);
+    kfq_summary_add(&sum, tr);
+    ok &= kfq_task_add_trace(c, t1, tr, &e) == KF_ECONFLICT;
+    ok &= kfq_task_progress(c, t1, 50, 1, 1, &e) == KF_ECONFLICT;
+    ok &= kfq_task_touch(c, t1, 50, &e) == KF_ECONFLICT;
+    ok &= kfq_task_complete(c, t1, &sum, &e) == KF_ECONFLICT;
+    ok &= kfq_task_fail(c, t1, "stale", &e) == KF_ECONFLICT;
+    ok &= kfq_task_release(c, t1, &e) == KF_ECONFLICT;
+    /* the new attempt is as w-2 left it */
+    json_t *traces = NULL;
+    ck_assert_int_eq(kfq_task_traces(c, id, false, &traces, &e), 0);
+    ok &= json_array_size(traces) == 0;
+    json_decref(traces);
+    json_t *v = task_field(c, id, "status");
+    ok &= strcmp(json_string_value(v), "running") == 0;
+    json_decref(v);
+    v = task_field(c, id, "worker");
+    ok &= strcmp(json_string_value(v), "w-2") == 0;
+    json_decref(v);
+    v = task_field(c, id, "progress_done");
+    ok &= json_integer_value(v) == 0;
+    json_decref(v);
+    /* and w-2 finishes normally */
+    if (ok) {
+        json_t *tr2 = trace_for("w1", 2.0);
+        struct kfq_summary s2;
+        kfq_summary_init(&s2);
+        kfq_summary_add(&s2, tr2);
+        ck_assert_int_eq(kfq_task_add_trace(c, t2, tr2, &e), 0);
+        ck_assert_int_eq(kfq_task_complete(c, t2, &s2, &e), 0);
+        json_t *board = NULL;
+        ck_assert_int_eq(kfq_board(c, "d1", &board, &e), 0);
+        json_t *ent = json_array_get(json_object_get(board, "d1"), 0);
+        ck_assert(json_real_value(json_object_get(ent, "mean_speedup")) == 2.0);
+        json_decref(board);
+        kfq_summary_free(&s2);
+        json_decref(tr2);
+    }
+    kfq_summary_free(&sum);
+    json_decref(tr);
+    kfq_task_free(t1);
+    kfq_task_free(t2);
+    return ok;
+}
+
+START_TEST(test_stalled_worker_fenced)
+{
+    start_redis();
+    struct kfq_conn *c = conn();
+    ck_assert(stale_worker_cannot_touch(c));
+    /* the token never leaves Redis through the task view */
+    char id[65];
+    struct kf_err e;
+    struct kfq_task *t = NULL;
+    submit_team(c, "t", 2, false, id);
+    struct kfq_claim_opts o = {.consumer = "w-3", .lease_ms = 60000};
+    ck_assert_int_eq(kfq_worker_claim(c, &o, &t, &e), 0);
+    json_t *tok = task_field(c, id, "token");
+    ck_assert_ptr_null(tok);
+    kfq_task_free(t);
+    kfq_close(c);
+    stop_redis();
+}
+END_TEST
+
+/* Mutation check: with the ownership check made to always succeed (the
+ * fenced() Lua function replaced by `return true`, loaded into Redis and
+ * swapped in by SHA), the stalled-worker scenario must fail. This is what
+ * shows the test above can go red. */
+START_TEST(test_fence_mutant_is_caught)
+{
+    start_redis();
+    struct kfq_conn *c = conn();
+    struct kf_err e;
+    static const char needle[] = "return token ~= '' and v[1] == token and v[2] == 'running' end";
+    for (int s = KFQ__S_PROGRESS; s <= KFQ__S_RELEASE; s++) {
+        const char *text = kfq__script_text(s);
+        const char *p = strstr(text, needle);
+        ck_assert_ptr_nonnull(p);
+        size_t pre = (size_t)(p - text);
+        char *mut = malloc(strlen(text) + 64);
+        memcpy(mut, text, pre);
+        strcpy(mut + pre, "return true end");
+        strcat(mut, p + strlen(needle));
+        redisReply *r = kfq_command(c, &e, "SCRIPT LOAD %s", mut);
+        ck_assert_ptr_nonnull(r);
+        snprintf(c->sha[s], sizeof c->sha[s], "%s", r->str);
+        freeReplyObject(r);
+        free(mut);
+    }
+    ck_assert(!stale_worker_cannot_touch(c));
+    kfq_close(c);
+    stop_redis();
+}
+END_TEST
+
+/* Two workers race to finish: the stale holder and the new one, each in
+ * its own process, complete at the same moment, many times over. Exactly
+ * one completion counts, and it is always the current attempt's. */
+START_TEST(test_race_to_finish)
+{
+    start_redis();
+    struct kfq_conn *c = conn();
+    struct kf_err e;
+    for (int round = 0; round < 20; round++) {
+        char id[65];
+        submit_team(c, "race", round, false, id);
+        struct kfq_claim_opts o1 = {.consumer = "w-1", .lease_ms = 30, .block_ms = 0};
+        struct kfq_claim_opts o2 = {.consumer = "w-2", .lease_ms = 60000, .block_ms = 0};
+        struct kfq_task *t1 = NULL, *t2 = NULL;
+        ck_assert_int_eq(kfq_worker_claim(c, &o1, &t1, &e), 0);
+        usleep(60000);
+        ck_assert_int_eq(kfq_worker_claim(c, &o2, &t2, &e), 0);
+        ck_assert_ptr_nonnull(t2);
+        int go[2];
+        ck_assert_int_eq(pipe(go), 0);
+        pid_t pids[2];
+        for (int k = 0; k < 2; k++) {
+            pids[k] = fork();
+            if (pids[k] == 0) {
+                struct kfq_conn *cc = conn();
+                struct kf_err ee;
+                char b;
+                close(go[1]);
+                if (read(go[0], &b, 1) < 0)
+                    _exit(3);
+                struct kfq_task *mine = k ? t2 : t1;
+                json_t *tr = trace_for("w1", k ? 2.0 : 99.0);
+                struct kfq_summary s;
+                kfq_summary_init(&s);
+                kfq_summary_add(&s, tr);
+                int rc = kfq_task_complete(cc, mine, &s, &ee);
+                _exit(rc == 0 ? 0 : rc == KF_ECONFLICT ? 1 : 2);
+            }
+        }
+        close(go[0]);
+        close(go[1]);   /* both children start at once */
+        int st[2];
+        for (int k = 0; k < 2; k++) {
+            waitpid(pids[k], &st[k], 0);
+            ck_assert(WIFEXITED(st[k]));
+        }
+        ck_assert_int_eq(WEXITSTATUS(st[0]), 1);   /* stale: refused */
+        ck_assert_int_eq(WEXITSTATUS(st[1]), 0);   /* current: done */
+        kfq_task_free(t1);
+        kfq_task_free(t2);
+    }
+    /* exactly 20 completions counted, one board entry from the current attempt */
+    int64_t hist[KFQ_HIST_N];
+    double hsum;
+    ck_assert_int_eq(kfq_eval_hist(c, hist, &hsum, &e), 0);
+    ck_assert_int_eq(hist[KFQ_HIST_N - 1], 20);
+    struct kfq_counts n;
+    ck_assert_int_eq(kfq_counts(c, &n, &e), 0);
+    ck_assert_int_eq(n.completed, 20);
+    ck_assert_int_eq(n.running, 0);
+    json_t *board = NULL;
+    ck_assert_int_eq(kfq_board(c, "d1", &board, &e), 0);
+    json_t *ent = json_array_get(json_object_get(board, "d1"), 0);
+    ck_assert(json_real_value(json_object_get(ent, "mean_speedup")) == 2.0);
+    json_decref(board);
+    /* the same attempt finishing twice (complete vs fail, two processes): one wins */
+    char id[65];
+    submit_team(c, "race", 100, false, id);
+    struct kfq_claim_opts o = {.consumer = "w-3", .lease_ms = 60000};
+    struct kfq_task *t = NULL;
+    ck_assert_int_eq(kfq_worker_claim(c, &o, &t, &e), 0);
+    pid_t p = fork();
+    if (p == 0) {
+        struct kfq_conn *cc = conn();
+        struct kf_err ee;
+        _exit(kfq_task_fail(cc, t, "x", &ee) == 0 ? 0 : 1);
+    }
+    struct kfq_summary s;
+    kfq_summary_init(&s);
+    int mine = kfq_task_complete(c, t, &s, &e) == 0;
+    kfq_summary_free(&s);
+    int status;
+    waitpid(p, &status, 0);
+    ck_assert_int_eq(mine + (WEXITSTATUS(status) == 0), 1);
+    ck_assert_int_eq(kfq_counts(c, &n, &e), 0);
+    ck_assert_int_eq(n.completed + n.failed, 21);
+    kfq_task_free(t);
+    kfq_close(c);
+    stop_redis();
+}
+END_TEST
+
+static void claim_team(struct kfq_conn *c, char team[32])
+{
+    struct kf_err e;
+    struct kfq_claim_opts o = {.consumer = "w", .lease_ms = 60000, .block_ms = 0};
+    struct kfq_task *t = NULL;
+    ck_assert_int_eq(kfq_worker_claim(c, &o, &t, &e), 0);
+    ck_assert_ptr_nonnull(t);
+    snprintf(team, 32, "%s", t->team);
+    struct kfq_summary s;
+    kfq_summary_init(&s);
+    ck_assert_int_eq(kfq_task_complete(c, t, &s, &e), 0);
+    kfq_summary_free(&s);
+    kfq_task_free(t);
+}
+
+/* One team floods the queue; another team's task starts at the next claim
+ * (within one task time of one worker), a third team's too; a team cannot
+ * jump the line by emptying and refilling its queue; admin priority first. */
+START_TEST(test_fair_between_teams)
+{
+    start_redis();
+    struct kfq_conn *c = conn();
+    char id[65], team[32];
+    for (int i = 0; i < 500; i++)
+        submit_team(c, "flood", i, false, id);
+    claim_team(c, team);                       /* the worker takes a flood task */
+    ck_assert_str_eq(team, "flood");
+    submit_team(c, "quiet", 0, false, id);     /* then another team submits one */
+    claim_team(c, team);
+    ck_assert_str_eq(team, "quiet");           /* served next, not after 499 */
+    /* three busy teams alternate */
+    for (int i = 0; i < 5; i++) {
+        submit_team(c, "b", i, false, id);
+        submit_team(c, "c", i, false, id);
+    }
+    int seen_flood = 0, seen_b = 0, seen_c = 0;
+    for (int i = 0; i < 9; i++) {
+        claim_team(c, team);
+        seen_flood += !strcmp(team, "flood");
+        seen_b += !strcmp(team, "b");
+        seen_c += !strcmp(team, "c");
+    }
+    ck_assert_int_eq(seen_flood, 3);
+    ck_assert_int_eq(seen_b, 3);
+    ck_assert_int_eq(seen_c, 3);
+    /* "sneaky" keeps one task queued at a time and resubmits after each claim:
+     * it gets one turn per round, not every claim */
+    int sneaky = 0;
+    for (int i = 0; i < 10; i++) {
+        submit_team(c, "sneaky", i, false, id);
+        claim_team(c, team);
+        sneaky += !strcmp(team, "sneaky");
+    }
+    ck_assert_int_le(sneaky, 4);   /* four teams with work: at most every other-ish turn */
+    ck_assert_int_ge(sneaky, 2);
+    /* admin priority: before every team */
+    submit_team(c, "admin", 0, true, id);
+    claim_team(c, team);
+    ck_assert_str_eq(team, "admin");
+    kfq_close(c);
+    stop_redis();
+}
+END_TEST
+
+/* Redis forgot the scripts (restart, SCRIPT FLUSH): the next call reloads. */
+START_TEST(test_script_reload)
+{
+    start_redis();
+    struct kfq_conn *c = conn();
+    struct kf_err e;
+    char id[65];
+    submit_team(c, "t", 1, false, id);
+    redisReply *r = kfq_command(c, &e, "SCRIPT FLUSH");
+    ck_assert_ptr_nonnull(r);
+    freeReplyObject(r);
+    struct kfq_claim_opts o = {.consumer = "w", .lease_ms = 60000};
+    struct kfq_task *t = NULL;
+    ck_assert_int_eq(kfq_worker_claim(c, &o, &t, &e), 0);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->id, id);
+    kfq_task_free(t);
+    kfq_close(c);
+    stop_redis();
+}
+END_TEST
+
+/* The board leaves out traces the judge marked unranked (docs/runner.md). */
+START_TEST(test_summary_unranked)
+{
+    struct kfq_summary s;
+    kfq_summary_init(&s);
+    json_t *a = trace_for("w1", 2.0), *b = trace_for("w2", 1000.0);
+    json_object_set_new(json_object_get(b, "evaluation"), "kernelfarm",
+                        json_pack("{s:s}", "unranked", "median below the speed-of-light floor"));
+    kfq_summary_add(&s, a);
+    kfq_summary_add(&s, b);
+    ck_assert_int_eq(s.total, 2);
+    ck_assert_int_eq(s.passed, 1);
+    ck_assert_int_eq(s.unranked, 1);
+    ck_assert(s.speed_sum == 2.0 && s.nspeed == 1);
+    ck_assert_str_eq(s.hardware, "NVIDIA_H100");
+    ck_assert_int_eq(json_array_size(s.uuids), 2);
+    kfq_summary_free(&s);
+    json_decref(a);
+    json_decref(b);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("queue");
@@ -361,6 +735,12 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_fail_and_release);
     tcase_add_test(tc, test_lease_reclaim_and_dead_letter);
     tcase_add_test(tc, test_heartbeat_and_reconnect);
+    tcase_add_test(tc, test_stalled_worker_fenced);
+    tcase_add_test(tc, test_fence_mutant_is_caught);
+    tcase_add_test(tc, test_race_to_finish);
+    tcase_add_test(tc, test_fair_between_teams);
+    tcase_add_test(tc, test_script_reload);
+    tcase_add_test(tc, test_summary_unranked);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -413,11 +413,16 @@ START_TEST(test_longpoll_decisions)
                            "workload", "uuid", W1, "evaluation", "status", "PASSED", "performance",
                            "latency_ms", 1.0, "speedup_factor", 2.0, "environment", "hardware",
                            "NVIDIA_H100");
+    struct kfq_summary sum;
+    kfq_summary_init(&sum);
     ck_assert_int_eq(kfq_task_add_trace(ctx.redis_override, t, tr, &e), 0);
+    kfq_summary_add(&sum, tr);
     json_object_set_new(json_object_get(tr, "workload"), "uuid", json_string(W2));
     ck_assert_int_eq(kfq_task_add_trace(ctx.redis_override, t, tr, &e), 0);
+    kfq_summary_add(&sum, tr);
     json_decref(tr);
-    ck_assert_int_eq(kfq_task_complete(ctx.redis_override, t, "unit", &e), 0);
+    ck_assert_int_eq(kfq_task_complete(ctx.redis_override, t, &sum, &e), 0);
+    kfq_summary_free(&sum);
     kfq_task_free(t);
     call("GET", path, "timeout", "5", NULL, &r);
     ck_assert(!r.wait);

@@ -5,7 +5,10 @@
  * workload gets TIMEOUT and the task still completes, a task naming an
  * unknown workload or an engine failure fails with a reason, a task left
  * pending by a dead run of the same worker id is reclaimed, and a stop
- * request mid-task releases it (pending again) for the next run. */
+ * request mid-task releases it (pending again) for the next run. Also the
+ * self-test (worker/selftest.c) with the fake evaluator, and the worker
+ * loop's start-up self-test: heartbeat "self-test" while it runs, then
+ * tasks taken (passed) or none and "unhealthy" with the reason (failed). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include "kf_check.h"
 #include "queue.h"
 #include "seed.h"
+#include "selftest.h"
 #include "supervisor.h"
 #include "worker.h"
 
@@ -52,6 +56,7 @@ static const char *SOL =
     "if (i < n) y[i] = x[i]; }\"}]}";
 
 static const char *const UUIDS[] = {"ok-1", "ok-2", "hang-3", "engine-4", "slow-5"};
+static const char *fake_status = "PASSED";   /* read by the (forked) fake evaluator */
 
 /* ---- the fake evaluator ---------------------------------------------------- */
 
@@ -78,7 +83,7 @@ static int fake_eval(const struct ev_request *req, ev_progress_fn progress, void
         t = json_pack("{s:s, s:o, s:s, s:{s:s, s:s, s:{s:f, s:f}, s:{s:f, s:f, s:f}, "
                       "s:{s:s, s:{}}, s:s}}",
                       "definition", req->def->name, "workload", kf_workload_to_json(w),
-                      "solution", req->sol->name, "evaluation", "status", "PASSED", "log", log,
+                      "solution", req->sol->name, "evaluation", "status", fake_status, "log", log,
                       "correctness", "max_relative_error", 0.0, "max_absolute_error", 0.0,
                       "performance", "latency_ms", 1.0, "reference_latency_ms", 3.0,
                       "speedup_factor", 3.0, "environment", "hardware", "FAKE_GPU", "libs",
@@ -555,6 +560,217 @@ START_TEST(test_eval_config_reaches_evaluator)
 }
 END_TEST
 
+/* ---- the self-test (worker/selftest.c) with the fake evaluator ---------------- */
+
+static void write_reference(const char *kernels)
+{
+    char p[512];
+    snprintf(p, sizeof p, "mkdir -p %s/reference/vadd", kernels);
+    ck_assert_int_eq(system(p), 0);
+    snprintf(p, sizeof p, "%s/reference/vadd/spec.json", kernels);
+    write_file(p, "{\"name\":\"kf_reference_vadd\",\"definition\":\"vadd\",\"author\":\"kf\","
+                  "\"spec\":{\"language\":\"cuda\",\"binding\":\"nvrtc\","
+                  "\"target_hardware\":[\"cuda\"],\"entry_point\":\"k.cu::copy\","
+                  "\"destination_passing_style\":true,"
+                  "\"launch\":[{\"kernel\":\"copy\",\"grid\":[\"cdiv(n, 128)\"],"
+                  "\"block\":[128],\"args\":[\"x\",\"y\",\"n\"]}]}}");
+    snprintf(p, sizeof p, "%s/reference/vadd/k.cu", kernels);
+    write_file(p, "extern \"C\" __global__ void copy(const float *x, float *y, long long n)"
+                  " { long long i = blockIdx.x * 128 + threadIdx.x; if (i < n) y[i] = x[i]; }\n");
+}
+
+static int self_test(const char *kernels, struct wk_selftest *st)
+{
+    memset(&sup, 0, sizeof sup);
+    sup.eval = fake_eval;
+    sup.scrub = scrub_none;
+    sup.lim.workload_s = 5;
+    sup.lim.startup_s = 0.5;
+    sup.lim.total_s = 60;
+    sup.lim.log_tail = 1024;
+    int rc = wk_self_test(&sup, ds, kernels, dir, 0, NULL, NULL, st);
+    json_decref(sup.environment);
+    sup.environment = NULL;
+    return rc;
+}
+
+START_TEST(test_self_test)
+{
+    char kernels[128];
+    struct wk_selftest st;
+    snprintf(kernels, sizeof kernels, "%s/kernels", dir);
+    /* the smallest workload is picked (all have n = 16: the first) */
+    ck_assert_int_eq(wk_selftest_pick(&ds->defs[0]), 0);
+    /* no reference kernel: fails and says where it looked */
+    ck_assert_int_eq(self_test(kernels, &st), KF_EINVAL);
+    ck_assert_msg(strstr(st.why, "vadd: reference kernel") != NULL, "%s", st.why);
+    write_reference(kernels);
+    ck_assert_msg(self_test(kernels, &st) == 0, "%s", st.why);
+    ck_assert_int_eq(st.ndefs, 1);
+    ck_assert_int_eq(st.passed, 1);
+    ck_assert_str_eq(st.why, "");
+    /* the reference does not match itself on this GPU: fails with the status */
+    fake_status = "INCORRECT_NUMERICAL";
+    ck_assert_int_eq(self_test(kernels, &st), KF_EINVAL);
+    fake_status = "PASSED";
+    ck_assert_msg(strstr(st.why, "INCORRECT_NUMERICAL") && strstr(st.why, "ok-1"), "%s",
+                  st.why);
+}
+END_TEST
+
+/* A worker whose self-test failed takes no task and says why in its
+ * heartbeat (what GET /health shows). */
+START_TEST(test_unhealthy_worker_takes_no_tasks)
+{
+    const char *u[] = {"ok-1"};
+    char id[65];
+    submit(u, 1, id);
+    pid_t p = fork();
+    if (p == 0) {
+        struct wk_worker_opts o;
+        struct kf_err e;
+        signal(SIGALRM, on_alarm);
+        alarm(2);
+        memset(&sup, 0, sizeof sup);
+        sup.eval = fake_eval;
+        sup.scrub = scrub_none;
+        sup.lim.workload_s = 5;
+        sup.lim.total_s = 60;
+        sup.lim.log_tail = 1024;
+        memset(&o, 0, sizeof o);
+        o.redis_url = url;
+        o.worker_id = "w-sick";
+        o.host = "testhost";
+        o.ds = ds;
+        o.seed_secret = SECRET;
+        o.sup = &sup;
+        o.heartbeat_s = 0.2;
+        o.lease_ms = 300000;
+        o.block_ms = 200;
+        o.stop = &stop;
+        o.self_test_error = "vadd: the reference on workload ok-1 gave INCORRECT_NUMERICAL";
+        _exit(wk_worker_run(&o, &e) == 0 ? 0 : 1);
+    }
+    usleep(1000000);
+    json_t *ws = NULL, *w = NULL;
+    struct kf_err e;
+    ck_assert_int_eq(kfq_workers(conn, &ws, &e), 0);
+    for (size_t i = 0; i < json_array_size(ws); i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(ws, i), "id")), "w-sick"))
+            w = json_array_get(ws, i);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_str_eq(json_string_value(json_object_get(w, "state")), "unhealthy");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(w, "self_test")),
+                                 "INCORRECT_NUMERICAL"));
+    json_decref(ws);
+    json_t *t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "pending");
+    json_decref(t);
+    int status;
+    waitpid(p, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    t = task_get(id);
+    ck_assert_str_eq(field(t, "status"), "pending");   /* still nobody's */
+    json_decref(t);
+}
+END_TEST
+
+/* The start-up self-test as the worker loop runs it: heartbeat "self-test"
+ * while it runs (kept alive through on_tick), then either tasks are taken
+ * (passed) or none and "unhealthy" with the reason (failed). */
+static int fake_self_test_ok;
+
+static int fake_self_test(void *ctx, const struct wk_hooks *h, char *why, size_t n)
+{
+    (void)ctx;
+    for (int i = 0; i < 15; i++) {   /* 1.5 s of "evaluating", ticking */
+        usleep(100000);
+        if (h->on_tick(h->ctx))
+            return snprintf(why, n, "stopped"), 1;
+    }
+    if (fake_self_test_ok)
+        return 0;
+    snprintf(why, n, "vadd: the evaluation engine failed: fake");
+    return 1;
+}
+
+static const char *worker_state(const char *id, char *self_test, size_t n)
+{
+    static char state[32];
+    json_t *ws = NULL;
+    struct kf_err e;
+    state[0] = self_test[0] = 0;
+    ck_assert_int_eq(kfq_workers(conn, &ws, &e), 0);
+    for (size_t i = 0; i < json_array_size(ws); i++) {
+        json_t *w = json_array_get(ws, i);
+        if (strcmp(json_string_value(json_object_get(w, "id")), id) == 0) {
+            snprintf(state, sizeof state, "%s", json_string_value(json_object_get(w, "state")));
+            const char *s = json_string_value(json_object_get(w, "self_test"));
+            snprintf(self_test, n, "%s", s ? s : "");
+        }
+    }
+    json_decref(ws);
+    return state;
+}
+
+START_TEST(test_startup_self_test_in_loop)
+{
+    const char *u[] = {"ok-1"};
+    char id[65], why[256];
+    submit(u, 1, id);
+    for (int pass = 0; pass < 2; pass++) {
+        fake_self_test_ok = pass;
+        pid_t p = fork();
+        if (p == 0) {
+            struct wk_worker_opts o;
+            struct kf_err e;
+            signal(SIGALRM, on_alarm);
+            alarm(3);
+            memset(&sup, 0, sizeof sup);
+            sup.eval = fake_eval;
+            sup.scrub = scrub_none;
+            sup.lim.workload_s = 5;
+            sup.lim.total_s = 60;
+            sup.lim.log_tail = 1024;
+            memset(&o, 0, sizeof o);
+            o.redis_url = url;
+            o.worker_id = pass ? "w-st-ok" : "w-st-bad";
+            o.host = "testhost";
+            o.ds = ds;
+            o.seed_secret = SECRET;
+            o.sup = &sup;
+            o.heartbeat_s = 0.2;
+            o.lease_ms = 300000;
+            o.block_ms = 200;
+            o.stop = &stop;
+            o.self_test = fake_self_test;
+            _exit(wk_worker_run(&o, &e) == 0 ? 0 : 1);
+        }
+        usleep(800000);   /* inside the self-test */
+        ck_assert_str_eq(worker_state(pass ? "w-st-ok" : "w-st-bad", why, sizeof why),
+                         "self-test");
+        json_t *t = task_get(id);
+        ck_assert_str_eq(field(t, "status"), "pending");   /* nothing taken meanwhile */
+        json_decref(t);
+        usleep(1500000);  /* the self-test is over */
+        const char *st = worker_state(pass ? "w-st-ok" : "w-st-bad", why, sizeof why);
+        t = task_get(id);
+        if (!pass) {
+            ck_assert_str_eq(st, "unhealthy");
+            ck_assert_ptr_nonnull(strstr(why, "fake"));
+            ck_assert_str_eq(field(t, "status"), "pending");
+        } else {
+            ck_assert_str_eq(why, "");
+            ck_assert_str_eq(field(t, "status"), "completed");
+        }
+        json_decref(t);
+        int status;
+        waitpid(p, &status, 0);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("worker");
@@ -572,6 +788,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_eval_config_reaches_evaluator);
     tcase_add_test(tc, test_stop_grace_finishes_task);
     tcase_add_test(tc, test_second_stop_abandons);
+    tcase_add_test(tc, test_self_test);
+    tcase_add_test(tc, test_unhealthy_worker_takes_no_tasks);
+    tcase_add_test(tc, test_startup_self_test_in_loop);
     return s;
 }
 
