@@ -8,6 +8,9 @@
 #   make dataset    synthesize the contest dataset into var/dataset
 #   make bench      build the benchmarks in bench/
 #   make deps       install missing Debian/Python packages (called by test/run)
+#   make test-browser  the web board in headless Chromium (tests/browser/)
+#
+# Output is one short line per step; V=1 shows the full commands.
 #
 # Sources are picked up by directory, so adding a file needs no Makefile edit:
 #   lib/*.c            -> libkf.a          (shared by every program)
@@ -51,6 +54,15 @@ BENCH_SRC  := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
+# one short line per step unless V=1
+ifeq ($(V),1)
+Q :=
+say :=
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
 LIBKF     := $(BUILD)/libkf.a
 LIBEVAL   := $(BUILD)/libkfeval.a
 LIBSERVER := $(BUILD)/libkfserver.a
@@ -58,41 +70,49 @@ PROGS     := $(BIN)/kf-server $(BIN)/kf-worker $(BIN)/kf
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test test-unit test-integration test-gpu run asan dataset bench clean examples
+.PHONY: all deps test test-unit test-integration test-gpu test-browser run asan dataset bench \
+        clean examples
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# the web board and the OpenAPI document are embedded by server/web.c (.incbin)
+$(BUILD)/server/web.o: server/web/index.html schemas/openapi.json
 
 $(LIBKF): $(call obj,$(LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 $(LIBEVAL): $(call obj,$(EVAL_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 $(LIBSERVER): $(call obj,$(SERVER_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 
 $(BIN)/kf-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 $(BIN)/kf-worker: $(call obj,worker/main.c) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
 $(BIN)/kf: $(call obj,$(CLI_SRC)) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CLI_LIBS) $(CUDA_LIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LIBS) $(CUDA_LIBS) -o $@
 $(BUILD)/tests/unit/%.o: CFLAGS += $(CHECK_CFLAGS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+
+# keep the test and bench objects (else make deletes them as intermediates
+# and rebuilds every test program on the next run)
+.SECONDARY: $(call obj,$(UNIT_SRC) $(BENCH_SRC) tests/browser/seed_worker.c)
 
 deps:
 	@tools/deps.sh
@@ -111,10 +131,14 @@ test-integration: all
 test-gpu: all
 	@tests/gpu/run.sh
 
-var/dataset/.complete: $(BIN)/kf
-	$(BIN)/kf synth --out var/dataset --seed 1
+# one dataset per KF_VAR (deploy/run-local.sh uses the same path), written
+# once: a newer bin/kf does not redo it (rm -r it to regenerate)
+KF_VAR  ?= var
+DATASET := $(KF_VAR)/dataset
+$(DATASET)/.complete: | $(BIN)/kf
+	$(call say,SYNTH,$(DATASET))$(BIN)/kf synth --out $(DATASET) --seed 1
 	@touch $@
-dataset: var/dataset/.complete
+dataset: $(DATASET)/.complete
 
 run: deps
 	@$(MAKE) --no-print-directory all dataset
@@ -133,3 +157,14 @@ clean:
 	rm -rf $(BUILD) build-asan $(BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# the web board in headless Chromium against redis + kf-server seeded by a
+# stand-in worker (tests/browser/); screenshots go to docs/img/
+SEED_WORKER := $(BUILD)/tests/seed_worker
+$(SEED_WORKER): $(BUILD)/tests/browser/seed_worker.o $(LIBEVAL) $(LIBKF)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+
+test-browser: deps
+	@$(MAKE) --no-print-directory all dataset $(SEED_WORKER)
+	@tests/run.sh $(BUILD) browser
