@@ -33,6 +33,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
+# kf's HTTP client (cli/http.c)
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CLI_LIBS    := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+
 CUPTI_INC := $(firstword $(wildcard $(CUDA_HOME)/extras/CUPTI/include) $(CUDA_HOME)/include)
 CUPTI_LIB := $(firstword $(wildcard $(CUDA_HOME)/extras/CUPTI/lib64) $(CUDA_HOME)/lib64)
 
@@ -105,6 +109,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LIBS) $(CUDA_LIBS) -o $@
 $(BUILD)/tests/unit/%.o: CFLAGS += $(CHECK_CFLAGS)
+$(BUILD)/cli/%.o: CFLAGS += $(CURL_CFLAGS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
