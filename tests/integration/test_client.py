@@ -111,6 +111,22 @@ def run_more(tmp, s, redis):
     R.check("--url must be http or https (exit 2)", rc == 2 and "http://" in err, err)
     rc, out, err = kf(s, "status", "--timeout", "abc", "x")
     R.check("--timeout wants seconds (exit 2)", rc == 2 and "seconds" in err, err)
+    # kf validate --url: definitions from the server
+    only = dict(K.example_solution(), definition="gdn_decode_server_only")
+    po = os.path.join(tmp, "server_only.json")
+    json.dump(only, open(po, "w"))
+    rc, out, err = kf(s, "validate", "--no-compile", po)
+    R.check("kf validate: a definition found nowhere is an error", rc == 1 and "not found" in err,
+            out + err)
+    rc, out, err = kf(s, "validate", "--no-compile", "--url", "http://127.0.0.1:%d" % s.port, po)
+    R.check("kf validate --url checks the solution against the server's definition",
+            rc == 0 and "ok solution" in out, out + err)
+    bad = dict(only)
+    bad["spec"] = dict(only["spec"], launch=[dict(only["spec"]["launch"][0], kernel="nope")])
+    json.dump(bad, open(po, "w"))
+    rc, out, err = kf(s, "validate", "--no-compile", "--url", "http://127.0.0.1:%d" % s.port, po)
+    R.check("kf validate --url: errors found against the server's definition",
+            rc == 1 and "spec.launch[0].kernel" in err, out + err)
     # HTTPS: a TLS proxy with a self-signed certificate in front of kf-server
     cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
     g = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -160,6 +176,10 @@ def main():
     redis.start()
     ds = os.path.join(tmp, "dataset")
     K.build_dataset(ds)
+    # a definition only this server has (kf validate --url)
+    d = json.load(open(os.path.join(ds, "definitions", "gdn", K.GDN + ".json")))
+    d["name"] = "gdn_decode_server_only"
+    json.dump(d, open(os.path.join(ds, "definitions", "gdn", "gdn_decode_server_only.json"), "w"))
     s = K.Server(tmp, redis, ds, "--rate-limit", "0")
     try:
         s.start()
