@@ -120,8 +120,13 @@ static json_t *workload_rows(struct api_ctx *ctx, const char *task_id, const jso
                                 strcmp(trace_status(tr), "PASSED") ? truncated_log(ev) : json_null(),
                                 "trace_url", url);
         free(url);
-        json_object_set_new(row, "torch_speedup_factor",
-                            get_or_null(perf, "torch_speedup_factor"));
+        /* which reference the speedup is against (performance.extra.reference,
+         * "kernelfarm-native" today) and the PyTorch one once the contest
+         * lanes write it */
+        const json_t *px = json_object_get(perf, "extra");
+        json_object_set_new(row, "reference", get_or_null(px, "reference"));
+        json_object_set_new(row, "speedup_factor_pytorch",
+                            get_or_null(px, "speedup_factor_pytorch"));
         json_array_append_new(rows, row);
     }
     return rows;
