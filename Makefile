@@ -60,11 +60,11 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 # one short line per step unless V=1
 ifeq ($(V),1)
-Q :=
 say :=
+SUBMAKE := $(MAKE) --no-print-directory
 else
-Q := @
 say = @printf '  %-6s %s\n' $(1) $(2);
+SUBMAKE := $(MAKE) -s --no-print-directory
 endif
 
 LIBKF     := $(BUILD)/libkf.a
@@ -122,9 +122,11 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 deps:
 	@tools/deps.sh
 
+# the inner makes are silent about targets already up to date (-s); each
+# step still prints its own short line through $(say)
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
-	@$(MAKE) --no-print-directory dataset
+	@$(SUBMAKE) all $(UNIT_BINS)
+	@$(SUBMAKE) dataset
 	@tests/run.sh $(BUILD)
 
 test-unit: all $(UNIT_BINS)
@@ -146,7 +148,7 @@ $(DATASET)/.complete: | $(BIN)/kf
 dataset: $(DATASET)/.complete
 
 run: deps
-	@$(MAKE) --no-print-directory all dataset
+	@$(SUBMAKE) all dataset
 	@deploy/run-local.sh
 
 asan:
@@ -171,5 +173,5 @@ $(SEED_WORKER): $(BUILD)/tests/browser/seed_worker.o $(LIBEVAL) $(LIBKF)
 	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
 
 test-browser: deps
-	@$(MAKE) --no-print-directory all dataset $(SEED_WORKER)
+	@$(SUBMAKE) all dataset $(SEED_WORKER)
 	@tests/run.sh $(BUILD) browser
