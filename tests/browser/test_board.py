@@ -178,7 +178,7 @@ def main():
                 [names["gdn_decode_tiled"], names["gdn_decode_warp"]], json.dumps(pts)[:400])
         R.check("anonymous visitors see no submissions, with a hint",
                 "team token" in b.eval("document.getElementById('submissions').textContent"))
-        b.screenshot(os.path.join(SHOTS, "board.png"))
+        b.screenshot(os.path.join(SHOTS, "board.png"), max_height=1250)
 
         # ---- filter by GPU model ---------------------------------------------------
         b.eval("""(s => { s.value = 'NVIDIA_H200'; s.dispatchEvent(new Event('change')); })
