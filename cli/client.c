@@ -187,11 +187,11 @@ static json_t *wait_task(const char *id, double max_s, bool json_out, bool *time
     char last[128] = "";
     bool warned = false;
     *timed_out = false;
-    for (int failures = 0;;) {
+    for (int failures = 0, first = 1;; first = 0) {
         double left = max_s > 0 ? max_s - (mono_s() - t0) : POLL_MAX_S;
         double poll = left < POLL_MAX_S ? left : POLL_MAX_S;
-        if (poll < 0)
-            poll = 0;
+        if (poll < 0 || first)
+            poll = 0;   /* the first answer at once: its state is the first line */
         char path[200];
         snprintf(path, sizeof path, "/tasks/%.100s?timeout=%.3f", id, poll);
         struct kf_http_resp r;

@@ -103,7 +103,7 @@ def run_more(tmp, s, redis):
     R.check("--timeout 2 is honoured to the second (exit 3)", rc == 3 and 1.9 <= el < 3.0,
             "rc=%d %.2fs %s" % (rc, el, err))
     R.check("--wait says that no worker is connected", "no worker is connected" in err, err)
-    R.check("--wait prints the pending state as a line", " pending 0/3 workloads" in err, err)
+    R.check("--wait prints the pending state as a line at once", " pending 0/3 workloads (0 s)" in err, err)
     rc, out, err = kf(s, "results", "--url", "http://127.0.0.1:%d" % s.port,
                       env={"KF_URL": "http://127.0.0.1:1"})
     R.check("--url wins over KF_URL", rc == 0 and K.GDN in out, out + err)
