@@ -8,6 +8,9 @@
 #   make dataset    synthesize the contest dataset into var/dataset
 #   make bench      build the benchmarks in bench/
 #   make deps       install missing Debian/Python packages (called by test/run)
+#   make test-browser  the web board in headless Chromium (tests/browser/)
+#
+# Output is one short line per step; V=1 shows the full commands.
 #
 # Sources are picked up by directory, so adding a file needs no Makefile edit:
 #   lib/*.c            -> libkf.a          (shared by every program)
@@ -32,6 +35,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
+# kf's HTTP client (cli/http.c)
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CLI_LIBS    := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+
 CUPTI_INC := $(firstword $(wildcard $(CUDA_HOME)/extras/CUPTI/include) $(CUDA_HOME)/include)
 CUPTI_LIB := $(firstword $(wildcard $(CUDA_HOME)/extras/CUPTI/lib64) $(CUDA_HOME)/lib64)
 
@@ -53,6 +60,15 @@ BENCH_SRC  := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
+# one short line per step unless V=1
+ifeq ($(V),1)
+say :=
+SUBMAKE := $(MAKE) --no-print-directory
+else
+say = @printf '  %-6s %s\n' $(1) $(2);
+SUBMAKE := $(MAKE) -s --no-print-directory
+endif
+
 LIBKF     := $(BUILD)/libkf.a
 LIBEVAL   := $(BUILD)/libkfeval.a
 LIBSERVER := $(BUILD)/libkfserver.a
@@ -60,62 +76,73 @@ PROGS     := $(BIN)/kf-server $(BIN)/kf-worker $(BIN)/kf-runner $(BIN)/kf $(BIN)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test test-unit test-integration test-gpu run asan dataset bench clean examples
+.PHONY: all deps test test-unit test-integration test-gpu test-browser run asan dataset bench \
+        clean examples
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# the web board and the OpenAPI document are embedded by server/web.c (.incbin)
+$(BUILD)/server/web.o: server/web/index.html schemas/openapi.json
 
 $(LIBKF): $(call obj,$(LIB_SRC))
 	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 $(LIBEVAL): $(call obj,$(EVAL_SRC))
 	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 $(LIBSERVER): $(call obj,$(SERVER_SRC))
 	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 
 $(BIN)/kf-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 $(BIN)/kf-worker: $(call obj,worker/main.c) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
 $(BIN)/kf-runner: $(call obj,worker/runner_main.c) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
 # The Python lane's runner reaches the runner code through ctypes: the same
 # sources, compiled position-independent into one shared library.
 pic = $(patsubst %.c,$(BUILD)/pic/%.o,$(1))
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+	$(call say,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
 $(BIN)/libkfrunner.so: $(call pic,$(LIB_SRC) $(EVAL_SRC) worker/pyrunner_api.c)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) -shared $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
 $(BIN)/kf: $(call obj,$(CLI_SRC)) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CLI_LIBS) $(CUDA_LIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LIBS) $(CUDA_LIBS) -o $@
 $(BUILD)/tests/unit/%.o: CFLAGS += $(CHECK_CFLAGS)
 # tests/unit/sandbox_probe.c: the stand-in runner that test_sandbox starts
 $(BUILD)/tests/test_sandbox: | $(BUILD)/tests/sandbox_probe
+$(BUILD)/cli/%.o: CFLAGS += $(CURL_CFLAGS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+
+# keep the test and bench objects (else make deletes them as intermediates
+# and rebuilds every test program on the next run)
+.SECONDARY: $(call obj,$(UNIT_SRC) $(BENCH_SRC) tests/browser/seed_worker.c)
 
 deps:
 	@tools/deps.sh
 
+# the inner makes are silent about targets already up to date (-s); each
+# step still prints its own short line through $(say)
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCH_BINS)
-	@$(MAKE) --no-print-directory dataset
+	@$(SUBMAKE) all $(UNIT_BINS) $(BENCH_BINS)
+	@$(SUBMAKE) dataset
 	@tests/run.sh $(BUILD)
 
 test-unit: all $(UNIT_BINS)
@@ -127,13 +154,17 @@ test-integration: all
 test-gpu: all
 	@tests/gpu/run.sh
 
-var/dataset/.complete: $(BIN)/kf
-	$(BIN)/kf synth --out var/dataset --seed 1
+# one dataset per KF_VAR (deploy/run-local.sh uses the same path), written
+# once: a newer bin/kf does not redo it (rm -r it to regenerate)
+KF_VAR  ?= var
+DATASET := $(KF_VAR)/dataset
+$(DATASET)/.complete: | $(BIN)/kf
+	$(call say,SYNTH,$(DATASET))$(BIN)/kf synth --out $(DATASET) --seed 1
 	@touch $@
-dataset: var/dataset/.complete
+dataset: $(DATASET)/.complete
 
 run: deps
-	@$(MAKE) --no-print-directory all dataset
+	@$(SUBMAKE) all dataset
 	@deploy/run-local.sh
 
 asan:
@@ -149,3 +180,14 @@ clean:
 	rm -rf $(BUILD) build-asan $(BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# the web board in headless Chromium against redis + kf-server seeded by a
+# stand-in worker (tests/browser/); screenshots go to docs/img/
+SEED_WORKER := $(BUILD)/tests/seed_worker
+$(SEED_WORKER): $(BUILD)/tests/browser/seed_worker.o $(LIBEVAL) $(LIBKF)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) $^ $(LIBS) $(CUDA_LIBS) -o $@
+
+test-browser: deps
+	@$(SUBMAKE) all dataset $(SEED_WORKER)
+	@tests/run.sh $(BUILD) browser

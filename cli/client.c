@@ -1,260 +1,30 @@
-/* client.c: `kf submit`, `kf status`, `kf results`: the kf-server client,
- * against KF_URL (default http://127.0.0.1:8080) with an optional bearer
- * token in KF_TOKEN. A small HTTP/1.1 client over sockets (one request per
- * connection, Content-Length or chunked responses, body capped) keeps the
- * CLI free of extra libraries. Not thread-safe (command-line program).
+/* client.c: `kf submit`, `kf status`, `kf results`: the kf-server client
+ * (HTTP and HTTPS through cli/http.c, libcurl), against --url, else KF_URL,
+ * else http://127.0.0.1:8080, with an optional bearer token in KF_TOKEN.
+ * `kf submit` takes a solution.json or a kernel directory (packed with
+ * lib/pack.h, as `kf pack` does). --wait follows the task with one line per
+ * change of state or progress on stderr, says when no worker is connected,
+ * and stops at --timeout seconds. Not thread-safe (command-line program).
  */
 #include <errno.h>
-#include <netdb.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "http.h"
 #include "jsonio.h"
 #include "kf_err.h"
 #include "pack.h"
 #include "xalloc.h"
 
-#define MAX_RESPONSE (256u << 20)
 #define MAX_UPLOAD (8u << 20)
-
-struct http_resp {
-    int status;
-    char *body;
-    size_t len;
-};
-
-struct url {
-    char host[256];
-    char port[16];
-    char prefix[256];   /* path prefix without trailing '/' */
-};
-
-static int parse_url(const char *s, struct url *u)
-{
-    memset(u, 0, sizeof *u);
-    if (strncmp(s, "http://", 7) != 0) {
-        fprintf(stderr, "kf: KF_URL must start with http:// (got '%s')\n", s);
-        return -1;
-    }
-    s += 7;
-    const char *slash = strchr(s, '/');
-    size_t hl = slash ? (size_t)(slash - s) : strlen(s);
-    char hp[250];
-    if (hl >= sizeof hp)
-        return -1;
-    memcpy(hp, s, hl);
-    hp[hl] = '\0';
-    char *colon = strrchr(hp, ':');
-    if (hp[0] == '[') {   /* [v6]:port */
-        char *rb = strchr(hp, ']');
-        if (!rb)
-            return -1;
-        *rb = '\0';
-        snprintf(u->host, sizeof u->host, "%s", hp + 1);
-        snprintf(u->port, sizeof u->port, "%s", rb[1] == ':' ? rb + 2 : "80");
-    } else if (colon) {
-        *colon = '\0';
-        snprintf(u->host, sizeof u->host, "%s", hp);
-        snprintf(u->port, sizeof u->port, "%s", colon + 1);
-    } else {
-        snprintf(u->host, sizeof u->host, "%s", hp);
-        snprintf(u->port, sizeof u->port, "80");
-    }
-    if (slash) {
-        snprintf(u->prefix, sizeof u->prefix, "%s", slash);
-        size_t n = strlen(u->prefix);
-        while (n && u->prefix[n - 1] == '/')
-            u->prefix[--n] = '\0';
-    }
-    return 0;
-}
-
-static int dial(const struct url *u, int timeout_s)
-{
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = getaddrinfo(u->host, u->port, &hints, &res);
-    if (rc) {
-        fprintf(stderr, "kf: cannot resolve %s: %s\n", u->host, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        struct timeval tv = {.tv_sec = timeout_s, .tv_usec = 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        fprintf(stderr, "kf: cannot connect to %s:%s: %s (is kf-server running? set KF_URL)\n",
-                u->host, u->port, strerror(errno));
-    return fd;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Decode a chunked body in place; returns the new length or -1. */
-static long dechunk(char *b, size_t n)
-{
-    size_t in = 0, out = 0;
-    for (;;) {
-        char *end;
-        if (in >= n)
-            return -1;
-        unsigned long sz = strtoul(b + in, &end, 16);
-        char *crlf = strstr(end, "\r\n");
-        if (!crlf)
-            return -1;
-        in = (size_t)(crlf - b) + 2;
-        if (sz == 0)
-            return (long)out;
-        if (in + sz > n)
-            return -1;
-        memmove(b + out, b + in, sz);
-        out += sz;
-        in += sz + 2;
-    }
-}
-
-/* One request. path includes the query. Returns 0 with *r filled (free
- * r->body), or -1 after printing why. */
-static int http_do(const char *method, const char *path, const char *body, size_t body_len,
-                   int timeout_s, struct http_resp *r)
-{
-    const char *env = getenv("KF_URL");
-    const char *tok = getenv("KF_TOKEN");
-    struct url u;
-    memset(r, 0, sizeof *r);
-    if (parse_url(env && *env ? env : "http://127.0.0.1:8080", &u))
-        return -1;
-    int fd = dial(&u, timeout_s);
-    if (fd < 0)
-        return -1;
-    char *head = xasprintf("%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: kf/" KF_CLI_VERSION
-                           "\r\nAccept: application/json\r\nConnection: close\r\n%s%s%s"
-                           "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                           method, u.prefix, path, u.host, u.port, tok && *tok ? "Authorization: Bearer " : "",
-                           tok && *tok ? tok : "", tok && *tok ? "\r\n" : "", body_len);
-    int rc = write_all(fd, head, strlen(head));
-    free(head);
-    if (!rc && body_len)
-        rc = write_all(fd, body, body_len);
-    size_t cap = 65536, len = 0;
-    char *buf = xmalloc(cap + 1);
-    while (!rc) {
-        if (len == cap) {
-            if (cap >= MAX_RESPONSE) {
-                fprintf(stderr, "kf: response larger than %u bytes\n", MAX_RESPONSE);
-                rc = -1;
-                break;
-            }
-            cap *= 2;
-            buf = xrealloc(buf, cap + 1);
-        }
-        ssize_t n = recv(fd, buf + len, cap - len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fprintf(stderr, "kf: reading the response: %s\n",
-                    errno == EAGAIN ? "timed out" : strerror(errno));
-            rc = -1;
-            break;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    if (rc) {
-        if (len == 0 && errno == EPIPE)
-            fprintf(stderr, "kf: the server closed the connection\n");
-        free(buf);
-        return -1;
-    }
-    buf[len] = '\0';
-    char *hend = strstr(buf, "\r\n\r\n");
-    if (strncmp(buf, "HTTP/1.", 7) != 0 || !hend) {
-        fprintf(stderr, "kf: malformed HTTP response\n");
-        free(buf);
-        return -1;
-    }
-    r->status = atoi(buf + 9);
-    *hend = '\0';
-    bool chunked = false;
-    for (char *save = NULL, *l = strtok_r(buf, "\r\n", &save); l; l = strtok_r(NULL, "\r\n", &save))
-        if (strncasecmp(l, "Transfer-Encoding:", 18) == 0 && strstr(l + 18, "chunked"))
-            chunked = true;
-    size_t blen = len - (size_t)(hend + 4 - buf);
-    r->body = xmalloc(blen + 1);
-    memcpy(r->body, hend + 4, blen);
-    r->body[blen] = '\0';
-    r->len = blen;
-    free(buf);
-    if (chunked) {
-        long n = dechunk(r->body, r->len);
-        if (n < 0) {
-            fprintf(stderr, "kf: malformed chunked response\n");
-            free(r->body);
-            return -1;
-        }
-        r->len = (size_t)n;
-        r->body[n] = '\0';
-    }
-    return 0;
-}
-
-/* Parse a JSON response; on an HTTP error print it. Returns new or NULL. */
-static json_t *json_response(const struct http_resp *r, bool quiet_errors)
-{
-    json_t *j = json_loadb(r->body, r->len, 0, NULL);
-    if (r->status >= 400) {
-        const json_t *e = json_object_get(j, "error");
-        if (!quiet_errors) {
-            if (e)
-                fprintf(stderr, "kf: HTTP %d %s%s%s: %s\n", r->status,
-                        json_string_value(json_object_get(e, "code")),
-                        json_string_length(json_object_get(e, "path")) ? " at " : "",
-                        json_string_value(json_object_get(e, "path")),
-                        json_string_value(json_object_get(e, "message")));
-            else
-                fprintf(stderr, "kf: HTTP %d: %.300s\n", r->status, r->body);
-        }
-        json_decref(j);
-        return NULL;
-    }
-    if (!j)
-        fprintf(stderr, "kf: the server sent invalid JSON\n");
-    return j;
-}
+#define POLL_MAX_S 10.0
 
 static void print_json(const json_t *j)
 {
@@ -370,52 +140,98 @@ static bool terminal(const json_t *t)
     return strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0;
 }
 
-/* Long-poll until done; progress line on stderr when it is a terminal. */
-static json_t *wait_task(const char *id, double max_s)
+static double mono_s(void)
 {
-    struct timespec t0, t1;
-    bool tty = isatty(2);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int failures = 0;;) {
-        char path[160];
-        snprintf(path, sizeof path, "/tasks/%s?timeout=10", id);
-        struct http_resp r;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "05:07:45Z" for the progress lines */
+static void utc_clock(char *buf, size_t n)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, n, "%H:%M:%SZ", &tm);
+}
+
+/* Warn (once per wait) when the server has no worker to run the task. */
+static void check_workers(bool *warned, bool json_out)
+{
+    struct kf_http_resp r;
+    if (*warned || kf_http_request("GET", "/health", NULL, 0, 10, &r))
+        return;
+    json_t *h = json_loadb(r.body, r.len, 0, NULL);
+    free(r.body);
+    if (!h)
+        return;
+    if (json_integer_value(json_object_get(h, "healthy_workers")) == 0) {
+        char clk[16];
+        utc_clock(clk, sizeof clk);
+        fprintf(stderr, "%s no worker is connected to %s: the task stays pending until a GPU "
+                        "worker joins%s\n", clk, kf_http_base(), json_out ? "" : " (kf-worker, "
+                        "or make run on a GPU machine)");
+        *warned = true;
+    }
+    json_decref(h);
+}
+
+/* Follow a task until it finishes or max_s seconds pass (0: no limit),
+ * printing one line on stderr per change of status or progress (terminal
+ * or not). Returns the finished task (new), or NULL after saying why
+ * (*timed_out set when the limit passed). */
+static json_t *wait_task(const char *id, double max_s, bool json_out, bool *timed_out)
+{
+    double t0 = mono_s();
+    char last[128] = "";
+    bool warned = false;
+    *timed_out = false;
+    for (int failures = 0, first = 1;; first = 0) {
+        double left = max_s > 0 ? max_s - (mono_s() - t0) : POLL_MAX_S;
+        double poll = left < POLL_MAX_S ? left : POLL_MAX_S;
+        if (poll < 0 || first)
+            poll = 0;   /* the first answer at once: its state is the first line */
+        char path[200];
+        snprintf(path, sizeof path, "/tasks/%.100s?timeout=%.3f", id, poll);
+        struct kf_http_resp r;
         json_t *t = NULL;
-        if (http_do("GET", path, NULL, 0, 40, &r) == 0) {
-            t = json_response(&r, r.status == 503);
-            if (r.status == 404 || (r.status >= 400 && r.status != 503)) {
-                free(r.body);
-                return NULL;
-            }
+        if (kf_http_request("GET", path, NULL, 0, poll + 15, &r) == 0) {
+            t = kf_http_json(&r, r.status == 503);
+            bool fatal = r.status >= 400 && r.status != 503;
             free(r.body);
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-        if (!t) {
-            if (++failures > 30) {
-                fprintf(stderr, "kf: giving up after %d failed polls\n", failures);
+            if (fatal)
                 return NULL;
+        }
+        double el = mono_s() - t0;
+        if (t) {
+            failures = 0;
+            const json_t *pr = json_object_get(t, "progress");
+            char now[128];
+            snprintf(now, sizeof now, "%s %lld/%lld", str_or(json_object_get(t, "status"), "?"),
+                     (long long)json_integer_value(json_object_get(pr, "done")),
+                     (long long)json_integer_value(json_object_get(pr, "total")));
+            if (strcmp(now, last) != 0) {
+                char clk[16];
+                utc_clock(clk, sizeof clk);
+                fprintf(stderr, "%s task %.12s %s workloads (%.0f s)\n", clk, id, now, el);
+                snprintf(last, sizeof last, "%s", now);
             }
+            if (terminal(t))
+                return t;
+            if (strcmp(str_or(json_object_get(t, "status"), ""), "pending") == 0)
+                check_workers(&warned, json_out);
+            json_decref(t);
+        } else if (++failures > 30) {
+            fprintf(stderr, "kf: giving up after %d failed polls\n", failures);
+            return NULL;
+        } else if (max_s <= 0 || el + 1 < max_s) {
             sleep(1);
-            continue;
         }
-        failures = 0;
-        const json_t *pr = json_object_get(t, "progress");
-        if (tty)
-            fprintf(stderr, "\r\033[K[%s] %lld/%lld workloads  %.0fs",
-                    str_or(json_object_get(t, "status"), "?"),
-                    (long long)json_integer_value(json_object_get(pr, "done")),
-                    (long long)json_integer_value(json_object_get(pr, "total")), el);
-        if (terminal(t)) {
-            if (tty)
-                fputc('\n', stderr);
-            return t;
-        }
-        json_decref(t);
-        if (max_s > 0 && el >= max_s) {
-            if (tty)
-                fputc('\n', stderr);
-            fprintf(stderr, "kf: still not finished after %.0f s\n", max_s);
+        if (max_s > 0 && mono_s() - t0 >= max_s) {
+            fprintf(stderr, "kf: task %s not finished after %g s (--timeout); it goes on: "
+                            "kf status %s\n", id, max_s, id);
+            *timed_out = true;
             return NULL;
         }
     }
@@ -425,23 +241,58 @@ static json_t *wait_task(const char *id, double max_s)
 
 static void usage_submit(FILE *f)
 {
-    fprintf(f, "usage: kf submit FILE|DIR [--wait] [--timeout S] [--workloads UUID,...] "
-               "[--rerun] [--json]\n"
-               "Upload a solution.json to kf-server (KF_URL, default http://127.0.0.1:8080; "
-               "token from KF_TOKEN).\n"
-               "A directory is packed first, as kf pack does (a kernel directory with spec.json,\n"
-               "or a starter-kit directory with config.toml).\n"
-               "  --wait         follow the task to the end (progress on stderr); exit 0 only "
-               "if every workload PASSED\n"
-               "  --timeout S    give up waiting after S seconds (default: no limit)\n"
+    fprintf(f, "usage: kf submit (SOLUTION.json | KERNEL_DIR) [--wait] [--timeout S] "
+               "[--workloads UUID,...]\n"
+               "                 [--rerun] [--url URL] [--json]\n"
+               "Upload a solution to kf-server. A directory (a kernel directory with spec.json,\n"
+               "or a starter-kit directory) is packed first, as `kf pack DIR` does.\n"
+               "  --wait         follow the task to the end: one line per change on stderr; "
+               "exit 0 only if every workload PASSED\n"
+               "  --timeout S    stop waiting after S seconds (exit 3; the task goes on)\n"
                "  --workloads L  evaluate only these workload uuids (comma-separated)\n"
                "  --rerun        evaluate again even if this content was already evaluated\n"
-               "  --json         print the server's JSON\n");
+               "  --url URL      the server (default $KF_URL, else http://127.0.0.1:8080; "
+               "https:// works)\n"
+               "  --json         print the server's JSON on stdout\n"
+               "The bearer token comes from KF_TOKEN.\n");
+}
+
+/* The upload body: the file as is, or a directory packed. */
+static char *submission_body(const char *path, size_t *len)
+{
+    struct stat st;
+    if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        struct kf_err err = {0};
+        json_t *doc = NULL;
+        if (kf_pack_dir(path, &doc, &err) != 0) {
+            fprintf(stderr, "kf submit: cannot pack %s: %s%s%s\n", path,
+                    err.path[0] ? err.path : "", err.path[0] ? ": " : "", err.msg);
+            return NULL;
+        }
+        char *s = kf_json_dumps(doc);
+        json_decref(doc);
+        *len = strlen(s);
+        return s;
+    }
+    return read_file(path, len);
+}
+
+static int parse_seconds(const char *opt, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v <= 0) {
+        fprintf(stderr, "kf: %s wants a number of seconds > 0 (got '%s')\n", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 int kf_cmd_submit(int argc, char **argv)
 {
-    const char *file = NULL, *wl = NULL;
+    const char *file = NULL, *wl = NULL, *url = NULL;
     bool wait = false, rerun = false, js = false;
     double timeout = 0;
     for (int i = 1; i < argc; i++) {
@@ -458,8 +309,13 @@ int kf_cmd_submit(int argc, char **argv)
             wl = argv[++i];
         } else if (strncmp(argv[i], "--workloads=", 12) == 0) {
             wl = argv[i] + 12;
+        } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
+            url = argv[++i];
+        } else if (strncmp(argv[i], "--url=", 6) == 0) {
+            url = argv[i] + 6;
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-            timeout = atof(argv[++i]);
+            if (parse_seconds("--timeout", argv[++i], &timeout))
+                return 2;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "kf submit: unknown option %s\n", argv[i]);
             usage_submit(stderr);
@@ -475,56 +331,47 @@ int kf_cmd_submit(int argc, char **argv)
         usage_submit(stderr);
         return 2;
     }
+    if (kf_http_set_base(url))
+        return 2;
     size_t len;
-    char *body = NULL;
-    struct stat sb;
-    if (stat(file, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        struct kf_err perr = {0};
-        json_t *doc = NULL;
-        if (kf_pack_dir(file, &doc, &perr) != 0) {
-            fprintf(stderr, "kf submit: %s: %s: %s\n", file, perr.path[0] ? perr.path : "$",
-                    perr.msg);
-            return 1;
-        }
-        body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(doc);
-        len = body ? strlen(body) : 0;
-    } else {
-        body = read_file(file, &len);
-    }
+    char *body = submission_body(file, &len);
     if (!body)
         return 1;
     char path[4096];
     snprintf(path, sizeof path, "/solutions%s%s%s%s", wl || rerun ? "?" : "",
              wl ? "workloads=" : "", wl ? wl : "", rerun ? (wl ? "&rerun=1" : "rerun=1") : "");
-    struct http_resp r;
-    int rc = http_do("POST", path, body, len, 60, &r);
+    struct kf_http_resp r;
+    int rc = kf_http_request("POST", path, body, len, 60, &r);
     free(body);
     if (rc)
         return 1;
-    json_t *j = json_response(&r, false);
+    json_t *j = kf_http_json(&r, false);
     free(r.body);
     if (!j)
         return 1;
     const char *id = str_or(json_object_get(j, "task_id"), "");
+    bool existing = json_is_true(json_object_get(j, "existing"));
     if (!wait) {
         if (js)
             print_json(j);
         else
-            printf("%s task %s: solution %s (kf status %s)\n",
-                   json_is_true(json_object_get(j, "existing")) ? "existing" : "queued", id,
-                   str_or(json_object_get(j, "solution"), "?"), id);
+            printf("task %s: solution %s, %s%s (kf status %s)\n", id,
+                   str_or(json_object_get(j, "solution"), "?"),
+                   str_or(json_object_get(j, "status"), "?"),
+                   existing ? ", the existing task for this content (--rerun for a new one)" : "",
+                   id);
         json_decref(j);
         return 0;
     }
-    if (!js)
-        fprintf(stderr, "task %s: solution %s\n", id, str_or(json_object_get(j, "solution"), "?"));
+    fprintf(stderr, "task %s: solution %s%s\n", id, str_or(json_object_get(j, "solution"), "?"),
+            existing ? " (the existing task for this content)" : "");
     char idc[80];
     snprintf(idc, sizeof idc, "%s", id);
     json_decref(j);
-    json_t *t = wait_task(idc, timeout);
+    bool timed_out;
+    json_t *t = wait_task(idc, timeout, js, &timed_out);
     if (!t)
-        return 1;
+        return timed_out ? 3 : 1;
     if (js)
         print_json(t);
     else
@@ -534,40 +381,62 @@ int kf_cmd_submit(int argc, char **argv)
     return rc;
 }
 
+static void usage_status(FILE *f)
+{
+    fprintf(f, "usage: kf status TASK_ID [--wait] [--timeout S] [--url URL] [--json]\n"
+               "Show a task: status, progress and per-workload results.\n"
+               "  --wait       follow it to the end (one line per change on stderr)\n"
+               "  --timeout S  stop waiting after S seconds (exit 3)\n"
+               "  --url URL    the server (default $KF_URL, else http://127.0.0.1:8080)\n"
+               "  --json       print the task's JSON\n");
+}
+
 int kf_cmd_status(int argc, char **argv)
 {
-    const char *id = NULL;
+    const char *id = NULL, *url = NULL;
     bool js = false, wait = false;
+    double timeout = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: kf status TASK_ID [--wait] [--json]\n"
-                   "Show a task: status, progress and per-workload results.\n");
+            usage_status(stdout);
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             js = true;
         } else if (strcmp(argv[i], "--wait") == 0) {
             wait = true;
+        } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
+            url = argv[++i];
+        } else if (strncmp(argv[i], "--url=", 6) == 0) {
+            url = argv[i] + 6;
+        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            if (parse_seconds("--timeout", argv[++i], &timeout))
+                return 2;
         } else if (argv[i][0] != '-' && !id) {
             id = argv[i];
         } else {
-            fprintf(stderr, "usage: kf status TASK_ID [--wait] [--json]\n");
+            usage_status(stderr);
             return 2;
         }
     }
     if (!id) {
-        fprintf(stderr, "usage: kf status TASK_ID [--wait] [--json]\n");
+        usage_status(stderr);
         return 2;
     }
+    if (kf_http_set_base(url))
+        return 2;
     json_t *t = NULL;
     if (wait) {
-        t = wait_task(id, 0);
+        bool timed_out;
+        t = wait_task(id, timeout, js, &timed_out);
+        if (!t)
+            return timed_out ? 3 : 1;
     } else {
         char path[200];
-        struct http_resp r;
+        struct kf_http_resp r;
         snprintf(path, sizeof path, "/tasks/%.100s", id);
-        if (http_do("GET", path, NULL, 0, 30, &r))
+        if (kf_http_request("GET", path, NULL, 0, 30, &r))
             return 1;
-        t = json_response(&r, false);
+        t = kf_http_json(&r, false);
         free(r.body);
     }
     if (!t)
@@ -596,11 +465,11 @@ static void url_escape(char *out, size_t n, const char *s)
 
 int kf_cmd_results(int argc, char **argv)
 {
-    const char *def = NULL, *hw = NULL;
+    const char *def = NULL, *hw = NULL, *url = NULL;
     bool js = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: kf results [--definition D] [--hardware H] [--json]\n"
+            printf("usage: kf results [--definition D] [--hardware H] [--url URL] [--json]\n"
                    "Show the leaderboard: per definition and GPU, solutions that passed every "
                    "workload, ranked by mean speedup.\n");
             return 0;
@@ -610,11 +479,18 @@ int kf_cmd_results(int argc, char **argv)
             def = argv[++i];
         } else if (strcmp(argv[i], "--hardware") == 0 && i + 1 < argc) {
             hw = argv[++i];
+        } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
+            url = argv[++i];
+        } else if (strncmp(argv[i], "--url=", 6) == 0) {
+            url = argv[i] + 6;
         } else {
-            fprintf(stderr, "usage: kf results [--definition D] [--hardware H] [--json]\n");
+            fprintf(stderr, "usage: kf results [--definition D] [--hardware H] [--url URL] "
+                            "[--json]\n");
             return 2;
         }
     }
+    if (kf_http_set_base(url))
+        return 2;
     char path[700], d[300] = "", h[300] = "";
     if (def)
         url_escape(d, sizeof d, def);
@@ -622,10 +498,10 @@ int kf_cmd_results(int argc, char **argv)
         url_escape(h, sizeof h, hw);
     snprintf(path, sizeof path, "/results%s%s%s%s%s", def || hw ? "?" : "",
              def ? "definition=" : "", d, hw ? (def ? "&hardware=" : "hardware=") : "", h);
-    struct http_resp r;
-    if (http_do("GET", path, NULL, 0, 30, &r))
+    struct kf_http_resp r;
+    if (kf_http_request("GET", path, NULL, 0, 30, &r))
         return 1;
-    json_t *j = json_response(&r, false);
+    json_t *j = kf_http_json(&r, false);
     free(r.body);
     if (!j)
         return 1;
@@ -644,12 +520,15 @@ int kf_cmd_results(int argc, char **argv)
         if (!json_array_size(boards))
             printf("  no solution has passed every workload yet\n");
         json_array_foreach(boards, k, b) {
-            printf("  %s\n  %4s  %-44s %-16s %9s %12s %9s\n",
-                   str_or(json_object_get(b, "hardware"), "?"), "rank", "solution", "author",
-                   "speedup", "latency ms", "passed");
+            bool pt = strcmp(str_or(json_object_get(b, "score"), ""), "pytorch") == 0;
+            printf("  %s (ranked by mean speedup vs the %s reference)\n"
+                   "  %4s  %-44s %-16s %9s %12s %9s\n",
+                   str_or(json_object_get(b, "hardware"), "?"), pt ? "PyTorch" : "native",
+                   "rank", "solution", "author", "speedup", "latency ms", "passed");
             json_array_foreach(json_object_get(b, "ranking"), m, e) {
                 char sp[32], lat[32], pw[32];
-                fmt_num(sp, sizeof sp, json_object_get(e, "mean_speedup"), "%.2fx");
+                fmt_num(sp, sizeof sp,
+                        json_object_get(e, pt ? "mean_speedup_pytorch" : "mean_speedup"), "%.2fx");
                 fmt_num(lat, sizeof lat, json_object_get(e, "mean_latency_ms"), "%.4f");
                 snprintf(pw, sizeof pw, "%lld/%lld",
                          (long long)json_integer_value(json_object_get(e, "workloads_passed")),

@@ -3,6 +3,7 @@
  * write it as JSON to OUT or stdout. Single-threaded.
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,19 +18,21 @@
 
 static void pack_usage(FILE *f)
 {
-    fprintf(f, "usage: kf pack DIR [-o OUT.json]\n\n"
+    fprintf(f, "usage: kf pack DIR [-o OUT.json] [--json]\n\n"
                "Build a FlashInfer-Trace solution.json from a directory, validate it and write it\n"
                "to OUT (default stdout). DIR is either\n"
                "  a kernel directory: DIR/spec.json holds the solution without sources; every\n"
                "  .cu, .cuh and .h file beside it becomes a source; or\n"
                "  a contest starter-kit directory: DIR/config.toml ([solution] name, definition,\n"
                "  author; [build] language, entry_point, destination_passing_style, binding,\n"
-               "  compile_options) and the sources in DIR/solution/<language>/.\n");
+               "  compile_options) and the sources in DIR/solution/<language>/.\n"
+               "  --json   with -o: print {solution, out, sources} on stdout\n");
 }
 
 int kf_cmd_pack(int argc, char **argv)
 {
     const char *dir = NULL, *out = NULL;
+    bool js = false;
     if (kf_cli_wants_help(argc, argv)) {
         pack_usage(stdout);
         return 0;
@@ -37,6 +40,8 @@ int kf_cmd_pack(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--out") == 0) && i + 1 < argc) {
             out = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0) {
+            js = true;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "kf pack: unknown option '%s'\n", argv[i]);
             pack_usage(stderr);
@@ -79,8 +84,16 @@ int kf_cmd_pack(int argc, char **argv)
         fprintf(stderr, "error %s: cannot write\n", out ? out : "stdout");
         goto out;
     }
-    if (out)
+    if (out && js) {
+        json_t *o = json_pack("{s:s, s:s, s:i}", "solution", sol->name, "out", out, "sources",
+                              sol->nsources);
+        char *t = json_dumps(o, JSON_PRESERVE_ORDER);
+        puts(t);
+        free(t);
+        json_decref(o);
+    } else if (out) {
         fprintf(stderr, "packed %s -> %s (%s, %d sources)\n", dir, out, sol->name, sol->nsources);
+    }
     rc = 0;
 out:
     kf_solution_free(sol);

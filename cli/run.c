@@ -64,7 +64,9 @@ static void run_usage(FILE *f)
             "  --check-only         correctness only, no timing\n"
             "  --dump DIR           write each workload's inputs and reference outputs (trial 0) to\n"
             "                       DIR/<uuid>.safetensors (\"input.<name>\", \"reference.<name>\")\n"
-            "  --quiet              no progress lines\n");
+            "  --quiet              no progress lines\n"
+            "  --json               one JSON object on stdout: {solution, definition, passed, total,\n"
+            "                       mean_speedup, traces} instead of the table\n");
 }
 
 struct prog_ctx { int quiet; int total; };
@@ -303,7 +305,7 @@ int kf_cmd_run(int argc, char **argv)
     const char *dataset = NULL, *wl = NULL, *outp = NULL, *config = NULL, *kernels = NULL,
                *solpath = NULL, *dump = NULL;
     char *cache = NULL;
-    int device = 0, no_config = 0, rc = 2, npass = 0;
+    int device = 0, no_config = 0, rc = 2, npass = 0, js = 0;
     unsigned long long seed = 1;
     struct prog_ctx pc = {0};
     json_t *reqcfg = json_object(), *cfgfile = NULL, *traces = NULL;
@@ -345,6 +347,7 @@ int kf_cmd_run(int argc, char **argv)
             json_object_set_new(reqcfg, "required_matched_ratio", json_real(atof(v)));
         else if (!strcmp(a, "--check-only")) json_object_set_new(reqcfg, "check_only", json_true());
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) pc.quiet = 1;
+        else if (!strcmp(a, "--json")) js = 1;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "kf run: unknown option or missing value '%s'\n", a);
             run_usage(stderr);
@@ -437,6 +440,31 @@ int kf_cmd_run(int argc, char **argv)
             fprintf(stderr, "kf run: cannot write %s\n", outp);
             goto out;
         }
+    }
+    if (js) {
+        /* one JSON object on stdout: the summary and every trace */
+        double sum = 0;
+        int n = 0;
+        for (size_t i = 0; i < json_array_size(traces); i++) {
+            json_t *t = json_array_get(traces, i);
+            double sp = num_at(t, "performance", "speedup_factor");
+            if (sp > 0) {
+                sum += sp;
+                n++;
+            }
+            if (status_of(t) && !strcmp(status_of(t), "PASSED"))
+                npass++;
+        }
+        json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:o, s:O}", "solution", sol->name,
+                              "definition", sol->definition, "passed", npass, "total",
+                              (int)json_array_size(traces), "mean_speedup",
+                              n ? json_real(sum / n) : json_null(), "traces", traces);
+        char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(txt);
+        free(txt);
+        json_decref(o);
+        rc = npass == (int)json_array_size(traces) ? 0 : 1;
+        goto out;
     }
     printf("%-36s  %-19s  %12s  %12s  %8s  %10s  %10s\n", "workload", "status", "latency_ms",
            "ref_ms", "speedup", "max_abs", "max_rel");

@@ -794,7 +794,7 @@ static int list_definitions(const char *src, char ***out, int *n, struct kf_err 
 static void synth_usage(FILE *f)
 {
     fprintf(f,
-            "usage: kf synth --out DIR [--seed N] [--from SRC] [--only NAME] [--max-qk-tokens N]\n\n"
+            "usage: kf synth --out DIR [--seed N] [--from SRC] [--only NAME] [--max-qk-tokens N] [--json]\n\n"
             "Write a FlashInfer-Trace dataset for the bundled contest definitions:\n"
             "DIR/definitions/, DIR/workloads/ (the contest's workload uuids and axis values)\n"
             "and DIR/blob/ (safetensors inputs with realistic structure). The same seed\n"
@@ -817,7 +817,8 @@ int kf_cmd_synth(int argc, char **argv)
     struct kf_err err = {0};
     const char **only = xcalloc((size_t)argc, sizeof *only);
     char **defs = NULL;
-    int nonly = 0, ndefs = 0, rc = 2, ndone = 0;
+    int nonly = 0, ndefs = 0, rc = 2, ndone = 0, saved_stdout = -1;
+    bool js = false;
 
     if (kf_cli_wants_help(argc, argv)) {
         synth_usage(stdout);
@@ -827,6 +828,10 @@ int kf_cmd_synth(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t n;
+        if (strcmp(a, "--json") == 0) {
+            js = true;
+            continue;
+        }
         if (strcmp(a, "--out") == 0 && v) {
             s.out = v;
         } else if (strcmp(a, "--from") == 0 && v) {
@@ -860,6 +865,12 @@ int kf_cmd_synth(int argc, char **argv)
         goto out;
     }
     rc = 1;
+    if (js) {
+        /* progress lines go to stderr; stdout gets the JSON summary only */
+        fflush(stdout);
+        saved_stdout = dup(1);
+        dup2(2, 1);
+    }
     if (mkdirs(s.out) != 0) {
         fprintf(stderr, "error %s: cannot create: %s\n", s.out, strerror(errno));
         goto out;
@@ -894,7 +905,25 @@ int kf_cmd_synth(int argc, char **argv)
     printf("synth: wrote %s: %d definitions, %d workloads, %d blobs, %.1f MB\n", s.out, ndone,
            s.nworkloads, s.nblobs, (double)s.nbytes / 1e6);
     rc = 0;
+    if (js) {
+        fflush(stdout);
+        dup2(saved_stdout, 1);
+        close(saved_stdout);
+        saved_stdout = -1;
+        json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:i, s:I}", "out", s.out, "seed",
+                              (json_int_t)s.seed, "definitions", ndone, "workloads",
+                              s.nworkloads, "blobs", s.nblobs, "bytes", (json_int_t)s.nbytes);
+        char *t = json_dumps(o, JSON_PRESERVE_ORDER);
+        puts(t);
+        free(t);
+        json_decref(o);
+    }
 out:
+    if (saved_stdout >= 0) {
+        fflush(stdout);
+        dup2(saved_stdout, 1);
+        close(saved_stdout);
+    }
     for (int i = 0; i < ndefs; i++)
         free(defs[i]);
     free(defs);

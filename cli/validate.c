@@ -7,10 +7,20 @@
  * validated earlier in the same run, then in --dataset DIR, $FIB_DATASET_PATH
  * and the bundled dataset/ (each as DIR/definitions/[<op_type>/]<name>.json).
  *
+ * With --url, a definition found nowhere else is fetched from that
+ * kf-server (GET /definitions/{name}). A solution whose definition is found
+ * nowhere is an error. The sources of an nvrtc-lane solution are compiled
+ * with NVRTC (no GPU needed; --arch, default sm_90a); those of a tvm-ffi
+ * solution with nvcc when nvcc and the tvm-ffi headers are found
+ * (TVM_FFI_INCLUDE, or the tvm_ffi Python package), else a note says they
+ * were not compiled. --no-compile skips both.
+ *
  * Output: `ok <kind> <name>` on stdout per valid document (name, or uuid for
  * workloads and traces); `error <file>[:<line>]: <json-path>: <reason>` on
- * stderr per invalid one. Exit 0 if all were valid, 1 if not, 2 on usage
- * errors. Single-threaded.
+ * stderr per invalid one; with --json one JSON object on stdout instead
+ * ({ok, errors, documents: [{file, line, kind, name, status, path,
+ * message}]}). Exit 0 if all were valid, 1 if not, 2 on usage errors.
+ * Single-threaded.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,9 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "bind.h"
 #include "commands.h"
+#include "http.h"
+#include "nvrtc_build.h"
 #include "dataset.h"
 #include "jsonio.h"
 #include "kf_err.h"
@@ -51,20 +64,45 @@ struct vctx {
     int nroots;
     struct def_entry *defs; int ndefs, cap;
     int nok, nerr;
+    const char *url;              /* kf-server to ask for definitions, or NULL */
+    const char *arch;             /* NVRTC target */
+    bool compile;                 /* compile solution sources */
+    json_t *out;                  /* --json: documents reported so far, else NULL */
 };
+
+/* --json: one entry per document */
+static void json_report(struct vctx *c, const char *file, int line, const char *kind,
+                        const char *name, const char *status, const char *path, const char *msg)
+{
+    json_t *o = json_pack("{s:s, s:o, s:s?, s:s?, s:s}", "file", file, "line",
+                          line > 0 ? json_integer(line) : json_null(), "kind", kind, "name", name,
+                          "status", status);
+    if (path)
+        json_object_set_new(o, "path", json_string(path[0] ? path : "$"));
+    if (msg)
+        json_object_set_new(o, "message", json_string(msg));
+    json_array_append_new(c->out, o);
+}
 
 static void vusage(FILE *f)
 {
     fprintf(f,
-            "usage: kf validate [--kind definition|workload|solution|trace] [--dataset DIR] FILE...\n"
-            "       kf validate --dataset DIR\n\n"
+            "usage: kf validate [--kind definition|workload|solution|trace] [--dataset DIR] [--url URL]\n"
+            "                   [--arch ARCH] [--no-compile] [--json] FILE...\n"
+            "       kf validate --dataset DIR [--json]\n\n"
             "Validate FlashInfer-Trace documents. A .jsonl file is validated line by line.\n"
             "The kind is detected from the document's fields unless --kind is given.\n"
             "Workloads, solutions and traces are also checked against their definition\n"
             "when it is found: definitions given earlier on the same command line, then\n"
             "DIR/definitions/ for --dataset DIR, $FIB_DATASET_PATH and the bundled dataset/.\n\n"
             "Prints `ok <kind> <name>` per valid document and exits 0; otherwise prints\n"
-            "`error <file>[:<line>]: <json-path>: <reason>` per invalid one and exits 1.\n\n"
+            "`error <file>[:<line>]: <json-path>: <reason>` per invalid one and exits 1.\n"
+            "A solution whose definition is found nowhere is an error.\n\n"
+            "  --url URL      also look definitions up on this kf-server (GET /definitions/NAME)\n"
+            "  --arch ARCH    NVRTC target for nvrtc-lane solutions (default sm_90a)\n"
+            "  --no-compile   do not compile solution sources (NVRTC for the nvrtc lane; nvcc\n"
+            "                 for tvm-ffi, only when nvcc and the tvm-ffi headers are found)\n"
+            "  --json         one JSON object on stdout: {ok, errors, documents: [...]}\n\n"
             "With --dataset DIR and no FILE, checks the whole dataset instead: it must load\n"
             "(every workload checked against its definition), and every safetensors input\n"
             "must exist and hold its tensor with the dtype and shape the definition gives\n"
@@ -78,6 +116,15 @@ static void report_error(struct vctx *c, const char *file, int line, const char 
                          const char *fmt, ...)
 {
     va_list ap;
+    c->nerr++;
+    if (c->out) {
+        char msg[2048];
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        json_report(c, file, line, NULL, NULL, "error", path ? path : "", msg);
+        return;
+    }
     fflush(stdout);   /* keep ok/error lines in order when both go to one place */
     if (line > 0)
         fprintf(stderr, "error %s:%d: %s: ", file, line, path && path[0] ? path : "$");
@@ -87,7 +134,6 @@ static void report_error(struct vctx *c, const char *file, int line, const char 
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    c->nerr++;
 }
 
 static void report_kf_err(struct vctx *c, const char *file, int line, const struct kf_err *e)
@@ -95,10 +141,15 @@ static void report_kf_err(struct vctx *c, const char *file, int line, const stru
     report_error(c, file, line, e->path, "%s", e->msg[0] ? e->msg : kf_strerror(e->code));
 }
 
-static void report_ok(struct vctx *c, const char *kind, const char *name)
+static void report_ok(struct vctx *c, const char *file, int line, const char *kind,
+                      const char *name)
 {
-    printf("ok %s %s\n", kind, name && name[0] ? name : "-");
     c->nok++;
+    if (c->out) {
+        json_report(c, file, line, kind, name, "ok", NULL, NULL);
+        return;
+    }
+    printf("ok %s %s\n", kind, name && name[0] ? name : "-");
 }
 
 static struct def_entry *def_slot(struct vctx *c, const char *name)
@@ -221,6 +272,38 @@ static struct kf_definition *def_search_root(const char *root, const char *name)
     return d;
 }
 
+/* GET /definitions/{name} from the --url server; NULL if absent there. */
+static struct kf_definition *def_from_server(const char *name)
+{
+    char path[400];
+    struct kf_http_resp r;
+    struct kf_definition *d = NULL;
+    struct kf_err err = {0};
+    size_t o = (size_t)snprintf(path, sizeof path, "/definitions/");
+    for (const char *p = name; *p && o + 4 < sizeof path; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.')
+            path[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(path + o, sizeof path - o, "%%%02X", ch);
+    }
+    path[o] = '\0';
+    if (kf_http_request("GET", path, NULL, 0, 30, &r))
+        return NULL;
+    json_t *j = r.status == 200 ? kf_http_json(&r, true) : NULL;
+    if (r.status != 200 && r.status != 404)
+        kf_http_json(&r, false);   /* prints the server's error */
+    free(r.body);
+    if (j && kf_definition_from_json(j, &d, &err) != 0) {
+        fprintf(stderr, "kf validate: %s%s: the server's definition %s is invalid: %s\n",
+                kf_http_base(), path, name, err.msg);
+        d = NULL;
+    }
+    json_decref(j);
+    return d;
+}
+
 /* The definition called name, or NULL (borrowed from the context). */
 static const struct kf_definition *def_find(struct vctx *c, const char *name)
 {
@@ -230,8 +313,160 @@ static const struct kf_definition *def_find(struct vctx *c, const char *name)
     struct kf_definition *d = NULL;
     for (int i = 0; i < c->nroots && !d; i++)
         d = def_search_root(c->roots[i], name);
+    if (!d && c->url)
+        d = def_from_server(name);
     def_remember(c, name, d);
     return d;
+}
+
+/* Where definitions were looked for, for the error message. */
+static void where_searched(const struct vctx *c, char *buf, size_t n)
+{
+    size_t o = 0;
+    for (int i = 0; i < c->nroots && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%s/definitions", i ? ", " : "", c->roots[i]);
+    if (c->url && o < n)
+        snprintf(buf + o, n - o, ", %s/definitions", kf_http_base());
+}
+
+/* Run a command line (argv[0] searched in PATH unless absolute); its
+ * output goes into *log (new). Returns the exit status, -1 if it could not
+ * run. */
+static int run_tool(char *const argv[], char **log)
+{
+    char *cmd = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&cmd, &len);
+    for (int i = 0; argv[i]; i++) {
+        fputs(i ? " '" : "'", m);
+        for (const char *p = argv[i]; *p; p++)
+            *p == '\'' ? fputs("'\\''", m) : fputc(*p, m);
+        fputc('\'', m);
+    }
+    fputs(" 2>&1", m);
+    fclose(m);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    if (!p)
+        return -1;
+    char *out = NULL;
+    size_t olen = 0;
+    FILE *o = open_memstream(&out, &olen);
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, p)) > 0)
+        fwrite(buf, 1, got, o);
+    fclose(o);
+    int st = pclose(p);
+    *log = out;
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* tvm-ffi headers: $TVM_FFI_INCLUDE, else the tvm_ffi Python package. */
+static char *tvm_ffi_include(void)
+{
+    const char *e = getenv("TVM_FFI_INCLUDE");
+    if (e && *e)
+        return xstrdup(e);
+    char *out = NULL;
+    char *const argv[] = {"python3", "-c",
+                          "import tvm_ffi.libinfo as l; print(l.find_include_path())", NULL};
+    if (run_tool(argv, &out) != 0) {
+        free(out);
+        return NULL;
+    }
+    size_t n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    char *hdr = xasprintf("%s/tvm/ffi/c_api.h", out);
+    struct stat st;
+    bool ok = stat(hdr, &st) == 0;
+    free(hdr);
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Compile a solution's sources as its lane would; 0 if they compile or
+ * cannot be compiled here (then a note), else an error is reported. */
+static int compile_solution(struct vctx *c, const char *file, int line,
+                            const struct kf_solution *s)
+{
+    const char *binding = s->spec.binding ? s->spec.binding : "";
+    if (strcmp(binding, "nvrtc") == 0) {
+        struct ev_build b = {0};
+        struct kf_err err = {0};
+        int rc = ev_nvrtc_build(s, c->arch, NULL, &b, &err);
+        if (rc) {
+            report_error(c, file, line, "sources", "NVRTC %s (%s) cannot compile it: %s%s%s",
+                         ev_nvrtc_version(), c->arch, err.msg, b.log && b.log[0] ? "\n" : "",
+                         b.log ? b.log : "");
+        }
+        ev_build_free(&b);
+        return rc ? -1 : 0;
+    }
+    if (strcmp(binding, "tvm-ffi") != 0)
+        return 0;
+    const char *cuda = getenv("CUDA_HOME");
+    char *nvcc = xasprintf("%s/bin/nvcc", cuda && *cuda ? cuda : "/usr/local/cuda");
+    char *inc = tvm_ffi_include();
+    struct stat st;
+    int rc = 0;
+    if (stat(nvcc, &st) != 0 || !inc) {
+        if (!c->out)
+            fprintf(stderr, "note %s: tvm-ffi sources not compiled: %s not found\n", file,
+                    !inc ? "the tvm-ffi headers (TVM_FFI_INCLUDE or the tvm_ffi package) are"
+                         : "nvcc is");
+        goto out;
+    }
+    char dir[] = "/tmp/kf-validate-XXXXXX";
+    if (!mkdtemp(dir)) {
+        report_error(c, file, line, "sources", "cannot make a temporary directory");
+        rc = -1;
+        goto out;
+    }
+    for (int i = 0; i < s->nsources && !rc; i++) {
+        char *p = xasprintf("%s/%s", dir, s->sources[i].path);
+        for (char *q = strchr(p + strlen(dir) + 1, '/'); q; q = strchr(q + 1, '/')) {
+            *q = '\0';
+            mkdir(p, 0700);
+            *q = '/';
+        }
+        FILE *f = fopen(p, "w");
+        if (f) {
+            fputs(s->sources[i].content, f);
+            fclose(f);
+        }
+        free(p);
+    }
+    for (int i = 0; i < s->nsources && !rc; i++) {
+        const char *sp = s->sources[i].path;
+        size_t n = strlen(sp);
+        if (n < 3 || strcmp(sp + n - 3, ".cu") != 0)
+            continue;
+        char *src = xasprintf("%s/%s", dir, sp), *incf = xasprintf("-I%s", inc);
+        char *incd = xasprintf("-I%s", dir), *out = NULL;
+        char *const argv[] = {nvcc, "-std=c++17", "-c", incf, incd, src, "-o", "/dev/null", NULL};
+        int st2 = run_tool(argv, &out);
+        if (st2 != 0)
+            report_error(c, file, line, "sources", "nvcc cannot compile %s:\n%s", sp,
+                         out ? out : "");
+        rc = st2 ? -1 : 0;
+        free(out);
+        free(src);
+        free(incf);
+        free(incd);
+    }
+    char *rm[] = {"rm", "-rf", dir, NULL};
+    char *junk = NULL;
+    run_tool(rm, &junk);
+    free(junk);
+out:
+    free(nvcc);
+    free(inc);
+    return rc;
 }
 
 static void note_unchecked(const char *file, int line, const char *what, const char *def)
@@ -253,7 +488,7 @@ static void validate_definition(struct vctx *c, const char *file, int line, cons
         report_kf_err(c, file, line, &err);
         return;
     }
-    report_ok(c, "definition", d->name);
+    report_ok(c, file, line, "definition", d->name);
     char *name = xstrdup(d->name);
     def_remember(c, name, d);   /* later documents in this run check against it */
     free(name);
@@ -305,7 +540,7 @@ static void validate_workload(struct vctx *c, const char *file, int line, const 
         else
             note_unchecked(file, line, "workload", defname);
     }
-    report_ok(c, "workload", w->uuid);
+    report_ok(c, file, line, "workload", w->uuid);
 out:
     free(defname);
     kf_workload_free(w);
@@ -320,13 +555,20 @@ static void validate_solution(struct vctx *c, const char *file, int line, const 
         goto out;
     }
     const struct kf_definition *d = def_find(c, s->definition);
-    if (d && kf_solution_check(s, d, &err) != 0) {
+    if (!d) {
+        char where[1024];
+        where_searched(c, where, sizeof where);
+        report_error(c, file, line, "definition", "definition '%s' not found (looked in %s%s)",
+                     s->definition, where, c->url ? "" : "; --url asks a kf-server");
+        goto out;
+    }
+    if (kf_solution_check(s, d, &err) != 0) {
         report_kf_err(c, file, line, &err);
         goto out;
     }
-    if (!d)
-        note_unchecked(file, line, "solution", s->definition);
-    report_ok(c, "solution", s->name);
+    if (c->compile && compile_solution(c, file, line, s) != 0)
+        goto out;
+    report_ok(c, file, line, "solution", s->name);
 out:
     kf_solution_free(s);
 }
@@ -354,7 +596,7 @@ static void validate_trace(struct vctx *c, const char *file, int line, const jso
             kf_workload_free(w);
         }
     }
-    report_ok(c, "trace", uuid);
+    report_ok(c, file, line, "trace", uuid);
 }
 
 static void validate_doc(struct vctx *c, const char *file, int line, const json_t *j)
@@ -509,8 +751,7 @@ static void validate_dataset(struct vctx *c, const char *root)
     if (kf_dataset_load(root, &ds, &err) != 0) {
         /* the loader names "file[:line]" in path and "<json path>: <reason>" in msg */
         fflush(stdout);
-        fprintf(stderr, "error %s: %s\n", err.path[0] ? err.path : root, err.msg);
-        c->nerr++;
+        report_error(c, err.path[0] ? err.path : root, 0, "", "%s", err.msg);
         return;
     }
     char *cache_path = NULL;
@@ -521,11 +762,17 @@ static void validate_dataset(struct vctx *c, const char *root)
         for (int k = 0; k < dd->nworkloads; k++)
             check_blobs(c, ds, dd, k, &cache_path, &cache);
         if (c->nerr == before) {
-            printf("ok dataset %s %d workloads\n", dd->def->name, dd->nworkloads);
+            if (c->out)
+                json_report(c, dd->workloads_path ? dd->workloads_path : dd->path, 0, "dataset",
+                            dd->def->name, "ok", NULL, NULL);
+            else
+                printf("ok dataset %s %d workloads\n", dd->def->name, dd->nworkloads);
             c->nok++;
         }
     }
-    printf("dataset %s: %d definitions, %d solutions\n", ds->root, ds->ndefs, ds->nsolutions);
+    if (!c->out)
+        printf("dataset %s: %d definitions, %d solutions\n", ds->root, ds->ndefs,
+               ds->nsolutions);
     kf_st_free(cache);
     free(cache_path);
     kf_dataset_free(ds);
@@ -533,10 +780,11 @@ static void validate_dataset(struct vctx *c, const char *root)
 
 int kf_cmd_validate(int argc, char **argv)
 {
-    struct vctx c = {0};
+    struct vctx c = {.arch = "sm_90a", .compile = true};
     const char *dataset = NULL;
     char **files = xcalloc((size_t)argc, sizeof *files);
     int nfiles = 0, rc = 2;
+    bool js = false;
 
     if (kf_cli_wants_help(argc, argv)) {
         vusage(stdout);
@@ -553,6 +801,16 @@ int kf_cmd_validate(int argc, char **argv)
             dataset = argv[++i];
         } else if (strncmp(a, "--dataset=", 10) == 0) {
             dataset = a + 10;
+        } else if (strcmp(a, "--url") == 0 && i + 1 < argc) {
+            c.url = argv[++i];
+        } else if (strncmp(a, "--url=", 6) == 0) {
+            c.url = a + 6;
+        } else if (strcmp(a, "--arch") == 0 && i + 1 < argc) {
+            c.arch = argv[++i];
+        } else if (strcmp(a, "--no-compile") == 0) {
+            c.compile = false;
+        } else if (strcmp(a, "--json") == 0) {
+            js = true;
         } else if (strcmp(a, "--") == 0) {
             while (++i < argc)
                 files[nfiles++] = argv[i];
@@ -569,6 +827,10 @@ int kf_cmd_validate(int argc, char **argv)
         fprintf(stderr, "kf validate: --kind must be definition, workload, solution or trace\n");
         goto out;
     }
+    if (c.url && kf_http_set_base(c.url))
+        goto out;
+    if (js)
+        c.out = json_array();
     if (nfiles == 0 && dataset) {
         validate_dataset(&c, dataset);
         rc = c.nerr ? 1 : 0;
@@ -589,6 +851,15 @@ int kf_cmd_validate(int argc, char **argv)
         validate_file(&c, files[i]);
     rc = c.nerr ? 1 : 0;
 out:
+    if (c.out) {
+        json_t *o = json_pack("{s:i, s:i, s:O}", "ok", c.nok, "errors", c.nerr, "documents",
+                              c.out);
+        char *t = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(t);
+        free(t);
+        json_decref(o);
+        json_decref(c.out);
+    }
     for (int i = 0; i < c.ndefs; i++) {
         free(c.defs[i].name);
         kf_definition_free(c.defs[i].def);

@@ -38,6 +38,7 @@ struct api_ctx {
     int64_t rate_limit;               /* submissions per window per caller (0: off) */
     int64_t rate_window;              /* seconds */
     const char *redis_url, *redis_password;
+    bool public_sources;              /* the board shows every solution's source */
     /* parts */
     struct api_auth *auth;            /* never NULL; may be disabled */
     struct api_board *board;          /* leaderboard cache */
@@ -138,6 +139,13 @@ void api_shutdown(struct api_ctx *, struct api_req *, struct api_resp *);
 void api_results(struct api_ctx *, struct api_req *, struct api_resp *);
 /* web.c */
 void api_index(struct api_ctx *, struct api_req *, struct api_resp *);
+void api_openapi(struct api_ctx *, struct api_req *, struct api_resp *);
+/* h_board.c */
+void api_board_solution(struct api_ctx *, struct api_req *, struct api_resp *);
+void api_board_trace(struct api_ctx *, struct api_req *, struct api_resp *);
+void api_board_submissions(struct api_ctx *, struct api_req *, struct api_resp *);
+void api_board_history(struct api_ctx *, struct api_req *, struct api_resp *);
+void api_resume(struct api_ctx *, struct api_req *, struct api_resp *);
 
 /* ---- context setup (server/context.c) ---------------------------------------- */
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "jsonio.h"
+#include "log.h"
 #include "xalloc.h"
 
 #define SLOTS 64
@@ -62,10 +63,16 @@ void api_board_invalidate(struct api_board *b)
         atomic_fetch_add(&b->gen, 1);
 }
 
+/* The score a board ranks by: the mean speedup against the PyTorch
+ * reference when every entry has one (the contest's lanes), else against
+ * the native reference. qsort has no context: one key per sort call,
+ * passed through a thread-local. */
+static _Thread_local const char *score_key = "mean_speedup";
+
 static int cmp_entry(const void *a, const void *b)
 {
     const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    const json_t *sx = json_object_get(x, "mean_speedup"), *sy = json_object_get(y, "mean_speedup");
+    const json_t *sx = json_object_get(x, score_key), *sy = json_object_get(y, score_key);
     double vx = json_is_number(sx) ? json_number_value(sx) : -1;
     double vy = json_is_number(sy) ? json_number_value(sy) : -1;
     if (vx != vy)
@@ -80,7 +87,8 @@ static int cmp_entry(const void *a, const void *b)
 }
 
 /* Ranked view of one definition's entries. */
-static json_t *rank_def(const char *def, int required, const json_t *entries, const char *hw)
+static json_t *rank_def(struct api_ctx *ctx, const char *def, int required, const json_t *entries,
+                        const char *hw)
 {
     json_t *by_hw = json_object();
     size_t i;
@@ -107,13 +115,19 @@ static json_t *rank_def(const char *def, int required, const json_t *entries, co
     json_object_foreach(by_hw, h, a) {
         size_t n = json_array_size(a);
         json_t **v = xmalloc(sizeof *v * (n ? n : 1));
-        for (size_t k = 0; k < n; k++)
+        bool pytorch = n > 0;
+        for (size_t k = 0; k < n; k++) {
             v[k] = json_array_get(a, k);
+            if (!json_is_number(json_object_get(v[k], "mean_speedup_pytorch")))
+                pytorch = false;
+        }
+        score_key = pytorch ? "mean_speedup_pytorch" : "mean_speedup";
         qsort(v, n, sizeof *v, cmp_entry);
         json_t *ranking = json_array();
         for (size_t k = 0; k < n; k++) {
             /* public fields only: no team, task id or sources */
             static const char *const pub[] = {"solution", "author", "mean_speedup",
+                                               "mean_speedup_pytorch",
                                                "mean_latency_ms", "workloads_passed",
                                                "workloads_total", "last_evaluated"};
             json_t *e = json_pack("{s:I}", "rank", (json_int_t)k + 1);
@@ -124,7 +138,13 @@ static json_t *rank_def(const char *def, int required, const json_t *entries, co
             json_array_append_new(ranking, e);
         }
         free(v);
-        json_array_append_new(boards, json_pack("{s:s, s:o}", "hardware", h, "ranking", ranking));
+        /* the history is a side record: a failure to write it is logged, the board still served */
+        struct kf_err herr;
+        if (api_board_history_note(ctx, def, h, ranking, score_key, &herr))
+            log_warn("board", "history of %s on %s not recorded: %s", def, h, herr.msg);
+        json_array_append_new(boards, json_pack("{s:s, s:s, s:o}", "hardware", h, "score",
+                                                pytorch ? "pytorch" : "native", "ranking",
+                                                ranking));
     }
     json_decref(by_hw);
     return json_pack("{s:s, s:i, s:o}", "definition", def, "num_workloads", required, "boards",
@@ -144,12 +164,12 @@ int api_board_build(struct api_ctx *ctx, const char *def, const char *hw, json_t
         return rc;
     json_t *defs = json_array();
     if (dd) {
-        json_array_append_new(defs, rank_def(def, dd->nworkloads, json_object_get(raw, def), hw));
+        json_array_append_new(defs, rank_def(ctx, def, dd->nworkloads, json_object_get(raw, def), hw));
     } else {
         /* every dataset definition (in name order), then any other boards */
         for (int i = 0; ctx->ds && i < ctx->ds->ndefs; i++) {
             const struct kf_dataset_def *d = &ctx->ds->defs[i];
-            json_array_append_new(defs, rank_def(d->def->name, d->nworkloads,
+            json_array_append_new(defs, rank_def(ctx, d->def->name, d->nworkloads,
                                                  json_object_get(raw, d->def->name), hw));
         }
     }

@@ -23,4 +23,12 @@ int api_board_get(struct api_ctx *ctx, const char *def, const char *hw, char **t
 int api_board_build(struct api_ctx *ctx, const char *def, const char *hw, json_t **out,
                     struct kf_err *err);
 
+/* Record the best score of (def, hw) from its ranking (sorted, best first;
+ * entries with last_evaluated and score_key) in kf:board:history:*
+ * (server/board_history.c). KF_EREDIS on failure. */
+int api_board_history_note(struct api_ctx *ctx, const char *def, const char *hw,
+                           const json_t *ranking, const char *score_key, struct kf_err *err);
+/* [{hardware, points: [{t, score, solution}]}] for def (new reference). */
+int api_board_history_get(struct api_ctx *ctx, const char *def, json_t **out, struct kf_err *err);
+
 #endif

@@ -269,10 +269,21 @@ void api_solutions_post(struct api_ctx *ctx, struct api_req *req, struct api_res
                sizeof name, &existing))
         goto out;
     char *url = xasprintf("/tasks/%s", task_id);
-    api_json(resp, existing ? 200 : 202,
-             json_pack("{s:s, s:s, s:s, s:s, s:b}", "task_id", task_id, "solution", name,
-                       "status_url", url, "status", existing ? "existing" : "queued", "existing",
-                       existing));
+    /* the task's own status word: pending for a new task, the current one
+     * (pending, running, completed) for an existing task */
+    json_t *task = NULL;
+    struct kf_err terr;
+    if (existing && kfq_task_get(api_redis(ctx), task_id, &task, &terr) == 0 &&
+        json_is_string(json_object_get(task, "status")))
+        api_json(resp, 200,
+                 json_pack("{s:s, s:s, s:s, s:O, s:b}", "task_id", task_id, "solution", name,
+                           "status_url", url, "status", json_object_get(task, "status"),
+                           "existing", 1));
+    else
+        api_json(resp, existing ? 200 : 202,
+                 json_pack("{s:s, s:s, s:s, s:s, s:b}", "task_id", task_id, "solution", name,
+                           "status_url", url, "status", "pending", "existing", existing));
+    json_decref(task);
     free(url);
 out:
     json_decref(wsel);

@@ -25,7 +25,7 @@ static char *o_config, *o_host, *o_port_file, *o_redis_url, *o_redis_password, *
     *o_auth, *o_tokens_file, *o_log_level, *o_log_file;
 static int64_t o_port, o_threads, o_max_conn, o_conn_timeout, o_max_body, o_max_batch,
     o_max_workloads, o_rate_limit, o_rate_window, o_cache_ms, o_grace_ms;
-static bool o_redis_tokens, o_insecure_dev;
+static bool o_redis_tokens, o_insecure_dev, o_public_sources;
 
 static struct kf_cfg_opt opts[] = {
     {"config", "KF_SERVER_CONFIG", KF_CFG_STR, NULL, 0, -1, "config file (name = value lines)", &o_config, NULL},
@@ -46,6 +46,7 @@ static struct kf_cfg_opt opts[] = {
     {"tokens-file", "KF_TOKENS_FILE", KF_CFG_STR, NULL, 0, -1, "bearer tokens: 'TOKEN NAME TEAM ROLES' lines", &o_tokens_file, NULL},
     {"redis-tokens", "KF_REDIS_TOKENS", KF_CFG_BOOL, "false", 0, -1, "also accept tokens from the Redis hash kf:tokens", &o_redis_tokens, NULL},
     {"insecure-dev", "KF_INSECURE_DEV", KF_CFG_BOOL, "false", 0, -1, "start even with the example tokens or a default Redis password (development only)", &o_insecure_dev, NULL},
+    {"public-sources", "KF_PUBLIC_SOURCES", KF_CFG_BOOL, "false", 0, -1, "the web board shows every solution's source (else only to its team and admins)", &o_public_sources, NULL},
     {"rate-limit", "KF_RATE_LIMIT", KF_CFG_INT, "60", 0, 1000000, "submissions per token per window (0: off)", &o_rate_limit, NULL},
     {"rate-window", "KF_RATE_WINDOW", KF_CFG_INT, "60", 1, 86400, "rate-limit window, seconds", &o_rate_window, NULL},
     {"results-cache-ms", "KF_RESULTS_CACHE_MS", KF_CFG_INT, "1000", 0, 3600000, "leaderboard cache lifetime", &o_cache_ms, NULL},
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
     ctx.max_batch = (int)o_max_batch;
     ctx.max_workloads = (int)o_max_workloads;
     ctx.redis_url = o_redis_url;
+    ctx.public_sources = o_public_sources;
     ctx.redis_password = o_redis_password;
     ctx.rate_limit = o_rate_limit;
     ctx.rate_window = o_rate_window;

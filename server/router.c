@@ -22,7 +22,13 @@ const struct api_route api_routes[] = {
     {"GET", "/tasks/{id}/traces", api_task_traces, "task_traces", API_ROLE_READ},
     {"GET", "/results", api_results, "results", 0},
     {"POST", "/drain", api_drain, "drain", API_ROLE_ADMIN},
+    {"POST", "/resume", api_resume, "resume", API_ROLE_ADMIN},
     {"POST", "/shutdown", api_shutdown, "shutdown", API_ROLE_ADMIN},
+    {"GET", "/openapi.json", api_openapi, "openapi", 0},
+    {"GET", "/board/solutions/{name}", api_board_solution, "board_solution", 0},
+    {"GET", "/board/traces/{task}/{n}", api_board_trace, "board_trace", 0},
+    {"GET", "/board/submissions", api_board_submissions, "board_submissions", API_ROLE_READ},
+    {"GET", "/board/history", api_board_history, "board_history", 0},
 };
 const int api_nroutes = (int)(sizeof api_routes / sizeof api_routes[0]);
 

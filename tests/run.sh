@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/run.sh BUILD [unit|integration]: run the CPU test suites and sum
+# tests/run.sh BUILD [unit|integration|browser]: run the CPU test suites and sum
 # their "N passed, N failed" lines. Every test program prints such a line
 # last; a program that exits non-zero without one counts as one failure.
 # Lines "NOT RUN: ..." (tests whose data is absent here, e.g. the contest's
@@ -48,6 +48,12 @@ if [ "$only" = all ] || [ "$only" = integration ]; then
     for t in tests/integration/test_*; do
         [ -x "$t" ] || continue
         run_one "integration/$(basename "$t")" env KF_BUILD="$build" "$t"
+    done
+fi
+if [ "$only" = browser ]; then
+    for t in tests/browser/test_*; do
+        [ -x "$t" ] || continue
+        run_one "browser/$(basename "$t")" env KF_BUILD="$build" "$t"
     done
 fi
 

@@ -3,8 +3,10 @@
 # lacks (Debian packages, and the Python packages the tests use). Quiet when
 # everything is present. Needs root (or sudo) only when something is missing.
 set -eu
+# libcurl4-openssl-dev: kf's HTTP(S) client; chromium: make test-browser
 pkgs="build-essential pkg-config libmicrohttpd-dev libjansson-dev libhiredis-dev check
-      redis-server redis-tools curl python3 python3-jsonschema python3-yaml wrk"
+      redis-server redis-tools curl libcurl4-openssl-dev python3 python3-jsonschema python3-yaml
+      wrk chromium"
 missing=()
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
