@@ -189,7 +189,9 @@ struct kfq_summary {
     int passed;           /* PASSED and not unranked */
     int unranked;         /* marked evaluation.kernelfarm.unranked (the judge's bounds) */
     int nspeed, nlat;
-    double speed_sum, lat_sum;
+    double speed_sum, lat_sum;   /* speed: against the native reference */
+    int npyt;
+    double pyt_sum;              /* against the definition's PyTorch reference, where timed */
     char hardware[64];    /* the first trace's environment.hardware, "" if none */
     json_t *uuids;        /* workload uuids in order (owned) */
 };

@@ -51,6 +51,18 @@ void kfq_summary_add(struct kfq_summary *s, const json_t *trace)
     const json_t *perf = json_object_get(ev, "performance");
     const json_t *sp = json_object_get(perf, "speedup_factor");
     const json_t *la = json_object_get(perf, "latency_ms");
+    const json_t *px = json_object_get(perf, "extra");
+    const json_t *ref = json_object_get(px, "reference");
+    if (json_is_string(ref) && !strcmp(json_string_value(ref), "pytorch")) {
+        /* speedup_factor is the contest's (against the definition's PyTorch
+         * reference); the native one is kept beside it */
+        const json_t *nat = json_object_get(px, "native_speedup_factor");
+        if (json_is_number(sp)) {
+            s->pyt_sum += json_number_value(sp);
+            s->npyt++;
+        }
+        sp = nat;
+    }
     if (json_is_number(sp)) {
         s->speed_sum += json_number_value(sp);
         s->nspeed++;
@@ -66,7 +78,8 @@ json_t *kfq__board_entry(const struct kfq_task *t, const struct kfq_summary *s, 
     if (!s || s->total == 0)
         return NULL;
     const char *author = json_string_value(json_object_get(t->solution, "author"));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:f, s:O}",
+    json_t *e;
+    e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:f, s:O}",
                      "definition", t->definition, "solution", t->solution_name, "author",
                      author ? author : "", "hardware", s->hardware[0] ? s->hardware : "unknown",
                      "team", t->team ? t->team : "", "task_id", t->id, "workloads_total",
@@ -76,6 +89,10 @@ json_t *kfq__board_entry(const struct kfq_task *t, const struct kfq_summary *s, 
                      "mean_latency_ms",
                      s->nlat ? json_real(s->lat_sum / (double)s->nlat) : json_null(),
                      "last_evaluated", finished, "workload_uuids", s->uuids);
+    /* The contest's score, only when every ranked workload has it. */
+    if (e && s->npyt > 0 && s->npyt == s->passed)
+        json_object_set_new(e, "mean_speedup_pytorch", json_real(s->pyt_sum / (double)s->npyt));
+    return e;
 }
 
 int kfq_board(struct kfq_conn *c, const char *def, json_t **out, struct kf_err *err)

@@ -724,6 +724,28 @@ START_TEST(test_summary_unranked)
 }
 END_TEST
 
+/* Traces scored against the PyTorch reference: the contest's speedup is
+ * counted apart, the native one stays the native mean. */
+START_TEST(test_summary_pytorch_reference)
+{
+    struct kfq_summary s;
+    kfq_summary_init(&s);
+    json_t *a = trace_for("w1", 40.0), *b = trace_for("w2", 2.0);
+    json_object_set_new(json_object_get(json_object_get(a, "evaluation"), "performance"), "extra",
+                        json_pack("{s:s, s:f}", "reference", "pytorch", "native_speedup_factor", 1.5));
+    kfq_summary_add(&s, a);
+    ck_assert_int_eq(s.npyt, 1);
+    ck_assert(s.pyt_sum == 40.0);
+    ck_assert(s.speed_sum == 1.5 && s.nspeed == 1);
+    kfq_summary_add(&s, b);   /* a workload without it: native only */
+    ck_assert_int_eq(s.npyt, 1);
+    ck_assert(s.speed_sum == 3.5 && s.nspeed == 2);
+    kfq_summary_free(&s);
+    json_decref(a);
+    json_decref(b);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("queue");
@@ -741,6 +763,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_fair_between_teams);
     tcase_add_test(tc, test_script_reload);
     tcase_add_test(tc, test_summary_unranked);
+    tcase_add_test(tc, test_summary_pytorch_reference);
     suite_add_tcase(s, tc);
     return s;
 }
