@@ -45,7 +45,8 @@ CUPTI_LIB := $(firstword $(wildcard $(CUDA_HOME)/extras/CUPTI/lib64) $(CUDA_HOME
 CPPFLAGS += -D_GNU_SOURCE -Ilib -Iworker -Iserver -I$(CUDA_HOME)/include -I$(CUPTI_INC) \
             -DKF_SOURCE_DIR='"$(CURDIR)"'
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Werror -pthread $(PKG_CFLAGS) $(SANITIZE)
+# override: a CFLAGS given on the command line (make asan) keeps these
+override CFLAGS += -std=c11 -Wall -Wextra -Werror -pthread $(PKG_CFLAGS) $(SANITIZE)
 LDFLAGS  += -pthread -Wl,--as-needed $(SANITIZE)
 CUDA_LIBS := -L$(CUDA_HOME)/lib64/stubs -lcuda -L$(CUDA_HOME)/lib64 -lnvrtc \
              -L$(CUPTI_LIB) -lcupti -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUPTI_LIB)
