@@ -313,13 +313,14 @@ static void call_failed(struct rn *R, const char *stage, CUresult cu)
     char msg[1024];
     int st = KF_ST_RUNTIME_ERROR;
     const char *why = R->lane->last_error ? R->lane->last_error(R->lane_st, &st) : NULL;
+    /* the judge prefixes what the call was ("solution run: ...") */
     if (why && cu == CUDA_ERROR_INVALID_VALUE) {
-        snprintf(msg, sizeof msg, "solution %s: %s", stage, why);
+        snprintf(msg, sizeof msg, "%s", why);
         reply(R, json_pack("{s:s, s:s, s:s, s:b, s:s}", "type", "error", "stage", stage, "message",
                            msg, "sticky", 0, "status", kf_status_name((enum kf_status)st)));
         return;
     }
-    snprintf(msg, sizeof msg, "solution %s: %s", stage, ev_cu_str(cu));
+    snprintf(msg, sizeof msg, "%s", ev_cu_str(cu));
     reply_err(R, stage, msg, cu);
 }
 

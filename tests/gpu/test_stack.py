@@ -56,13 +56,8 @@ def find_prog(name):
 
 
 def http(method, url, body=None):
-    if shutil.which("curl"):
-        args = ["curl", "-sS", "-X", method, "-w", "\n%{http_code}", url]
-        if body is not None:
-            args += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
-        r = subprocess.run(args, input=body, capture_output=True, text=True, timeout=120)
-        text, _, code = r.stdout.rpartition("\n")
-        return int(code or 0), text
+    # Python's own client: the host's curl would load the packed Debian
+    # libcurl that .gpuhost/env.sh puts first on LD_LIBRARY_PATH (for kf).
     req = urllib.request.Request(url, data=body.encode() if body is not None else None,
                                  method=method, headers={"Content-Type": "application/json"})
     try:
