@@ -5,7 +5,9 @@
  *
  * Scheduling: each team has a FIFO list of pending tasks; a claim takes the
  * head of the team served longest ago (round-robin that cannot be jumped),
- * after the admin priority list and after tasks whose lease ran out. Every
+ * after the admin priority list and after tasks whose lease ran out. Each
+ * task carries its lane (lib/lanes.h); a claim takes only tasks of the lanes
+ * the worker serves, passing over the others (docs/queue.md, Lanes). Every
  * claim hands out a fresh random attempt token; every worker write below
  * (progress, touch, trace, complete, fail, release) carries it and is
  * refused atomically (a Lua script) with KF_ECONFLICT once the task was
@@ -105,6 +107,8 @@ struct kfq_submit {
     bool rerun;                   /* ignore an existing task with the same content */
     bool priority;                /* admin: served before every team's queue */
     const char *fail_reason;      /* non-NULL: create the task already failed, not queued */
+    const char *lane;             /* the lane that runs it (lanes.h); NULL: the rule of
+                                     kf_solution_doc_lane on solution */
 };
 
 /* Queue a task (or find the existing one). task_id_out[65] receives the id;
@@ -149,12 +153,17 @@ struct kfq_claim_opts {
     int64_t lease_ms;       /* a task not touched for this long is taken over (default 300000) */
     int64_t block_ms;       /* wait this long for a submit when idle (0 = do not block) */
     int max_deliveries;     /* dead-letter a lapsed task after this many attempts (default 3) */
+    const char *lanes;      /* the lanes this worker serves, comma-separated ("nvrtc,python",
+                               lanes.h); NULL: every lane. Tasks of other lanes are left for
+                               the workers that serve them (a task without a lane: any). */
 };
 
 /* Take one task, atomically (one Lua script): first a task whose lease ran
  * out (taken over with a new attempt, or dead-lettered to kf:tasks:dead and
  * failed once it had max_deliveries attempts), then the admin priority
- * list, then the head of the queue of the team served longest ago. The task
+ * list, then the head of the queue of the team served longest ago, each
+ * time the first task of a lane in o->lanes (a lapsed task of another lane
+ * is left for a worker of its lane; it is still dead-lettered here). The task
  * is marked running under a fresh token, its earlier partial traces are
  * cleared, and its lease runs lease_ms. When nothing is queued, waits up to
  * block_ms for a submit (BLPOP on the wake list) and tries once more.
@@ -164,7 +173,8 @@ int kfq_worker_claim(struct kfq_conn *c, const struct kfq_claim_opts *o, struct 
 /* At worker start: take over, one at a time, tasks still running under
  * this consumer's id (left by an earlier run with the same worker id that
  * died), with a new attempt token; *out NULL when none is left. A task
- * out of attempts is dead-lettered instead. */
+ * out of attempts is dead-lettered instead; one of a lane no longer in
+ * o->lanes gets its lease ended now, for a worker of its lane. */
 int kfq_reclaim_own(struct kfq_conn *c, const struct kfq_claim_opts *o, struct kfq_task **out,
                     struct kf_err *err);
 /* The worker writes. Each is refused with KF_ECONFLICT (and changes
@@ -221,10 +231,21 @@ struct kfq_worker_info {
     int64_t pid;
     double started_at;
     const char *self_test;  /* NULL: passed; else why it failed (field self_test) */
+    const char *lanes;      /* lanes served, comma-separated (lanes.h); NULL: every lane */
 };
 /* Write kf:worker:<id> with a TTL of ttl_s seconds and add to the set. */
 int kfq_heartbeat(struct kfq_conn *c, const struct kfq_worker_info *w, int ttl_s,
                   struct kf_err *err);
+/* The lanes (a lanes.h set) that the live workers able to take tasks serve:
+ * every heartbeat without a failed self-test, by its `lanes` (a heartbeat
+ * without the field, from a worker older than lanes, takes any task: every
+ * lane). 0 when no such worker is connected. */
+int kfq_lanes_served(struct kfq_conn *c, unsigned *set, struct kf_err *err);
+/* Why a task waits (the `waiting_for` note of the task views): for a
+ * pending task (kfq_task_get's record, borrowed) whose lane is not in
+ * served, "no connected worker serves lane python"; else NULL. New string
+ * (free it). Pure. */
+char *kfq_waiting_for(const json_t *task, unsigned served);
 /* Remove the heartbeat at clean shutdown. */
 int kfq_worker_gone(struct kfq_conn *c, const char *id, struct kf_err *err);
 

@@ -72,12 +72,23 @@ static const char s_enqueue[] = PRELUDE
     "enqueue(ARGV[6], ARGV[7], ARGV[8] == '1', false)\n"
     "return 1\n";
 
-/* ARGV[6..]: consumer, token, lease_ms, max_attempts, mode ("any" | "own").
- * Returns {id, attempts, started_at} or nil. */
+/* ARGV[6..]: consumer, token, lease_ms, max_attempts, mode ("any" | "own"),
+ * lanes (the worker's, comma-separated; "*": every lane).
+ * Returns {id, attempts, started_at} or nil.
+ * The lane filter: a worker takes only a task whose `lane` it serves (a task
+ * stored without one goes to any worker). Within a list (the priority list,
+ * a team's queue) it takes the first such task, passing over the others,
+ * which keep their place; a team is served (its tick moves) only when one of
+ * its tasks is taken, so fairness between teams holds among the teams that
+ * have a task this worker can run. */
 static const char s_claim[] = PRELUDE
     "local consumer, token = ARGV[6], ARGV[7]\n"
     "local lease, maxatt, mode = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]\n"
+    "local any_lane, lanes = ARGV[11] == '*', {}\n"
+    "for l in string.gmatch(ARGV[11], '[^,]+') do lanes[l] = true end\n"
     "local now = now_ms()\n"
+    "local function serves(lane)\n"
+    "  return any_lane or not lane or lane == '' or lanes[lane] == true end\n"
     "local function take(id)\n"
     "  local tk = TP .. id\n"
     "  local att = redis.call('HINCRBY', tk, 'attempts', 1)\n"
@@ -90,56 +101,72 @@ static const char s_claim[] = PRELUDE
     "  event(id, 'running', 0, redis.call('HGET', tk, 'progress_total') or '0')\n"
     "  return {id, att, started}\n"
     "end\n"
-    /* a lease that ran out: take the task over, or dead-letter it */
+    /* a lease that ran out: dead-letter the task (whatever its lane), or
+     * take it over when this worker serves its lane (else it waits, expired,
+     * for a worker that does) */
     "local function expired(id)\n"
-    "  local v = redis.call('HMGET', TP .. id, 'status', 'attempts')\n"
+    "  local v = redis.call('HMGET', TP .. id, 'status', 'attempts', 'lane')\n"
     "  if v[1] ~= 'running' then redis.call('ZREM', RUNNING, id) return nil end\n"
     "  local att = tonumber(v[2] or '0') or 0\n"
-    "  if att < maxatt then return take(id) end\n"
+    "  if att < maxatt then\n"
+    "    if serves(v[3]) then return take(id) end\n"
+    "    return nil\n"
+    "  end\n"
     "  local reason = 'dead-lettered after ' .. att .. ' attempts: the workers that took it '\n"
     "    .. 'stopped before finishing (lease ' .. lease .. ' ms expired)'\n"
     "  redis.call('XADD', DEAD, '*', 'task_id', id, 'attempts', att, 'reason', reason)\n"
     "  finish(id, 'failed', reason)\n"
     "  return nil\n"
     "end\n"
+    /* the first task of list q this worker may run, removed from q; ids of
+     * tasks no longer pending are dropped on the way, others stay in place */
+    "local function pick(q)\n"
+    "  local start = 0\n"
+    "  while true do\n"
+    "    local ids = redis.call('LRANGE', q, start, start + 99)\n"
+    "    if #ids == 0 then return nil end\n"
+    "    local kept = 0\n"
+    "    for _, id in ipairs(ids) do\n"
+    "      local v = redis.call('HMGET', TP .. id, 'status', 'lane')\n"
+    "      if v[1] ~= 'pending' then redis.call('LREM', q, 1, id)\n"
+    "      elseif serves(v[2]) then redis.call('LREM', q, 1, id) return id\n"
+    "      else kept = kept + 1 end\n"
+    "    end\n"
+    "    start = start + kept\n"
+    "  end\n"
+    "end\n"
     "if mode == 'own' then\n"
     "  for _, id in ipairs(redis.call('ZRANGE', RUNNING, 0, -1)) do\n"
-    "    local v = redis.call('HMGET', TP .. id, 'worker', 'status')\n"
+    "    local v = redis.call('HMGET', TP .. id, 'worker', 'status', 'attempts', 'lane')\n"
     "    if v[1] == consumer and v[2] == 'running' then\n"
-    "      local att = tonumber(redis.call('HGET', TP .. id, 'attempts') or '0') or 0\n"
-    "      if att < maxatt then return take(id) end\n"
-    "      redis.call('ZADD', RUNNING, 0, id)\n"       /* expired now: dead-lettered below */
+    "      local att = tonumber(v[3] or '0') or 0\n"
+    "      if att < maxatt and serves(v[4]) then return take(id) end\n"
+    /* expired now: dead-lettered below, or left to a worker of its lane */
+    "      redis.call('ZADD', RUNNING, 0, id)\n"
     "      expired(id)\n"
     "    end\n"
     "  end\n"
     "  return nil\n"
     "end\n"
-    "for _ = 1, 100 do\n"
-    "  local ex = redis.call('ZRANGEBYSCORE', RUNNING, '-inf', now, 'LIMIT', 0, 1)\n"
-    "  if #ex == 0 then break end\n"
-    "  local r = expired(ex[1])\n"
+    "for _, id in ipairs(redis.call('ZRANGEBYSCORE', RUNNING, '-inf', now)) do\n"
+    "  local r = expired(id)\n"
     "  if r then return r end\n"
     "end\n"
-    "for _ = 1, 100 do\n"
-    "  local id = redis.call('LPOP', PRIO)\n"
-    "  if not id then\n"
+    "local id = pick(PRIO)\n"
+    "if id then return take(id) end\n"
     /* the team served longest ago (lowest tick) first: round-robin that a team
      * cannot jump by emptying and refilling its queue */
-    "    for _, team in ipairs(redis.call('ZRANGE', FAIR, 0, -1)) do\n"
-    "      local q = QP .. team\n"
-    "      id = redis.call('LPOP', q)\n"
-    "      if id then\n"
-    "        local tick = redis.call('INCR', TICK)\n"
-    "        redis.call('HSET', SERVED, team, tick)\n"
-    "        if redis.call('LLEN', q) == 0 then redis.call('ZREM', FAIR, team)\n"
-    "        else redis.call('ZADD', FAIR, tick, team) end\n"
-    "        break\n"
-    "      end\n"
-    "      redis.call('ZREM', FAIR, team)\n"
-    "    end\n"
+    "for _, team in ipairs(redis.call('ZRANGE', FAIR, 0, -1)) do\n"
+    "  local q = QP .. team\n"
+    "  id = pick(q)\n"
+    "  if id then\n"
+    "    local tick = redis.call('INCR', TICK)\n"
+    "    redis.call('HSET', SERVED, team, tick)\n"
+    "    if redis.call('LLEN', q) == 0 then redis.call('ZREM', FAIR, team)\n"
+    "    else redis.call('ZADD', FAIR, tick, team) end\n"
+    "    return take(id)\n"
     "  end\n"
-    "  if not id then return nil end\n"
-    "  if redis.call('HGET', TP .. id, 'status') == 'pending' then return take(id) end\n"
+    "  if redis.call('LLEN', q) == 0 then redis.call('ZREM', FAIR, team) end\n"
     "end\n"
     "return nil\n";
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "jsonio.h"
+#include "lanes.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -88,6 +89,7 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
     cfg = s->config ? kf_json_dumps(s->config) : xstrdup("");
     snprintf(now, sizeof now, "%.3f", kfq_now());
     const char *author = json_string_value(json_object_get(s->solution, "author"));
+    const char *lane = s->lane ? s->lane : kf_solution_doc_lane(s->solution);
     size_t nwl = json_array_size(s->workloads);
 
     kfq__tx_begin(&tx, c);
@@ -96,10 +98,10 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
     kfq__tx_add(&tx,
            "HSET " KFK_TASK " id %s status %s definition %s solution %s solution_key %s "
            "workloads %s config %s team %s content_hash %s author %s created_at %s "
-           "attempts 0 progress_done 0 progress_total %lld",
+           "attempts 0 progress_done 0 progress_total %lld lane %s",
            id, id, s->fail_reason ? "failed" : "pending", s->definition, s->solution_name,
            s->solution_name, wl, cfg, team, s->content_hash ? s->content_hash : "",
-           author ? author : "", now, (long long)nwl);
+           author ? author : "", now, (long long)nwl, lane ? lane : "");
     if (s->fail_reason) {
         kfq__tx_add(&tx, "HSET " KFK_TASK " error %s finished_at %s", id, s->fail_reason, now);
         kfq__tx_add(&tx, "SADD " KFK_STATE_FAILED " %s", id);
@@ -399,8 +401,8 @@ static int claim_once(struct kfq_conn *c, const struct kfq_claim_opts *o, const 
     kfq_new_id(token);
     snprintf(lease, sizeof lease, "%lld", (long long)o->lease_ms);
     snprintf(maxatt, sizeof maxatt, "%d", o->max_deliveries);
-    const char *args[] = {o->consumer, token, lease, maxatt, mode};
-    redisReply *r = kfq__eval(c, KFQ__S_CLAIM, 5, args, NULL, err);
+    const char *args[] = {o->consumer, token, lease, maxatt, mode, o->lanes ? o->lanes : "*"};
+    redisReply *r = kfq__eval(c, KFQ__S_CLAIM, 6, args, NULL, err);
     if (!r)
         return KF_EREDIS;
     int rc = 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lane_tvmffi.h"
+#include "lanes.h"
 
 extern const struct ev_lane_ops ev_lane_nvrtc;
 extern const struct ev_lane_ops ev_lane_python;
@@ -28,19 +29,13 @@ const struct ev_lane_ops *ev_lane_find(const char *name)
 
 const struct ev_lane_ops *ev_lane_for(const struct kf_solution *sol, const char **why)
 {
-    const char *lang = sol->spec.language ? sol->spec.language : "";
-    const char *binding = sol->spec.binding;
     const char *dummy;
+    const struct ev_lane_ops *l;
     if (!why)
         why = &dummy;
     *why = NULL;
-    if (kf_solution_is_nvrtc(sol))
-        return ev_lane_find("nvrtc");
-    if (ev_lane_is_python(sol))
-        return ev_lane_find("python");
-    if ((strcmp(lang, "cuda") == 0 || strcmp(lang, "cpp") == 0) &&
-        (!binding || strcmp(binding, "tvm-ffi") == 0))
-        return ev_lane_find("tvm-ffi");
+    if ((l = ev_lane_find(kf_solution_lane(sol))) != NULL)
+        return l;
     *why = "no lane serves this solution: the lanes are nvrtc (language cuda, binding nvrtc), "
            "tvm-ffi (cuda or cpp, binding tvm-ffi or none), python (python, triton, tilelang, "
            "or cuda/cpp with binding torch)";

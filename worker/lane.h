@@ -96,15 +96,12 @@ struct ev_lane_ops {
     const char *(*last_error)(void *lane, int *status);
 };
 
-/* The lane of a solution ("nvrtc" for spec.binding "nvrtc"; "tvm-ffi" for
- * language cuda/cpp with binding absent or "tvm-ffi"; ...), or NULL with
- * *why set when no lane of this build serves it. Pure. */
+/* The lane of a solution, by the one rule of lib/lanes.h (kf_solution_lane:
+ * the lane kf-server stored with the task), or NULL with *why set when no
+ * lane of this build serves it. Pure. */
 const struct ev_lane_ops *ev_lane_for(const struct kf_solution *sol, const char **why);
 /* By name; NULL if unknown. */
 const struct ev_lane_ops *ev_lane_find(const char *name);
 void ev_lane_artifacts_free(char **artifacts, int n);
-/* True for what the Python lane serves: language python, triton, tilelang,
- * or cuda/cpp with binding "torch". Pure. */
-int ev_lane_is_python(const struct kf_solution *sol);
 
 #endif

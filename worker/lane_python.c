@@ -32,11 +32,3 @@ const struct ev_lane_ops ev_lane_python = {
     .runner = "python",
     .build = py_build,
 };
-
-int ev_lane_is_python(const struct kf_solution *sol)
-{
-    const char *l = sol->spec.language ? sol->spec.language : "";
-    const char *b = sol->spec.binding ? sol->spec.binding : "";
-    return !strcmp(l, "python") || !strcmp(l, "triton") || !strcmp(l, "tilelang") ||
-           ((!strcmp(l, "cuda") || !strcmp(l, "cpp")) && !strcmp(b, "torch"));
-}

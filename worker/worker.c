@@ -44,7 +44,7 @@ static void beat(struct wctx *w, const char *state)
     const struct wk_worker_opts *o = w->o;
     struct kfq_worker_info info = {o->worker_id, o->host, o->device, o->hardware, state,
                                    w->task ? w->task->id : NULL, (int64_t)getpid(),
-                                   w->started_at, w->self_test_error};
+                                   w->started_at, w->self_test_error, o->lanes};
     int ttl = (int)ceil(o->heartbeat_s * 3);
     struct kf_err e;
     if (ttl < 10)
@@ -267,6 +267,7 @@ int wk_worker_run(const struct wk_worker_opts *o, struct kf_err *err)
     w.claim.lease_ms = o->lease_ms > 0 ? o->lease_ms : KFQ_DEFAULT_LEASE_MS;
     w.claim.block_ms = o->block_ms > 0 ? o->block_ms : 1000;
     w.claim.max_deliveries = KFQ_MAX_DELIVERIES;
+    w.claim.lanes = o->lanes;
 
     rc = kfq_connect(o->redis_url, o->redis_password, true, &w.c, err);
     if (rc < 0)

@@ -26,6 +26,8 @@ struct wk_worker_opts {
     const char *host;
     int device;
     const char *hardware;            /* "NVIDIA_H100" or NULL (heartbeat) */
+    const char *lanes;               /* lanes served, comma-separated (lib/lanes.h; heartbeat
+                                        and claims take only these); NULL: every lane */
     const struct kf_dataset *ds;     /* borrowed */
     const char *cache_dir, *kernels_dir;
     const char *seed_secret;         /* never leaves the supervisor */

@@ -5,8 +5,11 @@
  * reclaim of one's own running tasks, heartbeats, events, counts; the
  * fence (a stalled worker cannot touch the new attempt, and a mutant with
  * the ownership check disabled is caught), two workers racing to finish,
- * fairness between teams and admin priority, script reload, and the
- * board's summary leaving out unranked traces.
+ * fairness between teams and admin priority, script reload, the board's
+ * summary leaving out unranked traces, and lanes: a task goes only to a
+ * worker that serves its lane (queued, priority, lapsed and own tasks),
+ * fairness holds among the teams a worker can serve, and a pending task
+ * whose lane no live worker serves says so (waiting_for).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include "kf_check.h"
+#include "lanes.h"
 #include "queue.h"
 #include "queue_int.h"   /* the mutation test swaps a script by its SHA */
 
@@ -680,6 +684,317 @@ START_TEST(test_fair_between_teams)
 }
 END_TEST
 
+/* A task of team `team` whose solution is in `language` with `binding`
+ * (NULL: none): the server's rule (lanes.h) gives its lane at submit. */
+static void submit_lane(struct kfq_conn *c, const char *team, int n, const char *language,
+                        const char *binding, bool priority, char id[65])
+{
+    struct kf_err e;
+    char hash[96];
+    bool ex;
+    snprintf(hash, sizeof hash, "%s-%s-%d", team, language, n);
+    json_t *sol = json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", "s_1234abcd", "definition", "d1",
+                            "author", team, "spec", "language", language);
+    if (binding)
+        json_object_set_new(json_object_get(sol, "spec"), "binding", json_string(binding));
+    json_t *wl = json_pack("[s]", "w1");
+    struct kfq_submit s = {.definition = "d1", .solution_name = "s_1234abcd", .solution = sol,
+                           .workloads = wl, .content_hash = hash, .team = team,
+                           .priority = priority};
+    ck_assert_int_eq(kfq_submit(c, &s, id, &ex, &e), 0);
+    ck_assert(!ex);
+    json_decref(sol);
+    json_decref(wl);
+}
+
+/* One claim by a worker serving `lanes`; the task (new) or NULL. */
+static struct kfq_task *claim_lanes(struct kfq_conn *c, const char *consumer, const char *lanes,
+                                    int64_t lease_ms)
+{
+    struct kf_err e;
+    struct kfq_claim_opts o = {.consumer = consumer, .lease_ms = lease_ms, .block_ms = 0,
+                               .lanes = lanes};
+    struct kfq_task *t = NULL;
+    ck_assert_msg(kfq_worker_claim(c, &o, &t, &e) == 0, "claim: %s", e.msg);
+    return t;
+}
+
+static void complete(struct kfq_conn *c, struct kfq_task *t)
+{
+    struct kf_err e;
+    struct kfq_summary s;
+    kfq_summary_init(&s);
+    ck_assert_int_eq(kfq_task_complete(c, t, &s, &e), 0);
+    kfq_summary_free(&s);
+    kfq_task_free(t);
+}
+
+static const char *task_str(struct kfq_conn *c, const char *id, const char *k, char buf[64])
+{
+    json_t *t = NULL;
+    struct kf_err e;
+    ck_assert_int_eq(kfq_task_get(c, id, &t, &e), 0);
+    snprintf(buf, 64, "%s", json_string_value(json_object_get(t, k)) ?
+                                json_string_value(json_object_get(t, k)) : "(none)");
+    json_decref(t);
+    return buf;
+}
+
+/* The lane is stored at submit by the rule; a python task is not claimed by
+ * an nvrtc-only worker, which takes the nvrtc task queued behind it, and is
+ * claimed by a python worker. Priority tasks alike. */
+START_TEST(test_lanes_claim)
+{
+    start_redis();
+    struct kfq_conn *c = conn();
+    char py[65], nv[65], ffi[65], pprio[65], buf[64];
+    submit_lane(c, "t", 0, "triton", NULL, false, py);
+    submit_lane(c, "t", 1, "cuda", "nvrtc", false, nv);
+    submit_lane(c, "t", 2, "cpp", NULL, false, ffi);
+    ck_assert_str_eq(task_str(c, py, "lane", buf), "python");
+    ck_assert_str_eq(task_str(c, nv, "lane", buf), "nvrtc");
+    ck_assert_str_eq(task_str(c, ffi, "lane", buf), "tvm-ffi");
+
+    struct kfq_task *t = claim_lanes(c, "w-nv", "nvrtc", 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->id, nv);               /* passed over the python task */
+    complete(c, t);
+    ck_assert_ptr_null(claim_lanes(c, "w-nv", "nvrtc", 60000));   /* nothing of its lane */
+    ck_assert_str_eq(task_str(c, py, "status", buf), "pending");
+    t = claim_lanes(c, "w-py", "python", 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->id, py);
+    complete(c, t);
+    t = claim_lanes(c, "w-both", "nvrtc,tvm-ffi", 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->id, ffi);
+    complete(c, t);
+
+    /* the priority list is filtered the same way */
+    submit_lane(c, "admin", 0, "python", NULL, true, pprio);
+    submit_lane(c, "t", 3, "cuda", "nvrtc", false, nv);
+    t = claim_lanes(c, "w-nv", "nvrtc", 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->id, nv);
+    complete(c, t);
+    t = claim_lanes(c, "w-py", "python", 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->id, pprio);
+    complete(c, t);
+
+    /* a worker of every lane (lanes NULL) takes any lane; FIFO within a team
+     * across lanes */
+    submit_lane(c, "t", 4, "cuda", "torch", false, py);
+    submit_lane(c, "t", 5, "cuda", "nvrtc", false, nv);
+    t = claim_lanes(c, "w-all", NULL, 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->id, py);
+    complete(c, t);
+    t = claim_lanes(c, "w-all", NULL, 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->id, nv);
+    complete(c, t);
+    kfq_close(c);
+    stop_redis();
+}
+END_TEST
+
+/* A lapsed python task is not taken over by an nvrtc worker (but is by a
+ * python worker); an nvrtc worker still dead-letters one out of attempts;
+ * a worker restarted without the python lane ends its own python task's
+ * lease for a python worker instead of taking it back; fencing holds. */
+START_TEST(test_lanes_lapsed_and_own)
+{
+    start_redis();
+    struct kfq_conn *c = conn();
+    struct kf_err e;
+    char py[65], buf[64];
+    submit_lane(c, "t", 0, "python", NULL, false, py);
+    struct kfq_task *t1 = claim_lanes(c, "w-py1", "python", 50);
+    ck_assert_ptr_nonnull(t1);
+    usleep(120000);                            /* w-py1 "died": its lease ran out */
+    ck_assert_ptr_null(claim_lanes(c, "w-nv", "nvrtc", 60000));
+    ck_assert_str_eq(task_str(c, py, "status", buf), "running");
+    ck_assert_str_eq(task_str(c, py, "worker", buf), "w-py1");
+    struct kfq_task *t2 = claim_lanes(c, "w-py2", "nvrtc,python", 50);
+    ck_assert_ptr_nonnull(t2);
+    ck_assert_str_eq(t2->id, py);
+    ck_assert_int_eq(t2->deliveries, 2);
+    /* the stalled first attempt is fenced off */
+    ck_assert_int_eq(kfq_task_touch(c, t1, 60000, &e), KF_ECONFLICT);
+    kfq_task_free(t1);
+
+    /* w-py2 restarts serving nvrtc only: its own python task is not taken
+     * back, its lease ends now, and a python worker takes it over */
+    struct kfq_claim_opts own = {.consumer = "w-py2", .lease_ms = 60000, .lanes = "nvrtc"};
+    struct kfq_task *t = NULL;
+    ck_assert_int_eq(kfq_reclaim_own(c, &own, &t, &e), 0);
+    ck_assert_ptr_null(t);
+    ck_assert_str_eq(task_str(c, py, "status", buf), "running");
+    struct kfq_task *t3 = claim_lanes(c, "w-py3", "python", 50);
+    ck_assert_ptr_nonnull(t3);
+    ck_assert_str_eq(t3->id, py);
+    ck_assert_int_eq(t3->deliveries, 3);
+    ck_assert_int_eq(kfq_task_touch(c, t2, 60000, &e), KF_ECONFLICT);
+    kfq_task_free(t2);
+    kfq_task_free(t3);
+
+    /* out of attempts: dead-lettered even by a worker of another lane */
+    usleep(120000);
+    ck_assert_ptr_null(claim_lanes(c, "w-nv", "nvrtc", 60000));
+    ck_assert_str_eq(task_str(c, py, "status", buf), "failed");
+    struct kfq_counts n;
+    ck_assert_int_eq(kfq_counts(c, &n, &e), 0);
+    ck_assert_int_eq(n.dead, 1);
+    ck_assert_int_eq(n.running, 0);
+    kfq_close(c);
+    stop_redis();
+}
+END_TEST
+
+/* Fairness among the teams a worker can serve: a team whose queue holds
+ * only python tasks neither blocks an nvrtc worker nor loses its turn; one
+ * team's flood of nvrtc tasks behind python ones does not starve another. */
+START_TEST(test_lanes_fair)
+{
+    start_redis();
+    struct kfq_conn *c = conn();
+    char id[65], first_py[65], lane[64];
+    for (int i = 0; i < 150; i++)              /* more than one LRANGE page */
+        submit_lane(c, "pyteam", i, "triton", NULL, false, i ? id : first_py);
+    for (int i = 0; i < 200; i++) {
+        submit_lane(c, "flood", 2 * i, "triton", NULL, false, id);
+        submit_lane(c, "flood", 2 * i + 1, "cuda", "nvrtc", false, id);
+    }
+    struct kfq_task *t = claim_lanes(c, "w-nv", "nvrtc", 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->team, "flood");
+    complete(c, t);
+    submit_lane(c, "quiet", 0, "cuda", "nvrtc", false, id);
+    t = claim_lanes(c, "w-nv", "nvrtc", 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->team, "quiet");        /* next, not after flood's 199 */
+    ck_assert_str_eq(t->id, id);
+    complete(c, t);
+    /* pyteam was never served: the first python claim goes to it, at its head */
+    t = claim_lanes(c, "w-py", "python", 60000);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->team, "pyteam");
+    ck_assert_str_eq(t->id, first_py);
+    complete(c, t);
+    /* python claims alternate between pyteam and flood */
+    int seen_py = 0, seen_flood = 0;
+    for (int i = 0; i < 10; i++) {
+        t = claim_lanes(c, "w-py", "python", 60000);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_str_eq(task_str(c, t->id, "lane", lane), "python");
+        seen_py += !strcmp(t->team, "pyteam");
+        seen_flood += !strcmp(t->team, "flood");
+        complete(c, t);
+    }
+    ck_assert_int_eq(seen_py, 5);
+    ck_assert_int_eq(seen_flood, 5);
+    /* nvrtc claims drain flood's nvrtc tasks only */
+    for (int i = 0; i < 199; i++) {
+        t = claim_lanes(c, "w-nv", "nvrtc", 60000);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_str_eq(t->team, "flood");
+        ck_assert_str_eq(task_str(c, t->id, "lane", lane), "nvrtc");
+        complete(c, t);
+    }
+    ck_assert_ptr_null(claim_lanes(c, "w-nv", "nvrtc", 60000));
+    struct kfq_counts n;
+    struct kf_err e;
+    ck_assert_int_eq(kfq_counts(c, &n, &e), 0);
+    ck_assert_int_eq(n.pending, (150 - 6) + (200 - 5));   /* python tasks only */
+    kfq_close(c);
+    stop_redis();
+}
+END_TEST
+
+/* The heartbeat carries the lanes; kfq_lanes_served reads them (a failed
+ * self-test counts for nothing, an old heartbeat without lanes for every
+ * lane) and kfq_waiting_for says why a pending task waits. */
+START_TEST(test_lanes_waiting_for)
+{
+    start_redis();
+    struct kfq_conn *c = conn();
+    struct kf_err e;
+    char py[65];
+    unsigned served = 99;
+    ck_assert_int_eq(kfq_lanes_served(c, &served, &e), 0);
+    ck_assert_uint_eq(served, 0);
+    submit_lane(c, "t", 0, "triton", NULL, false, py);
+    json_t *task = NULL;
+    ck_assert_int_eq(kfq_task_get(c, py, &task, &e), 0);
+    char *why = kfq_waiting_for(task, served);
+    ck_assert_ptr_nonnull(why);
+    ck_assert_str_eq(why, "no connected worker serves lane python");
+    free(why);
+
+    struct kfq_worker_info w = {.id = "nv-gpu0", .host = "h", .device = 0, .state = "idle",
+                                .pid = 1, .lanes = "nvrtc,tvm-ffi"};
+    ck_assert_int_eq(kfq_heartbeat(c, &w, 30, &e), 0);
+    json_t *ws = NULL;
+    ck_assert_int_eq(kfq_workers(c, &ws, &e), 0);
+    json_t *lanes = json_object_get(json_array_get(ws, 0), "lanes");
+    ck_assert_int_eq(json_array_size(lanes), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(lanes, 1)), "tvm-ffi");
+    json_decref(ws);
+    ck_assert_int_eq(kfq_lanes_served(c, &served, &e), 0);
+    ck_assert_uint_eq(served, 3u);
+    why = kfq_waiting_for(task, served);
+    ck_assert_ptr_nonnull(why);
+    free(why);
+    /* a python worker whose self-test failed takes no task: still waiting */
+    struct kfq_worker_info bad = {.id = "py-gpu0", .host = "h", .device = 0,
+                                  .state = "unhealthy", .pid = 2, .self_test = "ref failed",
+                                  .lanes = "nvrtc,python"};
+    ck_assert_int_eq(kfq_heartbeat(c, &bad, 30, &e), 0);
+    ck_assert_int_eq(kfq_lanes_served(c, &served, &e), 0);
+    ck_assert(!kf_lanes_has(served, "python"));
+    /* a healthy one: no note; nor for a task that is not pending */
+    bad.self_test = NULL;
+    bad.state = "idle";
+    ck_assert_int_eq(kfq_heartbeat(c, &bad, 30, &e), 0);
+    ck_assert_int_eq(kfq_lanes_served(c, &served, &e), 0);
+    ck_assert(kf_lanes_has(served, "python"));
+    ck_assert_ptr_null(kfq_waiting_for(task, served));
+    json_object_set_new(task, "status", json_string("running"));
+    ck_assert_ptr_null(kfq_waiting_for(task, 0));
+    json_decref(task);
+    /* heartbeats of workers older than lanes: they take any task */
+    ck_assert_int_eq(kfq_worker_gone(c, "nv-gpu0", &e), 0);
+    ck_assert_int_eq(kfq_worker_gone(c, "py-gpu0", &e), 0);
+    redisReply *r = kfq_command(c, &e, "HSET " KFK_WORKER " id old state idle self_test %s",
+                                "old", "");
+    ck_assert_ptr_nonnull(r);
+    freeReplyObject(r);
+    r = kfq_command(c, &e, "SADD %s old", KFK_WORKER_SET);
+    ck_assert_ptr_nonnull(r);
+    freeReplyObject(r);
+    ck_assert_int_eq(kfq_lanes_served(c, &served, &e), 0);
+    ck_assert_uint_eq(served, KF_LANES_ALL_SET);
+    /* a heartbeat without lanes given: every lane */
+    struct kfq_worker_info all = {.id = "all-gpu0", .host = "h", .state = "idle"};
+    ck_assert_int_eq(kfq_heartbeat(c, &all, 30, &e), 0);
+    ck_assert_int_eq(kfq_workers(c, &ws, &e), 0);
+    size_t i;
+    json_t *wj;
+    int found = 0;
+    json_array_foreach(ws, i, wj) {
+        if (strcmp(json_string_value(json_object_get(wj, "id")), "all-gpu0") == 0) {
+            found = 1;
+            ck_assert_int_eq(json_array_size(json_object_get(wj, "lanes")), KF_NLANES);
+        }
+    }
+    ck_assert(found);
+    json_decref(ws);
+    kfq_close(c);
+    stop_redis();
+}
+END_TEST
+
 /* Redis forgot the scripts (restart, SCRIPT FLUSH): the next call reloads. */
 START_TEST(test_script_reload)
 {
@@ -761,6 +1076,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_fence_mutant_is_caught);
     tcase_add_test(tc, test_race_to_finish);
     tcase_add_test(tc, test_fair_between_teams);
+    tcase_add_test(tc, test_lanes_claim);
+    tcase_add_test(tc, test_lanes_lapsed_and_own);
+    tcase_add_test(tc, test_lanes_fair);
+    tcase_add_test(tc, test_lanes_waiting_for);
     tcase_add_test(tc, test_script_reload);
     tcase_add_test(tc, test_summary_unranked);
     tcase_add_test(tc, test_summary_pytorch_reference);

@@ -411,7 +411,7 @@ START_TEST(test_reclaims_own_pending)
 {
     const char *u[] = {"ok-1"};
     char id[65];
-    struct kfq_claim_opts co = {"w-e", 300000, 0, 3};
+    struct kfq_claim_opts co = {"w-e", 300000, 0, 3, NULL};
     struct kfq_task *tk = NULL;
     struct kf_err e;
     json_t *t;
