@@ -3,8 +3,9 @@
  * else http://127.0.0.1:8080, with an optional bearer token in KF_TOKEN.
  * `kf submit` takes a solution.json or a kernel directory (packed with
  * lib/pack.h, as `kf pack` does). --wait follows the task with one line per
- * change of state or progress on stderr, says when no worker is connected,
- * and stops at --timeout seconds. Not thread-safe (command-line program).
+ * change of state or progress on stderr, says when no worker is connected
+ * or none serves the task's lane (the task's waiting_for, once), and stops
+ * at --timeout seconds. Not thread-safe (command-line program).
  */
 #include <errno.h>
 #include <math.h>
@@ -96,6 +97,8 @@ static void print_task(const json_t *t)
                (long long)json_integer_value(json_object_get(t, "attempts")));
     if (json_is_string(json_object_get(t, "error")))
         printf("error       %s\n", json_string_value(json_object_get(t, "error")));
+    if (json_is_string(json_object_get(t, "waiting_for")))
+        printf("waiting     %s\n", json_string_value(json_object_get(t, "waiting_for")));
     const json_t *traces = json_object_get(t, "traces");
     if (!json_is_array(traces) || !json_array_size(traces))
         return;
@@ -219,6 +222,16 @@ static json_t *wait_task(const char *id, double max_s, bool json_out, bool *time
             }
             if (terminal(t))
                 return t;
+            const json_t *why = json_object_get(t, "waiting_for");
+            if (json_is_string(why) && !warned) {
+                /* no connected worker serves the task's lane: say it once
+                 * (it says more than check_workers would) */
+                char clk[16];
+                utc_clock(clk, sizeof clk);
+                fprintf(stderr, "%s task %.12s waits: %s; it stays pending until one joins\n",
+                        clk, id, json_string_value(why));
+                warned = true;
+            }
             if (strcmp(str_or(json_object_get(t, "status"), ""), "pending") == 0)
                 check_workers(&warned, json_out);
             json_decref(t);

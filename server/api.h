@@ -114,6 +114,12 @@ void api_text(struct api_resp *resp, int status, const char *content_type, char 
 void api_resp_clear(struct api_resp *resp);
 /* This thread's Redis connection (created lazily; ctx->redis_override wins). */
 struct kfq_conn *api_redis(struct api_ctx *ctx);
+/* The `waiting_for` of a task view (new JSON: a string, or null): why a
+ * pending task (kfq_task_get's record) waits, when no live worker serves its
+ * lane (kfq_waiting_for). *served caches the lanes served within one
+ * request: set it to -1 first; the workers are read once, and only for a
+ * pending task. A Redis error reads as "no note" (the note is advice). */
+json_t *api_waiting_for(struct api_ctx *ctx, const json_t *task, long *served);
 
 /* ---- handlers --------------------------------------------------------------- */
 

@@ -113,3 +113,21 @@ struct kfq_conn *api_redis(struct api_ctx *ctx)
     }
     return c;
 }
+
+json_t *api_waiting_for(struct api_ctx *ctx, const json_t *task, long *served)
+{
+    const char *st = json_string_value(json_object_get(task, "status"));
+    if (!st || strcmp(st, "pending") != 0)
+        return json_null();
+    if (*served < 0) {
+        unsigned set = 0;
+        struct kf_err e;
+        if (kfq_lanes_served(api_redis(ctx), &set, &e) != 0)
+            return json_null();
+        *served = (long)set;
+    }
+    char *why = kfq_waiting_for(task, (unsigned)*served);
+    json_t *v = why ? json_string(why) : json_null();
+    free(why);
+    return v;
+}

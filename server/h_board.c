@@ -319,12 +319,14 @@ static const char submissions_lua[] =
     "return ids\n";
 
 /* One submission with its outcome: the task-level error, or a summary of
- * the workloads that did not pass with their logs. */
-static json_t *submission_view(const char *id, const json_t *t, const json_t *traces)
+ * the workloads that did not pass with their logs; waiting_for (stolen):
+ * why it waits, from api_waiting_for. */
+static json_t *submission_view(const char *id, const json_t *t, const json_t *traces,
+                               json_t *waiting_for)
 {
     json_t *o = json_pack("{s:s}", "task_id", id);
     static const char *const copy[] = {"status", "definition", "solution", "author", "created_at",
-                                       "started_at", "finished_at", "error", "worker"};
+                                       "started_at", "finished_at", "error", "worker", "lane"};
     for (size_t k = 0; k < sizeof copy / sizeof copy[0]; k++)
         json_object_set_new(o, copy[k], get_or_null(t, copy[k]));
     json_object_set_new(o, "progress",
@@ -369,6 +371,7 @@ static json_t *submission_view(const char *id, const json_t *t, const json_t *tr
                            json_string_value(json_object_get(json_array_get(failures, 0),
                                                              "status")));
     json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
+    json_object_set_new(o, "waiting_for", waiting_for);
     free(reason);
     return o;
 }
@@ -385,6 +388,7 @@ void api_board_submissions(struct api_ctx *ctx, struct api_req *req, struct api_
         return;
     }
     json_t *list = json_array();
+    long served = -1;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         const char *id = r->element[i]->str;
         json_t *t = NULL, *traces = NULL;
@@ -396,7 +400,8 @@ void api_board_submissions(struct api_ctx *ctx, struct api_req *req, struct api_
             api_error_from(resp, &err);
             return;
         }
-        json_array_append_new(list, submission_view(id, t, traces));
+        json_array_append_new(list, submission_view(id, t, traces,
+                                                    api_waiting_for(ctx, t, &served)));
         json_decref(t);
         json_decref(traces);
     }

@@ -44,8 +44,8 @@ void api_health(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
         nhealthy += healthy;
         json_t *o = json_pack("{s:s, s:b}", "device", dname, "healthy", healthy);
         const char *keys[] = {"id", "host", "hardware", "state", "task", "last_seen",
-                              "self_test"};
-        for (int k = 0; k < 7; k++) {
+                              "self_test", "lanes"};
+        for (int k = 0; k < 8; k++) {
             json_t *v = json_object_get(w, keys[k]);
             json_object_set(o, keys[k], v ? v : json_null());
         }

@@ -61,8 +61,9 @@ static json_t *field_or_null(const json_t *t, const char *k)
 }
 
 /* The flashinfer-bench TaskResponse, plus kernelfarm's extra fields.
- * all_traces (borrowed) are shown only once the task is finished. */
-static json_t *task_view(const json_t *t, json_t *all_traces)
+ * all_traces (borrowed) are shown only once the task is finished;
+ * waiting_for (stolen): api_waiting_for's note. */
+static json_t *task_view(const json_t *t, json_t *all_traces, json_t *waiting_for)
 {
     const char *st = json_string_value(json_object_get(t, "status"));
     const char *id = json_string_value(json_object_get(t, "id"));
@@ -79,11 +80,12 @@ static json_t *task_view(const json_t *t, json_t *all_traces)
     json_object_set(pr, "total", field_or_null(t, "progress_total"));
     json_object_set_new(o, "progress", pr);
     static const char *const extra[] = {"workloads", "created_at", "started_at", "finished_at",
-                                        "attempts", "worker", NULL};
+                                        "attempts", "worker", "lane", NULL};
     for (int i = 0; extra[i]; i++) {
         json_t *v = json_object_get(t, extra[i]);
         json_object_set(o, extra[i], v ? v : json_null());
     }
+    json_object_set_new(o, "waiting_for", waiting_for);
     return o;
 }
 
@@ -139,7 +141,8 @@ void api_task_get(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
     } else if (!done && atomic_load(&ctx->shutting_down) && timeout > 0) {
         shutdown_reply(resp);
     } else {
-        api_json(resp, 200, task_view(t, traces));
+        long served = -1;
+        api_json(resp, 200, task_view(t, traces, api_waiting_for(ctx, t, &served)));
     }
     json_decref(traces);
     json_decref(t);
@@ -215,8 +218,10 @@ void api_tasks_batch(struct api_ctx *ctx, struct api_req *req, struct api_resp *
         goto out;
     }
     out = json_array();
+    long served = -1;
     json_array_foreach(tasks, i, idv)
-        json_array_append_new(out, task_view(idv, json_array_get(tlist, i)));
+        json_array_append_new(out, task_view(idv, json_array_get(tlist, i),
+                                             api_waiting_for(ctx, idv, &served)));
     api_json(resp, 200, out);
     out = NULL;
 out:

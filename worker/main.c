@@ -2,7 +2,9 @@
  * reads its settings from one table (lib/config.h), loads the dataset,
  * probes its GPU in a short-lived child, and runs the queue loop
  * (worker.h), evaluating every task in fresh evaluator children
- * (supervisor.h) that call the evaluation engine (engine.h). The supervisor
+ * (supervisor.h) that call the evaluation engine (engine.h). It serves the
+ * lanes its host has (hostlanes.h), or those of its `lanes` setting, and says
+ * which in its heartbeat. The supervisor
  * itself never initialises CUDA. SIGTERM/SIGINT: the task in progress is
  * abandoned (its evaluator killed) and released, so it stays pending and
  * is reclaimed. Single-threaded.
@@ -20,8 +22,9 @@
 #include "dataset.h"
 #include "engine.h"
 #include "evconfig.h"
+#include "hostlanes.h"
 #include "jsonio.h"
-#include "lane_tvmffi.h"
+#include "lanes.h"
 #include "log.h"
 #include "probe.h"
 #include "selftest.h"
@@ -41,7 +44,7 @@ static void on_signal(int sig)
 /* Settings. */
 static int64_t c_device, c_lease_ms, c_log_tail, c_max_tasks;
 static char *c_redis, *c_redis_password, *c_dataset, *c_cache, *c_kernels, *c_secret,
-    *c_worker_id, *c_log_level, *c_config, *c_eval_config, *c_tvm_ffi_root;
+    *c_worker_id, *c_log_level, *c_config, *c_eval_config, *c_tvm_ffi_root, *c_lanes;
 static double c_wl_timeout, c_startup, c_task_timeout, c_heartbeat, c_probe_timeout,
     c_stop_grace;
 static bool c_require_gpu, c_self_test, c_startup_self_test;
@@ -76,6 +79,11 @@ static struct kf_cfg_opt opts[] = {
      "apache-tvm-ffi package root (include/tvm/ffi, lib/libtvm_ffi.so) for the tvm-ffi lane "
      "[default: the path `make deps` wrote to var/tvm-ffi-root]",
      &c_tvm_ffi_root, NULL},
+    {"lanes", "KF_LANES", KF_CFG_STR, NULL, 1, 0,
+     "lanes to serve, comma-separated, of nvrtc, tvm-ffi, python; each must be one the host "
+     "has [default: every lane the host has: nvrtc; tvm-ffi with nvcc and the tvm-ffi root; "
+     "python when KF_PYTHON (python3) imports torch and triton]",
+     &c_lanes, NULL},
     {"workload-timeout", "KF_WORKLOAD_TIMEOUT", KF_CFG_DOUBLE, "300", 0.1, 86400,
      "upper bound of the per-workload deadline in seconds (the eval config may set less)",
      &c_wl_timeout, NULL},
@@ -91,7 +99,8 @@ static struct kf_cfg_opt opts[] = {
     {"log-tail", "KF_LOG_TAIL", KF_CFG_INT, "8192", 256, 1048576,
      "bytes of an evaluator's output kept in RUNTIME_ERROR/TIMEOUT traces", &c_log_tail, NULL},
     {"probe-timeout", "KF_PROBE_TIMEOUT", KF_CFG_DOUBLE, "60", 1, 3600,
-     "seconds allowed for the start-up GPU probe", &c_probe_timeout, NULL},
+     "seconds allowed for the start-up GPU probe, and for the python lane's import check",
+     &c_probe_timeout, NULL},
     {"require-gpu", "KF_REQUIRE_GPU", KF_CFG_BOOL, "true", 1, 0,
      "exit when the GPU probe fails (--no-require-gpu: serve anyway)", &c_require_gpu, NULL},
     {"self-test", "KF_SELF_TEST", KF_CFG_BOOL, "false", 1, 0,
@@ -196,9 +205,11 @@ int main(int argc, char **argv)
     struct wk_worker_opts wo;
     struct sigaction sa;
     char host[HOST_NAME_MAX + 1] = "localhost", idbuf[HOST_NAME_MAX + 32], rnd[65];
-    char *devname = NULL, *hardware = NULL, *scrub[3];
+    char *devname = NULL, *hardware = NULL, *scrub[3], lanes[KF_LANES_BUF];
     json_t *env = NULL, *evcfg = NULL;
     int rc, lvl, ret = 1, gpu_rc = 0;
+    unsigned lane_set = 0;
+    struct wk_host_lanes hl;
     struct wk_selftest st;
     struct st_ctx st_ctx;
     memset(&st, 0, sizeof st);
@@ -229,14 +240,27 @@ int main(int argc, char **argv)
      * (worker/lane_tvmffi.c): pass a file or flag setting on. */
     if (c_tvm_ffi_root && *c_tvm_ffi_root)
         setenv("KF_TVM_FFI_ROOT", c_tvm_ffi_root, 1);
-    {
-        char root[1024];
-        if (ev_tvmffi_root(root, sizeof root, &err) == 0)
-            log_info("worker", "tvm-ffi lane: root %s", root);
-        else
-            log_warn("worker", "tvm-ffi lane unavailable: %s", err.msg);
-        kf_err_clear(&err);
+    if (c_lanes && *c_lanes && kf_lanes_parse(c_lanes, "lanes", &lane_set, &err) != 0) {
+        fprintf(stderr, "kf-worker: --lanes: %s\n", err.msg);
+        return 2;
     }
+    /* Which lanes: what the host has (the python check imports torch in a
+     * child, once), restricted by the setting. */
+    wk_host_lanes_probe(NULL, c_probe_timeout, &hl);
+    if (hl.set & (1u << kf_lane_index(KF_LANE_TVMFFI)))
+        log_info("worker", "tvm-ffi lane: root %s", hl.tvmffi);
+    else
+        log_warn("worker", "tvm-ffi lane unavailable: %s", hl.tvmffi);
+    if (hl.set & (1u << kf_lane_index(KF_LANE_PYTHON)))
+        log_info("worker", "python lane: %s", hl.python);
+    else
+        log_warn("worker", "python lane unavailable: %s", hl.python);
+    if (wk_host_lanes_select(&hl, c_lanes, &lane_set, &err) != 0) {
+        log_error("worker", "--lanes %s: %s", c_lanes, err.msg);
+        goto out;
+    }
+    kf_lanes_format(lane_set, lanes, sizeof lanes);
+    log_info("worker", "lanes: %s%s", lanes, c_lanes && *c_lanes ? " (the lanes setting)" : "");
     if (!c_secret || !*c_secret) {
         if (random_secret(rnd) < 0) {
             log_error("worker", "cannot read /dev/urandom for a seed secret");
@@ -362,6 +386,7 @@ int main(int argc, char **argv)
     wo.device = (int)c_device;
     hardware = xstrdup(json_string_value(json_object_get(sup.environment, "hardware")));
     wo.hardware = hardware;
+    wo.lanes = lanes;
     wo.ds = ds;
     wo.cache_dir = c_cache;
     wo.kernels_dir = c_kernels;

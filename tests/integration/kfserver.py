@@ -305,15 +305,31 @@ def pairs(flat):
 class Consumer:
     """Follows docs/queue.md: claim (a lapsed lease first: take over or
     dead-letter after 3 attempts; then the priority list; then the team
-    served longest ago), progress, traces, complete, heartbeat. kf-worker
+    served longest ago; each time only tasks of the lanes it serves, None:
+    every lane), progress, traces, complete, heartbeat. kf-worker
     runs each step as one Lua script (lib/queue_lua.c); this test double runs
     the same commands one by one, which is equivalent for a single-threaded
     test."""
 
-    def __init__(self, sock, name, lease_ms=300000):
+    def __init__(self, sock, name, lease_ms=300000, lanes=None):
         self.r = RESP(sock)
         self.name = name
         self.lease_ms = lease_ms
+        self.lanes = lanes
+
+    def _serves(self, lane):
+        return self.lanes is None or not lane or lane in self.lanes
+
+    def _pick(self, q):
+        """The first task of list q this consumer may run, removed from q."""
+        for tid in self.r.cmd("LRANGE", q, 0, -1) or []:
+            st, lane = self.r.cmd("HMGET", "kf:task:" + tid, "status", "lane")
+            if st != "pending":
+                self.r.cmd("LREM", q, 1, tid)
+            elif self._serves(lane):
+                self.r.cmd("LREM", q, 1, tid)
+                return tid
+        return None
 
     def close(self):
         self.r.close()
@@ -326,7 +342,8 @@ class Consumer:
         now = "%.3f" % time.time()
         self.r.cmd("HSET", "kf:worker:" + self.name, "id", self.name, "host", "test",
                    "device", device, "hardware", "NVIDIA_H100", "state", "idle", "task", "",
-                   "pid", os.getpid(), "started_at", now, "last_seen", now)
+                   "pid", os.getpid(), "started_at", now, "last_seen", now,
+                   "lanes", ",".join(self.lanes or ["nvrtc", "tvm-ffi", "python"]))
         self.r.cmd("EXPIRE", "kf:worker:" + self.name, 30)
         self.r.cmd("SADD", "kf:workers:set", self.name)
 
@@ -335,12 +352,12 @@ class Consumer:
         return int(t[0]) * 1000 + int(t[1]) // 1000
 
     def _pop(self):
-        tid = self.r.cmd("LPOP", "kf:queue:prio")
+        tid = self._pick("kf:queue:prio")
         if tid:
             return tid
         for team in self.r.cmd("ZRANGE", "kf:queue:fair", 0, -1) or []:
             q = "kf:queue:team:" + team
-            tid = self.r.cmd("LPOP", q)
+            tid = self._pick(q)
             if tid:
                 tick = self.r.cmd("INCR", "kf:queue:tick")
                 self.r.cmd("HSET", "kf:queue:served", team, tick)
@@ -349,13 +366,17 @@ class Consumer:
                 else:
                     self.r.cmd("ZADD", "kf:queue:fair", tick, team)
                 return tid
-            self.r.cmd("ZREM", "kf:queue:fair", team)
+            if self.r.cmd("LLEN", q) == 0:
+                self.r.cmd("ZREM", "kf:queue:fair", team)
         return None
 
     def claim(self, block_ms=100):
         tid = None
-        ex = self.r.cmd("ZRANGEBYSCORE", "kf:queue:running", "-inf", self._now_ms(),
-                        "LIMIT", 0, 1)
+        # a lapsed task of a lane this consumer does not serve waits for one that does
+        ex = [x for x in self.r.cmd("ZRANGEBYSCORE", "kf:queue:running", "-inf",
+                                    self._now_ms()) or []
+              if self._serves(self.r.cmd("HGET", "kf:task:" + x, "lane"))
+              or int(self.r.cmd("HGET", "kf:task:" + x, "attempts") or 0) >= 3]
         if ex:
             tid = ex[0]
             att = int(self.r.cmd("HGET", "kf:task:" + tid, "attempts") or 0)
