@@ -159,17 +159,19 @@ static void utc_clock(char *buf, size_t n)
     strftime(buf, n, "%H:%M:%SZ", &tm);
 }
 
-/* Warn (once per wait) when the server has no worker to run the task. */
-static void check_workers(bool *warned, bool json_out)
+/* Warn (once per wait) when the server has no worker to run the task.
+ * Returns true when it has none now. */
+static bool check_workers(bool *warned, bool json_out)
 {
     struct kf_http_resp r;
-    if (*warned || kf_http_request("GET", "/health", NULL, 0, 10, &r))
-        return;
+    if (kf_http_request("GET", "/health", NULL, 0, 10, &r))
+        return false;
     json_t *h = json_loadb(r.body, r.len, 0, NULL);
     free(r.body);
     if (!h)
-        return;
-    if (json_integer_value(json_object_get(h, "healthy_workers")) == 0) {
+        return false;
+    bool none = json_integer_value(json_object_get(h, "healthy_workers")) == 0;
+    if (none && !*warned) {
         char clk[16];
         utc_clock(clk, sizeof clk);
         fprintf(stderr, "%s no worker is connected to %s: the task stays pending until a GPU "
@@ -178,6 +180,7 @@ static void check_workers(bool *warned, bool json_out)
         *warned = true;
     }
     json_decref(h);
+    return none;
 }
 
 /* Follow a task until it finishes or max_s seconds pass (0: no limit),
@@ -188,7 +191,7 @@ static json_t *wait_task(const char *id, double max_s, bool json_out, bool *time
 {
     double t0 = mono_s();
     char last[128] = "";
-    bool warned = false;
+    bool warned = false, noted = false;
     *timed_out = false;
     for (int failures = 0, first = 1;; first = 0) {
         double left = max_s > 0 ? max_s - (mono_s() - t0) : POLL_MAX_S;
@@ -223,17 +226,17 @@ static json_t *wait_task(const char *id, double max_s, bool json_out, bool *time
             if (terminal(t))
                 return t;
             const json_t *why = json_object_get(t, "waiting_for");
-            if (json_is_string(why) && !warned) {
-                /* no connected worker serves the task's lane: say it once
-                 * (it says more than check_workers would) */
+            bool none = strcmp(str_or(json_object_get(t, "status"), ""), "pending") == 0 &&
+                        check_workers(&warned, json_out);
+            if (json_is_string(why) && !noted && !none) {
+                /* workers are connected, but none serves the task's lane:
+                 * say it once */
                 char clk[16];
                 utc_clock(clk, sizeof clk);
                 fprintf(stderr, "%s task %.12s waits: %s; it stays pending until one joins\n",
                         clk, id, json_string_value(why));
-                warned = true;
+                noted = true;
             }
-            if (strcmp(str_or(json_object_get(t, "status"), ""), "pending") == 0)
-                check_workers(&warned, json_out);
             json_decref(t);
         } else if (++failures > 30) {
             fprintf(stderr, "kf: giving up after %d failed polls\n", failures);
