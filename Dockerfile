@@ -1,6 +1,7 @@
 # kernelfarm images (Debian 12, the platform the code targets):
 #   docker build --target server -t kernelfarm/server .
 #   docker build --target worker -t kernelfarm/worker .
+#   docker build --target worker-python -t kernelfarm/worker-python .   (+ torch, triton)
 # The worker needs the NVIDIA container toolkit on the host (docker run --gpus).
 # deploy/docker-compose.yml wires both to Redis; deploy/k8s/ for Kubernetes;
 # docs/deploy.md from one box to many hosts.
@@ -80,3 +81,25 @@ STOPSIGNAL SIGTERM
 # One kf-worker per GPU the container sees (worker-per-gpu.sh), or one for
 # KF_DEVICE when set (k8s: one GPU per pod).
 ENTRYPOINT ["/opt/kernelfarm/bin/worker-per-gpu.sh"]
+
+# ---- worker-python: the worker plus torch and triton from PyPI -----------------
+# Serves the python lane too (Triton and PyTorch solutions, and the contest's
+# PyTorch reference): kf-worker finds torch and triton through KF_PYTHON at
+# start, logs it and lists the lane in its heartbeat (GET /health);
+# docs/deploy.md. CUDA with the torch binding also needs nvcc matching torch's
+# CUDA, which this image does not carry (such solutions get COMPILE_ERROR here). Pin versions with the build args (pip requirement specs), e.g.
+#   docker build --target worker-python --build-arg TORCH_SPEC=torch==2.8.0 \
+#                --build-arg TRITON_SPEC=triton==3.4.0 -t kernelfarm/worker-python .
+# gcc and the Python headers: Triton compiles its launcher at first use.
+FROM worker AS worker-python
+ARG TORCH_SPEC=torch
+ARG TRITON_SPEC=triton
+USER root
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      python3 python3-venv python3-dev gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/* \
+ && python3 -m venv /opt/kernelfarm/venv \
+ && /opt/kernelfarm/venv/bin/pip install --no-cache-dir "${TORCH_SPEC}" "${TRITON_SPEC}" \
+ && /opt/kernelfarm/venv/bin/python -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
+USER kernelfarm
+ENV KF_PYTHON=/opt/kernelfarm/venv/bin/python

@@ -103,7 +103,7 @@ def test_compose():
 def stages(path):
     out, cur = {}, None
     for line in open(path):
-        m = re.match(r"FROM \S+ AS (\w+)", line)
+        m = re.match(r"FROM \S+ AS ([\w.-]+)", line)
         if m:
             cur = m.group(1)
             out[cur] = ""
@@ -133,6 +133,22 @@ def test_dockerfile():
             "worker-per-gpu.sh" in w and 'ENTRYPOINT ["/opt/kernelfarm/bin/worker-per-gpu.sh"]' in w)
     R.check("Dockerfile: the server image has a HEALTHCHECK on /health",
             "HEALTHCHECK" in s and "/health" in s)
+    # the python-lane variant: the worker image plus torch and triton from PyPI
+    src = open(os.path.join(ROOT, "Dockerfile")).read()
+    p = st.get("worker-python", "")
+    R.check("Dockerfile: a worker-python stage built FROM the worker stage",
+            re.search(r"^FROM worker AS worker-python$", src, re.M) is not None, list(st))
+    R.check("Dockerfile: worker-python pip-installs torch and triton into a venv (pinnable "
+            "build args) and checks that they import",
+            re.search(r"ARG TORCH_SPEC=torch\b", p) is not None
+            and re.search(r"ARG TRITON_SPEC=triton\b", p) is not None
+            and "python3 -m venv /opt/kernelfarm/venv" in p
+            and re.search(r'pip install [^\n]*"\$\{TORCH_SPEC\}" "\$\{TRITON_SPEC\}"', p)
+            and "import torch, triton" in p, p)
+    R.check("Dockerfile: worker-python points kf-worker at that python (KF_PYTHON) and runs "
+            "as the worker user again",
+            "KF_PYTHON=/opt/kernelfarm/venv/bin/python" in p
+            and re.findall(r"^USER (\S+)$", p, re.M)[-1:] == ["kernelfarm"], p)
 
 
 # ---- worker-per-gpu.sh ---------------------------------------------------------
