@@ -242,6 +242,31 @@ def run(tmp, logdir):
     check("worker still running", worker.poll() is None)
     good("after the out-of-bounds write", uuids[8:10] if len(uuids) >= 10 else uuids[0:2])
 
+    # the contest lanes through the same stack: a Triton solution (python
+    # lane) and, where the host has apache-tvm-ffi, a tvm-ffi CUDA solution
+    def lane_task(tag, sol, lane, wls):
+        t = wait(submit(sol, wls))
+        st = statuses(t)
+        lanes = [tr["evaluation"].get("kernelfarm", {}).get("lane") for tr in t.get("traces") or []]
+        check(f"{tag}: PASSED on {len(wls)} workloads in the {lane} lane",
+              t["status"] == "completed" and st == ["PASSED"] * len(wls) and
+              lanes == [lane] * len(wls), f"status={t['status']} statuses={st} lanes={lanes} "
+              f"log={(t.get('traces') or [{}])[0].get('evaluation', {}).get('log', '')[:800]}")
+
+    tri_dir = os.path.join(ROOT, "tests", "gpu", "lanes", "gdn_decode_triton")
+    tri = json.load(open(os.path.join(tri_dir, "spec.json")))
+    tri["sources"] = [{"path": f, "content": open(os.path.join(tri_dir, f)).read()}
+                      for f in sorted(os.listdir(tri_dir)) if f != "spec.json"]
+    lane_task("Triton solution", tri, "python", uuids[0:2])
+    if os.environ.get("KF_TVM_FFI_ROOT"):
+        r = subprocess.run([progs["kf"], "pack",
+                            os.path.join(ROOT, "tests", "gpu", "solutions", "gdn_decode_tvmffi")],
+                           capture_output=True, text=True, timeout=60)
+        if check("kf pack of the tvm-ffi starter-kit directory", r.returncode == 0, r.stderr[-500:]):
+            lane_task("tvm-ffi solution", json.loads(r.stdout), "tvm-ffi", uuids[2:4])
+    else:
+        print("# NOT RUN: the tvm-ffi lane through the stack (KF_TVM_FFI_ROOT is not set)")
+
     worker.send_signal(signal.SIGTERM)
     try:
         rc = worker.wait(timeout=30)
