@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_stack.py (run through test_stack.sh): redis-server + kf-server +
-kf-worker on one GPU host; solutions are submitted over HTTP (curl when the
-host has it) and the traces read back.
+kf-worker on one GPU host; solutions are submitted over HTTP (Python's own
+client) and the traces read back.
 
   1. the example GDN decode solution passes on every workload it is given
   2. an endless kernel gets TIMEOUT within its deadline + 2 s (measured in
@@ -9,7 +9,9 @@ host has it) and the traces read back.
      task still passes
   3. an out-of-bounds write gets RUNTIME_ERROR on each workload, the worker
      goes on and the next task passes
-  4. /health counts the worker; SIGTERM stops it cleanly
+  4. a Triton solution passes in the python lane, and a tvm-ffi solution in
+     the tvm-ffi lane where the host has apache-tvm-ffi (KF_TVM_FFI_ROOT)
+  5. /health counts the worker; SIGTERM stops it cleanly
 
 Needs a GPU: without one the worker refuses to start and the test fails.
 Last line: "N passed, N failed".
