@@ -24,6 +24,7 @@
 struct api_auth;     /* server/auth.h */
 struct api_board;    /* server/board.h */
 struct api_metrics;  /* server/metrics.h */
+struct api_health_cache;  /* server/h_ops.c */
 
 /* Server-wide state shared by handlers. */
 struct api_ctx {
@@ -33,6 +34,15 @@ struct api_ctx {
     double started_at;
     /* settings */
     size_t max_body;                  /* bytes (413 above) */
+    size_t body_budget;               /* bytes of request bodies buffered at once,
+                                         all connections together (503 above; 0: none) */
+    atomic_size_t body_used;          /* bytes reserved now against body_budget */
+    size_t max_response;              /* POST /tasks/batch answer cap in bytes */
+    int64_t quota_bytes;              /* per team: bytes of stored solutions (0: none) */
+    int64_t quota_tasks;              /* per team: tasks kept in Redis (0: none) */
+    const char *archive_dir;          /* tasks past quota_tasks go here as JSONL */
+    int64_t health_cache_ms;          /* GET /health view lifetime */
+    struct api_health_cache *health;  /* server/h_ops.c; NULL: built per request */
     int max_batch;                    /* POST /tasks/batch ids */
     int max_workloads;                /* workload uuids per submission */
     int64_t rate_limit;               /* submissions per window per caller (0: off) */
@@ -73,6 +83,10 @@ struct api_req {
     struct api_kv query[API_MAX_QUERY]; int nquery;
     const char *body; size_t body_len;
     const char *authorization;        /* header value or NULL */
+    const char *origin;               /* Origin header or NULL */
+    const char *host;                 /* Host header or NULL */
+    const char *content_type;         /* Content-Type header or NULL */
+    const char *sec_fetch_site;       /* Sec-Fetch-Site header or NULL */
     const char *client;               /* peer address text */
     char params[API_MAX_PARAMS][160]; int nparams;  /* {captures} of the route */
     struct api_principal who;

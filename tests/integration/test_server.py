@@ -334,7 +334,7 @@ def test_flow(s, sock, uuids):
             and "kf_queue_depth " in m and 'kf_tasks{state="completed"} 2' in m
             and 'kf_task_evaluation_seconds_bucket{le="+Inf"}' in m
             and "kf_workers_live 1" in m, m[-1500:])
-    r = s.http("POST", "/drain")
+    r = s.http("POST", "/drain", body={})
     R.check("POST /drain", r.status == 200 and r.json()["status"] == "draining")
     r = s.http("POST", "/solutions?rerun=1", body=sol)
     R.check("draining: submissions -> 503 + Retry-After", r.status == 503 and err_of(r)
