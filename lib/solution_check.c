@@ -36,28 +36,73 @@ static bool ident_char(char c)
     return isalnum((unsigned char)c) || c == '_';
 }
 
-/* Is name defined as an extern "C" __global__ function in src? A textual
- * check: the declaration (back to the previous ';', '{' or '}') holds
- * __global__, and extern "C" appears before it (inline or as a block). */
-static bool defines_kernel(const char *src, const char *name)
+/* Names defined as extern "C" __global__ functions, found in one pass over
+ * the sources (linear in their size; the old per-step search was quadratic
+ * and let one request hold a thread for 20 s). A textual check: an
+ * identifier followed by '(' counts when the declaration it is in (back to
+ * the previous ';', '{' or '}') holds __global__ and extern "C" appeared
+ * before it (inline or as a block). */
+struct kname { const char *s; size_t n; };
+struct knames { struct kname *v; size_t n, cap; };
+
+static void knames_scan(struct knames *k, const char *src)
 {
-    size_t n = strlen(name);
+    bool ext = false, glob = false;
     const char *p = src;
-    while ((p = strstr(p, name)) != NULL) {
-        const char *q = p + n, *b = p;
-        bool ok = (p == src || !ident_char(p[-1])) && !ident_char(*q);
-        while (ok && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
-            q++;
-        if (ok && *q == '(') {
-            while (b > src && b[-1] != ';' && b[-1] != '{' && b[-1] != '}')
-                b--;
-            if (memmem(b, (size_t)(p - b), "__global__", 10) &&
-                memmem(src, (size_t)(p - src), "extern \"C\"", 10))
-                return true;
+    while (*p) {
+        char c = *p;
+        if (c == ';' || c == '{' || c == '}') {
+            glob = false;
+            p++;
+            continue;
         }
-        p += n;
+        if (c == 'e' && strncmp(p, "extern \"C\"", 10) == 0) {
+            ext = true;
+            p += 10;
+            continue;
+        }
+        if (!ident_char(c) || isdigit((unsigned char)c)) {
+            p++;
+            if (isdigit((unsigned char)c))
+                while (ident_char(*p))
+                    p++;
+            continue;
+        }
+        const char *id = p;
+        while (ident_char(*p))
+            p++;
+        size_t n = (size_t)(p - id);
+        if (n == 10 && memcmp(id, "__global__", 10) == 0) {
+            glob = true;
+            continue;
+        }
+        if (!glob || !ext)
+            continue;
+        const char *q = p;
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+            q++;
+        if (*q != '(')
+            continue;
+        if (k->n == k->cap) {
+            k->cap = k->cap ? k->cap * 2 : 16;
+            k->v = xrealloc(k->v, k->cap * sizeof *k->v);
+        }
+        k->v[k->n++] = (struct kname){id, n};
     }
-    return false;
+}
+
+static int kname_cmp(const void *a, const void *b)
+{
+    const struct kname *x = a, *y = b;
+    size_t n = x->n < y->n ? x->n : y->n;
+    int c = memcmp(x->s, y->s, n);
+    return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static bool knames_has(const struct knames *k, const char *name)
+{
+    struct kname key = {name, strlen(name)};
+    return k->n && bsearch(&key, k->v, k->n, sizeof *k->v, kname_cmp) != NULL;
 }
 
 struct ref_ctx {
@@ -129,6 +174,7 @@ int kf_solution_check(const struct kf_solution *cs, const struct kf_definition *
     struct kf_solution_spec *sp = &s->spec;
     char path[96];
     bool *seen = NULL;
+    struct knames kn = {NULL, 0, 0};
     int rc = 0;
 
     if (strcmp(s->definition, d->name) != 0)
@@ -152,12 +198,14 @@ int kf_solution_check(const struct kf_solution *cs, const struct kf_definition *
             return rc;
     }
     seen = xcalloc((size_t)d->noutputs + 1, sizeof *seen);
+    for (int f = 0; f < s->nsources; f++)
+        if (s->sources[f].content)
+            knames_scan(&kn, s->sources[f].content);
+    if (kn.n)
+        qsort(kn.v, kn.n, sizeof *kn.v, kname_cmp);
     for (int i = 0; i < sp->nlaunch; i++) {
         struct kf_launch_step *st = &sp->launch[i];
-        bool found = false;
-        for (int f = 0; !found && f < s->nsources; f++)
-            found = defines_kernel(s->sources[f].content, st->kernel);
-        if (!found) {
+        if (!knames_has(&kn, st->kernel)) {
             snprintf(path, sizeof path, "spec.launch[%d].kernel", i);
             rc = kf_err_set(err, KF_EINVAL, path,
                             "no extern \"C\" __global__ function '%s' in the sources", st->kernel);
@@ -195,5 +243,6 @@ int kf_solution_check(const struct kf_solution *cs, const struct kf_definition *
         }
 out:
     free(seen);
+    free(kn.v);
     return rc;
 }
