@@ -523,21 +523,36 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
     const char *author = json_string_value(json_object_get(s->solution, "author"));
     size_t nwl = json_array_size(s->workloads);
 
+    const char *key = s->solution_key ? s->solution_key : s->solution_name;
+    int i_set, i_xadd = -1;
+    if (s->stored_bytes)
+        *s->stored_bytes = 0;
     tx_begin(&tx, c);
-    tx_add(&tx, "SET kf:solution:%s %s", s->solution_name, sol);
+    i_set = tx.n;
+    tx_add(&tx, "SET kf:solution:%s %s NX", key, sol);
     tx_add(&tx, "SADD kf:solteams:%s %s", s->solution_name, team);
+    if (s->solution_full) {
+        tx_add(&tx, "SADD kf:solteams:%s %s", s->solution_full, team);
+        tx_add(&tx, "HSETNX kf:solkeys:%s %s %s", team, s->solution_name, key);
+        tx_add(&tx, "HSETNX kf:solkeys:%s %s %s", team, s->solution_full, key);
+        tx_add(&tx, "HINCRBY kf:team:%s:solrefs %s 1", team, key);
+        tx_add(&tx, "ZADD kf:team:%s:tasks %s %s", team, now, id);
+    }
     tx_add(&tx,
            "HSET kf:task:%s id %s status %s definition %s solution %s solution_key %s "
            "workloads %s config %s team %s content_hash %s author %s created_at %s "
            "attempts 0 progress_done 0 progress_total %lld",
            id, id, s->fail_reason ? "failed" : "pending", s->definition, s->solution_name,
-           s->solution_name, wl, cfg, team, s->content_hash ? s->content_hash : "",
+           key, wl, cfg, team, s->content_hash ? s->content_hash : "",
            author ? author : "", now, (long long)nwl);
+    if (s->client_task_id)
+        tx_add(&tx, "HSET kf:task:%s client_id %s", id, s->client_task_id);
     if (s->fail_reason) {
         tx_add(&tx, "HSET kf:task:%s error %s finished_at %s", id, s->fail_reason, now);
         tx_add(&tx, "SADD kf:state:failed %s", id);
     } else {
         tx_add(&tx, "SADD kf:state:pending %s", id);
+        i_xadd = tx.n;
         tx_add(&tx, "XADD %s * task_id %s definition %s solution %s", KFQ_STREAM, id,
                s->definition, s->solution_name);
     }
@@ -547,9 +562,13 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
            KFQ_EVENTS_MAXLEN, id, s->fail_reason ? "failed" : "pending", (long long)nwl);
     r = tx_exec(&tx, err);
     if (!r) { rc = KF_EREDIS; goto out; }
-    if (!s->fail_reason && r->elements >= 5 && r->element[4]->type == REDIS_REPLY_STRING) {
+    if (s->stored_bytes && (size_t)i_set < r->elements &&
+        r->element[i_set]->type == REDIS_REPLY_STATUS)
+        *s->stored_bytes = (int64_t)strlen(sol);
+    if (i_xadd >= 0 && (size_t)i_xadd < r->elements &&
+        r->element[i_xadd]->type == REDIS_REPLY_STRING) {
         char entry[64];
-        snprintf(entry, sizeof entry, "%s", r->element[4]->str);
+        snprintf(entry, sizeof entry, "%s", r->element[i_xadd]->str);
         freeReplyObject(r);
         r = kfq_command(c, err, "HSET kf:task:%s entry %s", id, entry);
         if (!r) { rc = KF_EREDIS; goto out; }
