@@ -128,6 +128,11 @@ void api_resp_clear(struct api_resp *resp);
 /* This thread's Redis connection (created lazily; ctx->redis_override wins). */
 struct kfq_conn *api_redis(struct api_ctx *ctx);
 
+/* Names (solutions) every route can serve back: 1..max of [A-Za-z0-9_.-],
+ * not starting with '.' or '-' (server/h_submit.c). */
+#define API_MAX_SOLUTION_NAME 100
+bool api_valid_name(const char *s, size_t max);
+
 /* ---- handlers --------------------------------------------------------------- */
 
 /* h_dataset.c */

@@ -244,9 +244,9 @@ def test_flow(s, sock, uuids):
     tid3 = r.json()["task_id"]
     R.check("?rerun=1 -> a new task", r.status == 202 and tid3 != tid2)
     r = s.http("POST", "/solutions?workloads=%s,%s" % (uuids[2], uuids[1]), body=sol)
-    R.check("?workloads= subset", r.status == 202
+    R.check("?workloads= subset, kept in dataset order (a set)", r.status == 202
             and s.http("GET", "/tasks/" + r.json()["task_id"]).json()["workloads"]
-            == [uuids[2], uuids[1]])
+            == [uuids[1], uuids[2]])
     r = s.http("POST", "/tasks/batch", body={"task_ids": [tid2, tid, tid2], "timeout": 0})
     b = r.json()
     R.check("POST /tasks/batch keeps order and duplicates", r.status == 200
