@@ -150,6 +150,9 @@ void api_tasks_batch(struct api_ctx *, struct api_req *, struct api_resp *);
 void api_task_traces(struct api_ctx *, struct api_req *, struct api_resp *);
 /* h_ops.c */
 void api_health(struct api_ctx *, struct api_req *, struct api_resp *);
+/* The cached /health view (ctx->health); NULL ctx->health: built per request. */
+struct api_health_cache *api_health_cache_new(void);
+void api_health_cache_free(struct api_health_cache *h);
 void api_metrics_get(struct api_ctx *, struct api_req *, struct api_resp *);
 void api_drain(struct api_ctx *, struct api_req *, struct api_resp *);
 void api_shutdown(struct api_ctx *, struct api_req *, struct api_resp *);

@@ -105,6 +105,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "kf-server: cannot open log file %s\n", o_log_file);
         goto out;
     }
+    kf_log_add_secret(o_redis_password);
+    kf_log_add_url_secret(o_redis_url);
     kf_config_log(&cfg, "server");
 
     /* signals: handled by sigwait below, in this thread only */
@@ -151,6 +153,7 @@ int main(int argc, char **argv)
     log_info("server", "auth %s", api_auth_enabled(ctx.auth) ? "on" : "off (loopback)");
     ctx.board = api_board_new(o_cache_ms);
     ctx.metrics = api_metrics_new();
+    ctx.health = api_health_cache_new();
 
     /* one client never holds more than a quarter of all connections */
     if (o_max_per_client > 0 && o_max_per_client > o_max_conn / 4)
@@ -183,6 +186,7 @@ out:
     api_auth_free(ctx.auth);
     api_board_free(ctx.board);
     api_metrics_free(ctx.metrics);
+    api_health_cache_free(ctx.health);
     api_ctx_cleanup(&ctx);
     kfq_close(rc0);
     kf_dataset_free(ds);
