@@ -91,7 +91,7 @@ def test_memory_before_auth(s):
     R.check("64 unauthenticated uploads to an unknown route: 404 on the headers",
             statuses.count(404) == 64, statuses[:8])
     R.check("... and the bodies are not buffered (RSS +%d KiB)" % (peak - before),
-            peak - before < 32 << 10, (before, peak))
+            peak - before < 8 << 10, (before, peak))
 
 
 def test_auth_before_body(s_auth):
@@ -136,7 +136,10 @@ def test_body_budget(tmp, redis, ds):
 def test_headers(s):
     st, out = raw(s.port, b"POST /solutions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                           b"\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}")
-    R.check("duplicate Content-Length -> 400", st == 400 and b"Content-Length" in out, out[:300])
+    body = out.partition(b"\r\n\r\n")[2]
+    R.check("duplicate Content-Length -> 400", st == 400
+            and json.loads(body or b"{}").get("error", {}).get("path") == "Content-Length",
+            out[:300])
     q = "&".join("p%d=1" % i for i in range(33))
     r = s.http("GET", "/results?" + q)
     R.check("33 query parameters -> 400 (none silently dropped)", r.status == 400
@@ -170,7 +173,7 @@ def big_kernel_solution(step_count=1, size=1 << 20, bad_at=None):
     sol = K.example_solution()
     sol = json.loads(json.dumps(sol))
     src = sol["sources"][0]["content"]
-    filler = "int gdn_decode_fast (int);\n" * (size // 27)
+    filler = "__global__ void gdn_decode_fast(int)\n" * (size // 37)
     sol["sources"][0]["content"] = filler + src
     step = sol["spec"]["launch"][0]
     steps = []
@@ -546,7 +549,6 @@ def main():
         s.start()
         R.run("memory before auth", test_memory_before_auth, s)
         R.run("headers", test_headers, s)
-        R.run("admin origin", test_admin_origin, s)
         R.run("body budget", test_body_budget, tmp, redis, ds)
         R.run("slow validation", test_slow_validation, tmp, redis, ds)
         R.run("teams", test_teams, tmp, redis, ds, uuids)
@@ -558,6 +560,7 @@ def main():
         R.run("secrets in logs", test_secrets_in_logs, tmp, redis, ds)
         R.run("redis restart", test_redis_restart, tmp, redis, ds)
         R.run("quotas", test_quotas, tmp, redis, ds)
+        R.run("admin origin", test_admin_origin, s)
     finally:
         s.stop(signal.SIGKILL) if s.proc else None
         redis.stop()
