@@ -489,6 +489,15 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
     if (s->task_id) {
         /* client-chosen id: claim it atomically, or compare with the holder */
         id = s->task_id;
+        if (s->admit) {
+            r = kfq_command(c, err, "EXISTS kf:task:%s", id);
+            if (!r) { rc = KF_EREDIS; goto out; }
+            bool known = r->integer == 1;
+            freeReplyObject(r);
+            r = NULL;
+            if (!known && (rc = s->admit(s->admit_ctx)))
+                goto out;
+        }
         r = kfq_command(c, err, "HSETNX kf:task:%s id %s", id, id);
         if (!r) { rc = KF_EREDIS; goto out; }
         bool created = r->integer == 1;
@@ -528,6 +537,8 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
             freeReplyObject(r);
             r = NULL;
         }
+        if (s->admit && (rc = s->admit(s->admit_ctx)))
+            goto out;
         kfq_new_id(idbuf);
         id = idbuf;
     }

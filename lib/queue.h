@@ -121,6 +121,11 @@ struct kfq_submit {
     const char *fail_reason;      /* non-NULL: create the task already failed, not queued */
     int64_t *stored_bytes;        /* out, may be NULL: bytes of the solution document when
                                      this call stored it (0: the key already held one) */
+    /* may be NULL: called once it is known that a new task will be created
+     * (after the idempotency lookup; before a client task_id is claimed);
+     * nonzero refuses it, and kfq_submit returns that value (quotas) */
+    int (*admit)(void *ctx);
+    void *admit_ctx;
 };
 
 /* Queue a task (or find the existing one). task_id_out[65] receives the id;
