@@ -5,23 +5,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bind.h"
 #include "xalloc.h"
 
 struct pc {
-    const struct kf_binding *b;
+    const struct kf_definition *d;
+    const struct kf_workload *w;
     const char *uuid;
     int64_t *budget;
     struct kf_err *err;
 };
 
-/* Axes only: a device fact (or anything else) is "not known here". */
+/* Axes only (const ones from the definition, var ones from the workload):
+ * a device fact (or anything else) is "not known here". */
 static int resolve_axis(void *ctx, const struct kf_expr_ref *ref, int64_t *out)
 {
     const struct pc *c = ctx;
-    if (ref->kind == KF_REF_NAME && kf_binding_axis(c->b, ref->name, out) == 0)
+    const struct kf_axis *a;
+    if (ref->kind != KF_REF_NAME || !(a = kf_definition_axis(c->d, ref->name)))
+        return KF_EUNSUP;
+    if (a->is_const) {
+        *out = a->value;
         return 0;
-    return KF_EUNSUP;
+    }
+    for (int i = 0; i < c->w->naxes; i++)
+        if (strcmp(c->w->axes[i].name, ref->name) == 0) {
+            *out = c->w->axes[i].value;
+            return 0;
+        }
+    return KF_EUNSUP;   /* a var axis the workload lacks: the worker reports it */
 }
 
 /* Evaluate e for this workload into *v. 1: depends on the device (skipped),
@@ -124,14 +135,8 @@ int kf_plan_check(const struct kf_solution *s, const struct kf_definition *d,
     nonzero = xcalloc((size_t)sp->nlaunch * 3, sizeof *nonzero);
     evald = xcalloc((size_t)sp->nlaunch * 3, sizeof *evald);
     for (int i = 0; i < nw; i++) {
-        struct kf_binding *b = NULL;
-        struct kf_err be;
-        if (kf_bind(d, w[i], 0, &b, &be))
-            continue;   /* the dataset's own workload: the worker reports it */
-        struct pc c = {b, w[i]->uuid, budget, err};
-        rc = check_one(&c, sp, nonzero, evald);
-        kf_binding_free(b);
-        if (rc)
+        struct pc c = {d, w[i], w[i]->uuid, budget, err};
+        if ((rc = check_one(&c, sp, nonzero, evald)))
             goto out;
     }
     for (int i = 0; i < sp->nlaunch && nw > 0; i++)

@@ -7,6 +7,7 @@
  * post-parse mutation, documented in model.h).
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,42 +44,56 @@ static bool ident_char(char c)
  * the previous ';', '{' or '}') holds __global__ and extern "C" appeared
  * before it (inline or as a block). */
 struct kname { const char *s; size_t n; };
+
+/* 1: identifier character; 2: also ';', '{' or '}' (end of a declaration). */
+static unsigned char ctab[256];
+
+static void ctab_init(void)
+{
+    for (int c = 0; c < 256; c++)
+        ctab[c] = (unsigned char)(ident_char((char)c) ? 1 : (c == ';' || c == '{' || c == '}') ? 2
+                                                                                            : 0);
+}
 struct knames { struct kname *v; size_t n, cap; };
 
 static void knames_scan(struct knames *k, const char *src)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     bool ext = false, glob = false;
-    const char *p = src;
+    const unsigned char *p = (const unsigned char *)src;
+    pthread_once(&once, ctab_init);
     while (*p) {
-        char c = *p;
-        if (c == ';' || c == '{' || c == '}') {
+        unsigned char c = *p, t = ctab[c];
+        if (t == 0) {
+            p++;
+            continue;
+        }
+        if (t == 2) {
             glob = false;
             p++;
             continue;
         }
-        if (c == 'e' && strncmp(p, "extern \"C\"", 10) == 0) {
+        if (c == 'e' && strncmp((const char *)p, "extern \"C\"", 10) == 0) {
             ext = true;
             p += 10;
             continue;
         }
-        if (!ident_char(c) || isdigit((unsigned char)c)) {
-            p++;
-            if (isdigit((unsigned char)c))
-                while (ident_char(*p))
-                    p++;
+        if (c >= '0' && c <= '9') {
+            while (ctab[*p] == 1)
+                p++;
             continue;
         }
-        const char *id = p;
-        while (ident_char(*p))
+        const char *id = (const char *)p;
+        while (ctab[*p] == 1)
             p++;
-        size_t n = (size_t)(p - id);
+        size_t n = (size_t)((const char *)p - id);
         if (n == 10 && memcmp(id, "__global__", 10) == 0) {
             glob = true;
             continue;
         }
         if (!glob || !ext)
             continue;
-        const char *q = p;
+        const char *q = (const char *)p;
         while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
             q++;
         if (*q != '(')

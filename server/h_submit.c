@@ -226,6 +226,22 @@ static void team_task_id(const struct api_req *req, const char *client_id, char 
     snprintf(out, 65, "c%s", hex);
 }
 
+/* The quota check, run by kfq_submit only when a new task will be created
+ * (a resubmission of a known task costs no extra round trip). The stored
+ * document is about the request's size; exact bytes are counted once stored. */
+struct quota_admit_ctx {
+    struct api_ctx *ctx;
+    struct api_req *req;
+    struct api_resp *resp;
+};
+
+static int quota_admit(void *p)
+{
+    struct quota_admit_ctx *q = p;
+    return api_quota_check(q->ctx, q->req->who.team, (int64_t)q->req->body_len, q->resp)
+               ? KF_ELIMIT : 0;
+}
+
 /* Validate and queue. Returns 0 with task_id filled, or nonzero with resp set.
  * The caller has counted the request against the rate limit. */
 static int submit(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp,
@@ -237,6 +253,7 @@ static int submit(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
     struct kf_err err;
     char internal_id[65];
     int64_t stored = 0;
+    struct quota_admit_ctx qa = {ctx, req, resp};
     kf_err_clear(&err);
     if (client_task_id && !kfq_valid_task_id(client_task_id)) {
         api_error(resp, 400, "invalid", "task_id", "task_id must be 1..64 of [A-Za-z0-9_.-]");
@@ -245,13 +262,6 @@ static int submit(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
     int rc = prepare(ctx, req, doc, wsel, prefix, wpath, &p, &err);
     if (rc) {
         api_error_from(resp, &err);
-        prepared_free(&p);
-        return 1;
-    }
-    char *text = json_dumps(p.doc, JSON_COMPACT);
-    size_t doc_len = text ? strlen(text) : 0;
-    free(text);
-    if (api_quota_check(ctx, req->who.team, (int64_t)doc_len, resp)) {
         prepared_free(&p);
         return 1;
     }
@@ -267,8 +277,12 @@ static int submit(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
         .fail_reason = json_array_size(p.workloads) == 0
                            ? "no workloads to evaluate: the definition has none"
                            : NULL,
-        .stored_bytes = &stored};
+        .stored_bytes = &stored, .admit = quota_admit, .admit_ctx = &qa};
     rc = kfq_submit(api_redis(ctx), &s, task_id, existing, &err);
+    if (rc && resp->status) {   /* refused by the quota check */
+        prepared_free(&p);
+        return 1;
+    }
     if (rc) {
         if (rc == KF_ECONFLICT)
             snprintf(err.msg, sizeof err.msg,

@@ -37,7 +37,9 @@ struct conn_state {
     bool over_budget;              /* the body budget was exhausted mid-upload */
     bool answered;                 /* a response was queued before the body */
     const struct api_route *route; /* routed and authenticated on the headers */
-    struct api_principal who;
+    struct api_req req;            /* as parsed on the headers (MHD's strings live as
+                                      long as the request) */
+    char client[64];
     bool waiting;             /* suspended (or about to be resumed) */
     double deadline;
     struct api_lp_waiter w;
@@ -256,9 +258,8 @@ static enum MHD_Result on_headers(struct api_http *h, struct conn_state *st, con
 {
     struct api_ctx *ctx = h->ctx;
     struct MHD_Connection *conn = st->conn;
-    struct api_req req;
+    struct api_req *req = &st->req;
     struct api_resp resp;
-    char client[64];
     int n = 0;
     memset(&resp, 0, sizeof resp);
     MHD_get_connection_values(conn, MHD_HEADER_KIND, count_content_length, &n);
@@ -274,14 +275,13 @@ static enum MHD_Result on_headers(struct api_http *h, struct conn_state *st, con
                   API_MAX_QUERY);
         return answer_early(h, st, "unmatched", &resp);
     }
-    fill_req(conn, url, method, client, sizeof client, &req);
-    st->route = api_dispatch_begin(ctx, &req, &resp);
+    fill_req(conn, url, method, st->client, sizeof st->client, req);
+    st->route = api_dispatch_begin(ctx, req, &resp);
     if (!st->route) {
         bool wrong;
-        const struct api_route *m = api_route_find(&req, &wrong, NULL, 0);
+        const struct api_route *m = api_route_find(req, &wrong, NULL, 0);
         return answer_early(h, st, m ? m->name : "unmatched", &resp);
     }
-    st->who = req.who;
     const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -362,16 +362,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return reply_error(h, conn, st->route->name, 503, "unavailable", msg);
     }
 
-    struct api_req req;
+    struct api_req req = st->req;   /* route captures and caller from the headers */
     struct api_resp resp;
-    char client[64];
     memset(&resp, 0, sizeof resp);
-    fill_req(conn, url, method, client, sizeof client, &req);
     req.body = st->body;
     req.body_len = st->len;
-    req.who = st->who;
-    bool wrong;
-    api_route_find(&req, &wrong, NULL, 0);   /* the route's {captures} */
     req.wait_deadline = 0;
     if (st->waiting) {
         st->waiting = false;

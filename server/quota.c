@@ -203,50 +203,62 @@ int api_archive_oldest(struct api_ctx *ctx, const char *team, int n, struct kf_e
     return done;
 }
 
+/* Tasks kept and bytes stored, in one round trip. */
+static const char *const usage_lua =
+    "return {redis.call('ZCARD', KEYS[1]), tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')}";
+
+static int usage(struct kfq_conn *c, const char *team, long long *kept, long long *bytes,
+                 struct kf_err *err)
+{
+    char *k1 = xasprintf("kf:team:%s:tasks", team), *k2 = xasprintf("kf:team:%s", team);
+    const char *argv[] = {"EVAL", usage_lua, "2", k1, k2};
+    redisReply *r = kfq_commandargv(c, err, 5, argv, NULL);
+    free(k1);
+    free(k2);
+    if (!r)
+        return KF_EREDIS;
+    *kept = r->elements > 0 ? r->element[0]->integer : 0;
+    *bytes = r->elements > 1 ? r->element[1]->integer : 0;
+    freeReplyObject(r);
+    return 0;
+}
+
 int api_quota_check(struct api_ctx *ctx, const char *team, int64_t doc_bytes,
                     struct api_resp *resp)
 {
     struct kf_err err;
     struct kfq_conn *c = api_redis(ctx);
-    redisReply *r;
-    if (ctx->quota_tasks > 0) {
-        r = kfq_command(c, &err, "ZCARD kf:team:%s:tasks", team);
-        if (!r)
-            goto redis_err;
-        long long kept = r->integer;
-        freeReplyObject(r);
-        if (kept >= ctx->quota_tasks) {
-            int rc = api_archive_oldest(ctx, team, (int)(kept - ctx->quota_tasks + 1), &err);
-            if (rc < 0) {
-                if (rc == KF_EREDIS)
-                    goto redis_err;
-                log_error("quota", "archive failed team=%s: %s", team, err.msg);
-                api_error(resp, 503, "unavailable", "", "cannot archive old tasks; retry later");
-                resp->retry_after = 5;
-                return 1;
-            }
-            if (kept - rc >= ctx->quota_tasks) {
-                api_error(resp, 429, "quota_exceeded", "",
-                          "the team keeps %lld unfinished tasks (quota %lld); wait for some to "
-                          "finish", kept - rc, (long long)ctx->quota_tasks);
-                resp->retry_after = 30;
-                return 1;
-            }
-        }
-    }
-    if (ctx->quota_bytes > 0) {
-        r = kfq_command(c, &err, "HGET kf:team:%s bytes", team);
-        if (!r)
-            goto redis_err;
-        long long used = r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
-        freeReplyObject(r);
-        if (used + doc_bytes > ctx->quota_bytes) {
-            api_error(resp, 413, "quota_exceeded", "",
-                      "the team stores %lld bytes of solutions; this one (%lld bytes) would pass "
-                      "the quota of %lld bytes", used, (long long)doc_bytes,
-                      (long long)ctx->quota_bytes);
+    long long kept = 0, used = 0;
+    if (ctx->quota_tasks <= 0 && ctx->quota_bytes <= 0)
+        return 0;
+    if (usage(c, team, &kept, &used, &err))
+        goto redis_err;
+    if (ctx->quota_tasks > 0 && kept >= ctx->quota_tasks) {
+        int rc = api_archive_oldest(ctx, team, (int)(kept - ctx->quota_tasks + 1), &err);
+        if (rc < 0) {
+            if (rc == KF_EREDIS)
+                goto redis_err;
+            log_error("quota", "archive failed team=%s: %s", team, err.msg);
+            api_error(resp, 503, "unavailable", "", "cannot archive old tasks; retry later");
+            resp->retry_after = 5;
             return 1;
         }
+        if (kept - rc >= ctx->quota_tasks) {
+            api_error(resp, 429, "quota_exceeded", "",
+                      "the team keeps %lld unfinished tasks (quota %lld); wait for some to "
+                      "finish", kept - rc, (long long)ctx->quota_tasks);
+            resp->retry_after = 30;
+            return 1;
+        }
+        if (usage(c, team, &kept, &used, &err))   /* archiving may have freed bytes */
+            goto redis_err;
+    }
+    if (ctx->quota_bytes > 0 && used + doc_bytes > ctx->quota_bytes) {
+        api_error(resp, 413, "quota_exceeded", "",
+                  "the team stores %lld bytes of solutions; this one (%lld bytes) would pass "
+                  "the quota of %lld bytes", used, (long long)doc_bytes,
+                  (long long)ctx->quota_bytes);
+        return 1;
     }
     return 0;
 redis_err:
