@@ -258,14 +258,19 @@ def test_teams(tmp, redis, ds, uuids):
         R.check("the author is the submitting token's team, not the body's claim",
                 ga.get("author") == "team-a" and gb.get("author") == "team-b",
                 (ga.get("author"), gb.get("author")))
+        again = s.http("POST", "/solutions?rerun=1", body=dict(sol, description="A's later"),
+                       headers=A)
+        ga2 = s.http("GET", "/solutions/" + name, headers=A).json()
+        R.check("a stored document is never replaced (SET NX), even by its own team",
+                again.status == 202 and ga2.get("description") == "A's", ga2.get("description"))
         c = K.Consumer(redis.sock, "teams-worker")
         seen = {}
-        for _ in range(2):
+        for _ in range(3):
             t = c.claim()
-            seen[t["team"]] = t["solution_doc"].get("description")
+            seen.setdefault(t["team"], set()).add(t["solution_doc"].get("description"))
         c.close()
         R.check("each team's pending task loads its own document",
-                seen == {"team-a": "A's", "team-b": "B's"}, seen)
+                seen == {"team-a": {"A's"}, "team-b": {"B's"}}, seen)
         rr = K.RESP(redis.sock)
         keys = rr.cmd("KEYS", "kf:solution:*")
         rr.close()
