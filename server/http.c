@@ -118,55 +118,72 @@ static void resume_conn(void *conn)
 
 static void client_addr(struct MHD_Connection *conn, char *buf, size_t n);
 
-static enum MHD_Result add_header_kv(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
-{
-    struct api_req *req = cls;
-    (void)kind;
-    if (req->nquery >= API_MAX_QUERY)
-        return MHD_NO;   /* MHD_get_connection_values then counts API_MAX_QUERY */
-    req->query[req->nquery++] = (struct api_kv){key, value ? value : ""};
-    return MHD_YES;
-}
+/* The request line's query and the headers, gathered in one pass each. */
+struct req_scan {
+    struct api_req *req;
+    int nargs;                   /* all query parameters (only API_MAX_QUERY are kept) */
+    int ncontent_length;         /* Content-Length headers */
+    const char *content_length;
+};
 
-static enum MHD_Result count_kv(void *cls, enum MHD_ValueKind kind, const char *key,
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                 const char *value)
 {
+    struct req_scan *sc = cls;
     (void)kind;
-    (void)key;
-    (void)value;
-    (*(int *)cls)++;
+    if (sc->req->nquery < API_MAX_QUERY)
+        sc->req->query[sc->req->nquery++] = (struct api_kv){key, value ? value : ""};
+    sc->nargs++;
     return MHD_YES;
 }
 
-static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
-                                            const char *value)
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
 {
+    struct req_scan *sc = cls;
+    struct api_req *req = sc->req;
     (void)kind;
-    (void)value;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-        (*(int *)cls)++;
+    switch (key[0] | 0x20) {
+    case 'a':
+        if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+            req->authorization = value;
+        break;
+    case 'c':
+        if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+            sc->ncontent_length++;
+            sc->content_length = value;
+        } else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
+            req->content_type = value;
+        break;
+    case 'h':
+        if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+            req->host = value;
+        break;
+    case 'o':
+        if (strcasecmp(key, MHD_HTTP_HEADER_ORIGIN) == 0)
+            req->origin = value;
+        break;
+    case 's':
+        if (strcasecmp(key, "Sec-Fetch-Site") == 0)
+            req->sec_fetch_site = value;
+        break;
+    default:
+        break;
+    }
     return MHD_YES;
-}
-
-static const char *header(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
 /* The parts of api_req known from the request line and headers. */
 static void fill_req(struct MHD_Connection *conn, const char *url, const char *method,
-                     char *client, size_t client_len, struct api_req *req)
+                     char *client, size_t client_len, struct api_req *req, struct req_scan *sc)
 {
     memset(req, 0, sizeof *req);
+    memset(sc, 0, sizeof *sc);
+    sc->req = req;
     req->method = method;
     req->path = url;
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_header_kv, req);
-    req->authorization = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
-    req->origin = header(conn, MHD_HTTP_HEADER_ORIGIN);
-    req->host = header(conn, MHD_HTTP_HEADER_HOST);
-    req->content_type = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
-    req->sec_fetch_site = header(conn, "Sec-Fetch-Site");
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, scan_arg, sc);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, sc);
     client_addr(conn, client, client_len);
     req->client = client;
 }
@@ -260,29 +277,26 @@ static enum MHD_Result on_headers(struct api_http *h, struct conn_state *st, con
     struct MHD_Connection *conn = st->conn;
     struct api_req *req = &st->req;
     struct api_resp resp;
-    int n = 0;
+    struct req_scan sc;
     memset(&resp, 0, sizeof resp);
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_content_length, &n);
-    if (n > 1) {
+    fill_req(conn, url, method, st->client, sizeof st->client, req, &sc);
+    if (sc.ncontent_length > 1) {
         api_error(&resp, 400, "invalid", "Content-Length", "%d Content-Length headers (one at most)",
-                  n);
+                  sc.ncontent_length);
         return answer_early(h, st, "unmatched", &resp);
     }
-    n = 0;
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_kv, &n);
-    if (n > API_MAX_QUERY) {
-        api_error(&resp, 400, "invalid", "query", "%d query parameters (at most %d)", n,
+    if (sc.nargs > API_MAX_QUERY) {
+        api_error(&resp, 400, "invalid", "query", "%d query parameters (at most %d)", sc.nargs,
                   API_MAX_QUERY);
         return answer_early(h, st, "unmatched", &resp);
     }
-    fill_req(conn, url, method, st->client, sizeof st->client, req);
     st->route = api_dispatch_begin(ctx, req, &resp);
     if (!st->route) {
         bool wrong;
         const struct api_route *m = api_route_find(req, &wrong, NULL, 0);
         return answer_early(h, st, m ? m->name : "unmatched", &resp);
     }
-    const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = sc.content_length;
     if (cl) {
         char *end;
         errno = 0;
