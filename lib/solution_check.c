@@ -56,53 +56,54 @@ static void ctab_init(void)
 }
 struct knames { struct kname *v; size_t n, cap; };
 
+static void knames_add(struct knames *k, const char *id, size_t n)
+{
+    if (k->n == k->cap) {
+        k->cap = k->cap ? k->cap * 2 : 16;
+        k->v = xrealloc(k->v, k->cap * sizeof *k->v);
+    }
+    k->v[k->n++] = (struct kname){id, n};
+}
+
+/* Outside a __global__ declaration nothing counts, so the scan jumps from
+ * one __global__ token to the next (memmem) and reads only the
+ * declarations byte by byte, each up to its ';', '{' or '}'. Every byte is
+ * looked at a bounded number of times. */
 static void knames_scan(struct knames *k, const char *src)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    bool ext = false, glob = false;
+    size_t len = strlen(src);
+    const unsigned char *end = (const unsigned char *)src + len;
+    const char *ext = memmem(src, len, "extern \"C\"", 10);
     const unsigned char *p = (const unsigned char *)src;
     pthread_once(&once, ctab_init);
-    while (*p) {
-        unsigned char c = *p, t = ctab[c];
-        if (t == 0) {
-            p++;
-            continue;
-        }
-        if (t == 2) {
-            glob = false;
-            p++;
-            continue;
-        }
-        if (c == 'e' && strncmp((const char *)p, "extern \"C\"", 10) == 0) {
-            ext = true;
-            p += 10;
-            continue;
-        }
-        if (c >= '0' && c <= '9') {
+    if (!ext)
+        return;   /* no extern "C" anywhere: no kernel */
+    while (p < end) {
+        const unsigned char *q = memmem(p, (size_t)(end - p), "__global__", 10);
+        if (!q)
+            return;
+        p = q + 10;
+        if ((q > (const unsigned char *)src && ctab[q[-1]] == 1) || ctab[q[10]] == 1)
+            continue;   /* part of a longer identifier */
+        while (p < end && ctab[*p] != 2) {
+            if (ctab[*p] != 1) {
+                p++;
+                continue;
+            }
+            bool digit = *p >= '0' && *p <= '9';
+            const char *id = (const char *)p;
             while (ctab[*p] == 1)
                 p++;
-            continue;
+            size_t n = (size_t)((const char *)p - id);
+            if (digit || id < ext + 10)
+                continue;   /* a number, or before any extern "C" */
+            const char *r = (const char *)p;
+            while (*r == ' ' || *r == '\t' || *r == '\n' || *r == '\r')
+                r++;
+            if (*r == '(')
+                knames_add(k, id, n);
         }
-        const char *id = (const char *)p;
-        while (ctab[*p] == 1)
-            p++;
-        size_t n = (size_t)((const char *)p - id);
-        if (n == 10 && memcmp(id, "__global__", 10) == 0) {
-            glob = true;
-            continue;
-        }
-        if (!glob || !ext)
-            continue;
-        const char *q = (const char *)p;
-        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
-            q++;
-        if (*q != '(')
-            continue;
-        if (k->n == k->cap) {
-            k->cap = k->cap ? k->cap * 2 : 16;
-            k->v = xrealloc(k->v, k->cap * sizeof *k->v);
-        }
-        k->v[k->n++] = (struct kname){id, n};
     }
 }
 
