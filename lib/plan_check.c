@@ -37,9 +37,13 @@ static int resolve_axis(void *ctx, const struct kf_expr_ref *ref, int64_t *out)
 
 /* Evaluate e for this workload into *v. 1: depends on the device (skipped),
  * 0: *v set and inside [lo, hi], else an error code with err set. */
-static int eval(struct pc *c, const struct kf_lexpr *e, const char *path, int64_t lo, int64_t hi,
-                int64_t *v)
+/* Paths are formatted only for an error: "spec.launch[%d].grid[%d]" etc. */
+#define PATH(buf, ...) (snprintf((buf), sizeof(buf), __VA_ARGS__), (buf))
+
+static int eval(struct pc *c, const struct kf_lexpr *e, const char *fmt, int i, int k,
+                int64_t lo, int64_t hi, int64_t *v)
 {
+    char path[96];
     if (!e->expr)
         return 1;
     *c->budget -= 1 + (int64_t)(e->src ? strlen(e->src) : 0);
@@ -53,10 +57,12 @@ static int eval(struct pc *c, const struct kf_lexpr *e, const char *path, int64_
     if (rc == KF_EUNSUP)
         return 1;
     if (rc)
-        return kf_err_set(c->err, KF_EINVAL, path, "'%s' cannot be evaluated for workload %s: %s",
+        return kf_err_set(c->err, KF_EINVAL, PATH(path, fmt, i, k),
+                          "'%s' cannot be evaluated for workload %s: %s",
                           e->src ? e->src : "?", c->uuid, e2.msg);
     if (*v < lo || *v > hi)
-        return kf_err_set(c->err, KF_EINVAL, path, "'%s' = %lld for workload %s: outside [%lld, %lld]",
+        return kf_err_set(c->err, KF_EINVAL, PATH(path, fmt, i, k),
+                          "'%s' = %lld for workload %s: outside [%lld, %lld]",
                           e->src ? e->src : "?", (long long)*v, c->uuid, (long long)lo,
                           (long long)hi);
     return 0;
@@ -70,15 +76,14 @@ static int check_one(struct pc *c, const struct kf_solution_spec *sp, bool *nonz
     int64_t v;
     int rc;
     for (int w = 0; w < sp->nworkspace; w++) {
-        snprintf(path, sizeof path, "spec.workspace[%d].bytes", w);
-        if ((rc = eval(c, &sp->workspace[w].bytes, path, 0, KF_PLAN_MAX_WORKSPACE, &v)) < 0)
+        if ((rc = eval(c, &sp->workspace[w].bytes, "spec.workspace[%d].bytes", w, 0, 0,
+                       KF_PLAN_MAX_WORKSPACE, &v)) < 0)
             return rc;
     }
     for (int i = 0; i < sp->nlaunch; i++) {
         const struct kf_launch_step *st = &sp->launch[i];
         for (int k = 0; k < st->ngrid && k < 3; k++) {
-            snprintf(path, sizeof path, "spec.launch[%d].grid[%d]", i, k);
-            rc = eval(c, &st->grid[k], path, 0, gmax[k], &v);
+            rc = eval(c, &st->grid[k], "spec.launch[%d].grid[%d]", i, k, 0, gmax[k], &v);
             if (rc < 0)
                 return rc;
             if (rc == 0) {
@@ -89,8 +94,7 @@ static int check_one(struct pc *c, const struct kf_solution_spec *sp, bool *nonz
         int64_t threads = 1;
         bool all = true;
         for (int k = 0; k < st->nblock && k < 3; k++) {
-            snprintf(path, sizeof path, "spec.launch[%d].block[%d]", i, k);
-            rc = eval(c, &st->block[k], path, 1, bmax[k], &v);
+            rc = eval(c, &st->block[k], "spec.launch[%d].block[%d]", i, k, 1, bmax[k], &v);
             if (rc < 0)
                 return rc;
             if (rc == 0)
@@ -105,18 +109,18 @@ static int check_one(struct pc *c, const struct kf_solution_spec *sp, bool *nonz
                               (long long)threads, c->uuid);
         }
         for (int k = 0; k < st->ncluster && k < 3; k++) {
-            snprintf(path, sizeof path, "spec.launch[%d].cluster[%d]", i, k);
-            if ((rc = eval(c, &st->cluster[k], path, 1, 16, &v)) < 0)
+            if ((rc = eval(c, &st->cluster[k], "spec.launch[%d].cluster[%d]", i, k, 1, 16,
+                           &v)) < 0)
                 return rc;
         }
-        snprintf(path, sizeof path, "spec.launch[%d].shared_mem_bytes", i);
-        if ((rc = eval(c, &st->shared_mem_bytes, path, 0, 4294967295LL, &v)) < 0)
+        if ((rc = eval(c, &st->shared_mem_bytes, "spec.launch[%d].shared_mem_bytes", i, 0, 0,
+                       4294967295LL, &v)) < 0)
             return rc;
         for (int a = 0; a < st->nargs; a++) {
             if (st->args[a].kind != KF_ARG_INT)
                 continue;
-            snprintf(path, sizeof path, "spec.launch[%d].args[%d]", i, a);
-            if ((rc = eval(c, &st->args[a].value, path, INT64_MIN, INT64_MAX, &v)) < 0)
+            if ((rc = eval(c, &st->args[a].value, "spec.launch[%d].args[%d]", i, a, INT64_MIN,
+                           INT64_MAX, &v)) < 0)
                 return rc;
         }
     }
