@@ -68,6 +68,8 @@ static void body_reserve(struct conn_state *st, size_t n)
     size_t nc = n + 1;
     if (nc <= st->cap)
         return;
+    if (st->cap && nc < st->cap * 2)
+        nc = st->cap * 2;   /* chunked bodies: grow geometrically */
     if (nc < BODY_MMAP_MIN) {
         if (nc < 4096)
             nc = 4096;

@@ -104,6 +104,19 @@ static int archive_one(struct api_ctx *ctx, struct kfq_conn *c, const char *team
         rc = 0;
         goto out;
     }
+    /* claim it: of two servers archiving at once, one wins */
+    r = kfq_command(c, err, "ZREM kf:team:%s:tasks %s", team, id);
+    if (!r) {
+        rc = KF_EREDIS;
+        goto out;
+    }
+    bool claimed = r->integer == 1;
+    freeReplyObject(r);
+    r = NULL;
+    if (!claimed) {
+        rc = 0;
+        goto out;
+    }
     const char *key = json_string_value(json_object_get(task, "solution_key"));
     const char *sname = json_string_value(json_object_get(task, "solution"));
     json_t *doc = NULL;
@@ -125,8 +138,15 @@ static int archive_one(struct api_ctx *ctx, struct kfq_conn *c, const char *team
     text = xasprintf("%s\n", t);
     free(t);
     if ((rc = append_line(ctx, team, text, err))) {
+        /* not archived: give the claim and the reference back */
+        struct kf_err e2;
+        double created = json_number_value(json_object_get(task, "created_at"));
+        r = kfq_command(c, &e2, "ZADD kf:team:%s:tasks %.3f %s", team, created, id);
+        if (r)
+            freeReplyObject(r);
+        r = NULL;
         if (key) {
-            r = kfq_command(c, err, "HINCRBY kf:team:%s:solrefs %s 1", team, key);
+            r = kfq_command(c, &e2, "HINCRBY kf:team:%s:solrefs %s 1", team, key);
             if (r)
                 freeReplyObject(r);
             r = NULL;
@@ -137,9 +157,6 @@ static int archive_one(struct api_ctx *ctx, struct kfq_conn *c, const char *team
     if (r)
         freeReplyObject(r);
     r = kfq_command(c, err, "SREM kf:state:%s %s", st, id);
-    if (r)
-        freeReplyObject(r);
-    r = kfq_command(c, err, "ZREM kf:team:%s:tasks %s", team, id);
     if (r)
         freeReplyObject(r);
     r = NULL;
