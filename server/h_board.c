@@ -18,6 +18,7 @@
 #include "api.h"
 #include "auth.h"
 #include "board.h"
+#include "keys.h"
 #include "xalloc.h"
 
 #define SUBMISSIONS_MAX 50
@@ -46,7 +47,7 @@ static int solution_member(struct api_ctx *ctx, const struct api_principal *who,
     }
     if (!who->authenticated)
         return 0;
-    redisReply *r = kfq_command(api_redis(ctx), err, "SISMEMBER kf:solteams:%s %s", name,
+    redisReply *r = kfq_command(api_redis(ctx), err, "SISMEMBER " KFK_SOLTEAMS " %s", name,
                                 who->team);
     if (!r)
         return KF_EREDIS;
@@ -179,7 +180,11 @@ void api_board_solution(struct api_ctx *ctx, struct api_req *req, struct api_res
     const char *name = req->params[0];
     struct kfq_conn *c = api_redis(ctx);
     bool member;
-    int rc = kfq_solution_get(c, name, &doc, &err);
+    char *key = NULL;
+    int rc = api_solution_key_any(ctx, name, &key, &err);
+    if (rc == 0)
+        rc = kfq_solution_get(c, key, &doc, &err);
+    free(key);
     if (rc) {
         if (rc == KF_ENOENT)
             api_error(resp, 404, "not_found", "name", "unknown solution '%s'", name);
