@@ -138,7 +138,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 
 # keep the test and bench objects (else make deletes them as intermediates
 # and rebuilds every test program on the next run)
-.SECONDARY: $(call obj,$(UNIT_SRC) $(BENCH_SRC) tests/browser/seed_worker.c)
+.SECONDARY: $(call obj,$(UNIT_SRC) $(BENCH_SRC) tests/browser/seed_worker.c tests/unit/sandbox_probe.c)
 
 $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(LIBSERVER) $(LIBKF)
 	@mkdir -p $(dir $@)

@@ -31,6 +31,24 @@ def check(ok, name, detail=""):
         print(f"not ok - {name} {detail}")
 
 
+def asan_env():
+    """An ASan build's libkfrunner.so loads into python only after the ASan
+    runtime (make asan): preload it there, leaks not checked."""
+    lib = os.path.join(BIN, "libkfrunner.so")
+    try:
+        out = subprocess.run(["ldd", lib], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    for line in out.splitlines():
+        if "libasan" in line and "=>" in line:
+            return {"LD_PRELOAD": line.split("=>")[1].split()[0],
+                    "ASAN_OPTIONS": "detect_leaks=0"}
+    return {}
+
+
+ASAN = asan_env()
+
+
 def start(env=None):
     """The runner with its commands on fd 3 and its replies on fd 4."""
     def high(fd):   # above the runner's fixed 3 and 4
@@ -41,6 +59,7 @@ def start(env=None):
     rr, rw = (high(x) for x in os.pipe())
 
     e = dict(os.environ)
+    e.update(ASAN)
     e.update(env or {})
     # the shell puts the pipes on the runner's fixed descriptors
     p = subprocess.Popen(["bash", "-c", f'exec "$0" "$1" 3<&{cr} 4>&{rw} {cr}<&- {rw}>&-',
