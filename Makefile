@@ -7,6 +7,7 @@
 #   make asan       build and test with ASan/UBSan into build-asan/
 #   make dataset    synthesize the contest dataset into var/dataset
 #   make bench      build the benchmarks in bench/
+#   make fuzz       libFuzzer targets (clang) per parser, FUZZ_SECONDS each (tests/fuzz/)
 #   make deps       install missing Debian/Python packages (called by test/run)
 #   make test-browser  the web board in headless Chromium (tests/browser/)
 #
@@ -58,6 +59,7 @@ SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 CLI_SRC    := $(wildcard cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -76,9 +78,11 @@ LIBSERVER := $(BUILD)/libkfserver.a
 PROGS     := $(BIN)/kf-server $(BIN)/kf-worker $(BIN)/kf-runner $(BIN)/kf $(BIN)/libkfrunner.so
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
 
 .PHONY: all deps test test-unit test-integration test-gpu test-browser run asan dataset bench \
-        clean examples
+        clean examples fuzz fuzz-bins
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
@@ -134,7 +138,11 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSERVER) $(LIBEVAL) $(LIBKF)
 
 # keep the test and bench objects (else make deletes them as intermediates
 # and rebuilds every test program on the next run)
-.SECONDARY: $(call obj,$(UNIT_SRC) $(BENCH_SRC) tests/browser/seed_worker.c)
+.SECONDARY: $(call obj,$(UNIT_SRC) $(BENCH_SRC) tests/browser/seed_worker.c tests/unit/sandbox_probe.c)
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(LIBSERVER) $(LIBKF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LIBS) -o $@
 
 deps:
 	@tools/deps.sh
@@ -174,11 +182,24 @@ asan:
 
 bench: all $(BENCH_BINS)
 
+# libFuzzer needs clang (tools/deps.sh fuzz installs it); the libraries are
+# rebuilt into build-fuzz/ with ASan/UBSan and fuzzer coverage. CFLAGS goes
+# through the environment so that the Makefile's CFLAGS += still applies.
+fuzz:
+	@tools/deps.sh fuzz
+	CFLAGS="-O1 -g -fno-omit-frame-pointer" $(MAKE) --no-print-directory BUILD=build-fuzz \
+	  BIN=build-fuzz/bin CC=clang \
+	  SANITIZE="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined" \
+	  fuzz-bins
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-bins: $(FUZZ_BINS)
+
 examples: $(BIN)/kf
 	@for d in kernels/examples/*; do $(BIN)/kf pack "$$d" -o "$$d/solution.json" || exit 1; done
 
 clean:
-	rm -rf $(BUILD) build-asan $(BIN)
+	rm -rf $(BUILD) build-asan build-fuzz $(BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

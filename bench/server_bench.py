@@ -7,6 +7,11 @@ idempotent path: validation + Redis) at 64 and 256 connections, and
 measures kf-server's memory with N suspended long-polls.
 
   bench/server_bench.py [--duration 10] [--longpolls 10000] [--wrk-threads 1]
+                        [--conns 64,256] [--routes results,health,task,solutions]
+                        [--bin path/to/kf-server]
+
+--bin runs another kf-server build (e.g. the one before a change), so that
+before/after numbers come from the same machine back to back.
 
 Needs wrk (Debian package) and a built bin/kf-server. On a 2-core box the
 load generator competes with the server for the CPU: --wrk-threads 1 leaves
@@ -89,7 +94,11 @@ def main():
     ap.add_argument("--longpolls", type=int, default=10000)
     ap.add_argument("--wrk-threads", type=int, default=1)
     ap.add_argument("--conns", default="64,256")
+    ap.add_argument("--routes", default="results,health,task,solutions")
+    ap.add_argument("--bin", default=None, help="kf-server binary (default: bin/kf-server)")
     a = ap.parse_args()
+    if a.bin:
+        K.BIN = os.path.dirname(os.path.abspath(a.bin))
     if not shutil.which("wrk"):
         sys.exit("server_bench: wrk is not installed (apt-get install wrk)")
     tmp = tempfile.mkdtemp(prefix="kf-bench-")
@@ -97,7 +106,12 @@ def main():
     redis.start()
     ds = os.path.join(tmp, "dataset")
     K.build_dataset(ds)
-    s = K.Server(tmp, redis, ds, "--rate-limit", "0", "--log-level", "warn")
+    extra = ["--rate-limit", "0", "--log-level", "warn"]
+    help_text = subprocess.run([os.path.join(K.BIN, "kf-server"), "--help"],
+                               capture_output=True, text=True).stdout
+    if "max-connections-per-client" in help_text:
+        extra += ["--max-connections-per-client", "0"]   # the long-polls come from one client
+    s = K.Server(tmp, redis, ds, *extra)
     try:
         s.start()
         sol = K.example_solution()
@@ -111,9 +125,11 @@ def main():
             f.write('wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = '
                     '"application/json"\n' % json.dumps(json.dumps(sol)))
         base = "http://127.0.0.1:%d" % s.port
-        cases = [("GET /results", base + "/results", None),
-                 ("GET /tasks/{id}", base + "/tasks/" + done, None),
-                 ("POST /solutions", base + "/solutions", lua)]
+        cases = {"results": ("GET /results", base + "/results", None),
+                 "health": ("GET /health", base + "/health", None),
+                 "task": ("GET /tasks/{id}", base + "/tasks/" + done, None),
+                 "solutions": ("POST /solutions", base + "/solutions", lua)}
+        cases = [cases[r] for r in a.routes.split(",")]
         print("kf-server benchmark: %d cores, wrk -t%d, %d s per run, body %d bytes"
               % (os.cpu_count(), a.wrk_threads, a.duration, len(json.dumps(sol))))
         print("%-18s %6s %12s %10s %10s %8s" % ("route", "conns", "req/s", "p50 ms", "p99 ms",

@@ -575,10 +575,14 @@ static int eval_node(const struct node *n, kf_expr_resolve_fn resolve, void *ctx
                 }
                 return kf_err_set(err, KF_EINVAL, "", "integer overflow in '%s'", src);
             }
-            if (n->op == OP_DIV)
+            if (n->op == OP_DIV) {
                 *out = floordiv(a, b);
-            else
-                *out = a - floordiv(a, b) * b;
+            } else {
+                /* floor modulo without floordiv(a, b) * b, which overflows for a
+                 * near INT64_MIN (found by make fuzz) */
+                int64_t r = a % b;
+                *out = r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
+            }
             return 0;
         }
     }

@@ -53,6 +53,11 @@
 /* ---- server only ---------------------------------------------------------- */
 #define KFK_TOKENS        "kf:tokens"           /* hash: token -> "name team roles" */
 #define KFK_RL            "kf:rl:%s:%lld"       /* string, TTL: rate-limit window count */
+#define KFK_SOLKEYS       "kf:solkeys:%s"       /* hash per team: solution name -> its
+                                                   kf:solution key (docs/queue.md) */
+#define KFK_TEAM          "kf:team:%s"          /* hash per team: bytes stored (quota) */
+#define KFK_TEAM_SOLREFS  "kf:team:%s:solrefs"  /* hash per team: solution key -> tasks using it */
+#define KFK_TEAM_TASKS    "kf:team:%s:tasks"    /* zset per team: task id -> created_at (retention) */
 
 /* ---- Redis ACL key patterns (deploy/k8s/redis.yaml; tests/deploy checks them) ----
  * The worker touches the queue, task records, traces, events, heartbeats, the

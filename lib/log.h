@@ -16,6 +16,13 @@ void kf_log_set_level(enum kf_log_level lvl);
 /* Redirect to a file (append). Returns 0 or KF_EIO. */
 int kf_log_open(const char *path);
 
+/* Secrets masked by value: every later log line shows "***" wherever one
+ * of them appears (passwords, tokens). Values under 4 characters are not
+ * registered. Up to 64; call at start, before the threads that log. */
+void kf_log_add_secret(const char *value);
+/* The password of a URL "scheme://[user]:password@host...", if any. */
+void kf_log_add_url_secret(const char *url);
+
 void kf_log_write(enum kf_log_level lvl, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -96,9 +96,15 @@ void kfq_task_free(struct kfq_task *t);
 /* ---- server side: submit and read ---------------------------------------- */
 
 struct kfq_submit {
-    const char *task_id;          /* client-chosen id (POST /evaluate task_id) or NULL */
+    const char *task_id;          /* client-chosen id (POST /evaluate task_id) or NULL;
+                                     the server passes a per-team id here (docs/queue.md) */
+    const char *client_task_id;   /* the id as the client wrote it (field client_id), or NULL */
     const char *definition;
     const char *solution_name;    /* normalized */
+    const char *solution_key;     /* kf:solution:<key> (written SET NX, never replaced);
+                                     NULL: the normalized name */
+    const char *solution_full;    /* the name with the full content hash, or NULL; with a
+                                     key, both names index it in kf:solkeys:<team> */
     const json_t *solution;       /* normalized document (borrowed) */
     const json_t *workloads;      /* array of uuid strings (borrowed) */
     const json_t *config;         /* eval config overrides or NULL */
@@ -109,6 +115,13 @@ struct kfq_submit {
     const char *fail_reason;      /* non-NULL: create the task already failed, not queued */
     const char *lane;             /* the lane that runs it (lanes.h); NULL: the rule of
                                      kf_solution_doc_lane on solution */
+    int64_t *stored_bytes;        /* out, may be NULL: bytes of the solution document when
+                                     this call stored it (0: the key already held one) */
+    /* may be NULL: called once it is known that a new task will be created
+     * (after the idempotency lookup; before a client task_id is claimed);
+     * nonzero refuses it, and kfq_submit returns that value (quotas) */
+    int (*admit)(void *ctx);
+    void *admit_ctx;
 };
 
 /* Queue a task (or find the existing one). task_id_out[65] receives the id;

@@ -139,7 +139,7 @@ int kfq_eval_hist(struct kfq_conn *c, int64_t counts[KFQ_HIST_N], double *sum,
         return KF_EREDIS;
     int64_t acc = 0;
     for (int i = 0; i < KFQ_HIST_N; i++) {
-        char k[16];
+        char k[24];
         snprintf(k, sizeof k, "eval_b%d", i);
         const char *v = kfq__field(r, k);
         acc += v ? atoll(v) : 0;

@@ -6,6 +6,7 @@
 #include "queue_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,8 +243,23 @@ bool kfq_connected(const struct kfq_conn *c)
     return c && c->rc;
 }
 
+/* A connection with no command outstanding has nothing to read: if its
+ * socket is readable or hung up, Redis closed it (a restart). Noticing it
+ * here, before a command is written, lets the caller reconnect at once
+ * instead of failing its first command (a pipeline or MULTI is not retried). */
+static bool closed_by_peer(const struct kfq_conn *c)
+{
+    struct pollfd p = {.fd = c->rc->fd, .events = POLLIN | POLLRDHUP};
+    return c->rc->fd >= 0 && poll(&p, 1, 0) > 0 &&
+           (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
 int kfq_ensure(struct kfq_conn *c, struct kf_err *err)
 {
+    if (c->rc && closed_by_peer(c)) {
+        mark_broken(c, "closed by the server");
+        c->next_try_ms = 0;
+    }
     if (c->rc)
         return 0;
     int64_t t = now_ms();

@@ -41,6 +41,15 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
     if (s->task_id) {
         /* client-chosen id: claim it atomically, or compare with the holder */
         id = s->task_id;
+        if (s->admit) {
+            r = kfq_command(c, err, "EXISTS " KFK_TASK, id);
+            if (!r) { rc = KF_EREDIS; goto out; }
+            bool known = r->integer == 1;
+            freeReplyObject(r);
+            r = NULL;
+            if (!known && (rc = s->admit(s->admit_ctx)))
+                goto out;
+        }
         r = kfq_command(c, err, "HSETNX " KFK_TASK " id %s", id, id);
         if (!r) { rc = KF_EREDIS; goto out; }
         bool created = r->integer == 1;
@@ -80,6 +89,8 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
             freeReplyObject(r);
             r = NULL;
         }
+        if (s->admit && (rc = s->admit(s->admit_ctx)))
+            goto out;
         kfq_new_id(idbuf);
         id = idbuf;
     }
@@ -92,16 +103,31 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
     const char *lane = s->lane ? s->lane : kf_solution_doc_lane(s->solution);
     size_t nwl = json_array_size(s->workloads);
 
+    const char *key = s->solution_key ? s->solution_key : s->solution_name;
+    int i_set;
+    if (s->stored_bytes)
+        *s->stored_bytes = 0;
     kfq__tx_begin(&tx, c);
-    kfq__tx_add(&tx, "SET " KFK_SOLUTION " %s", s->solution_name, sol);
+    i_set = tx.n;
+    /* never replaces a stored document: another team's, or an earlier one */
+    kfq__tx_add(&tx, "SET " KFK_SOLUTION " %s NX", key, sol);
     kfq__tx_add(&tx, "SADD " KFK_SOLTEAMS " %s", s->solution_name, team);
+    if (s->solution_full) {
+        kfq__tx_add(&tx, "SADD " KFK_SOLTEAMS " %s", s->solution_full, team);
+        kfq__tx_add(&tx, "HSETNX " KFK_SOLKEYS " %s %s", team, s->solution_name, key);
+        kfq__tx_add(&tx, "HSETNX " KFK_SOLKEYS " %s %s", team, s->solution_full, key);
+        kfq__tx_add(&tx, "HINCRBY " KFK_TEAM_SOLREFS " %s 1", team, key);
+        kfq__tx_add(&tx, "ZADD " KFK_TEAM_TASKS " %s %s", team, now, id);
+    }
     kfq__tx_add(&tx,
            "HSET " KFK_TASK " id %s status %s definition %s solution %s solution_key %s "
            "workloads %s config %s team %s content_hash %s author %s created_at %s "
            "attempts 0 progress_done 0 progress_total %lld lane %s",
            id, id, s->fail_reason ? "failed" : "pending", s->definition, s->solution_name,
-           s->solution_name, wl, cfg, team, s->content_hash ? s->content_hash : "",
+           key, wl, cfg, team, s->content_hash ? s->content_hash : "",
            author ? author : "", now, (long long)nwl, lane ? lane : "");
+    if (s->client_task_id)
+        kfq__tx_add(&tx, "HSET " KFK_TASK " client_id %s", id, s->client_task_id);
     if (s->fail_reason) {
         kfq__tx_add(&tx, "HSET " KFK_TASK " error %s finished_at %s", id, s->fail_reason, now);
         kfq__tx_add(&tx, "SADD " KFK_STATE_FAILED " %s", id);
@@ -123,6 +149,10 @@ int kfq_submit(struct kfq_conn *c, const struct kfq_submit *s, char task_id_out[
             rc = kf_err_set(err, KF_EREDIS, "redis", "submit: %s", r->element[i]->str);
             goto out;
         }
+    /* SET NX answers OK when it stored the document, nil when one was there */
+    if (s->stored_bytes && (size_t)i_set < r->elements &&
+        r->element[i_set]->type == REDIS_REPLY_STATUS)
+        *s->stored_bytes = (int64_t)strlen(sol);
     snprintf(task_id_out, 65, "%s", id);
 out:
     if (r)

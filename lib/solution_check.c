@@ -7,6 +7,7 @@
  * post-parse mutation, documented in model.h).
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,28 +38,88 @@ static bool ident_char(char c)
     return isalnum((unsigned char)c) || c == '_';
 }
 
-/* Is name defined as an extern "C" __global__ function in src? A textual
- * check: the declaration (back to the previous ';', '{' or '}') holds
- * __global__, and extern "C" appears before it (inline or as a block). */
-static bool defines_kernel(const char *src, const char *name)
+/* Names defined as extern "C" __global__ functions, found in one pass over
+ * the sources (linear in their size; the old per-step search was quadratic
+ * and let one request hold a thread for 20 s). A textual check: an
+ * identifier followed by '(' counts when the declaration it is in (back to
+ * the previous ';', '{' or '}') holds __global__ and extern "C" appeared
+ * before it (inline or as a block). */
+struct kname { const char *s; size_t n; };
+
+/* 1: identifier character; 2: also ';', '{' or '}' (end of a declaration). */
+static unsigned char ctab[256];
+
+static void ctab_init(void)
 {
-    size_t n = strlen(name);
-    const char *p = src;
-    while ((p = strstr(p, name)) != NULL) {
-        const char *q = p + n, *b = p;
-        bool ok = (p == src || !ident_char(p[-1])) && !ident_char(*q);
-        while (ok && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
-            q++;
-        if (ok && *q == '(') {
-            while (b > src && b[-1] != ';' && b[-1] != '{' && b[-1] != '}')
-                b--;
-            if (memmem(b, (size_t)(p - b), "__global__", 10) &&
-                memmem(src, (size_t)(p - src), "extern \"C\"", 10))
-                return true;
-        }
-        p += n;
+    for (int c = 0; c < 256; c++)
+        ctab[c] = (unsigned char)(ident_char((char)c) ? 1 : (c == ';' || c == '{' || c == '}') ? 2
+                                                                                            : 0);
+}
+struct knames { struct kname *v; size_t n, cap; };
+
+static void knames_add(struct knames *k, const char *id, size_t n)
+{
+    if (k->n == k->cap) {
+        k->cap = k->cap ? k->cap * 2 : 16;
+        k->v = xrealloc(k->v, k->cap * sizeof *k->v);
     }
-    return false;
+    k->v[k->n++] = (struct kname){id, n};
+}
+
+/* Outside a __global__ declaration nothing counts, so the scan jumps from
+ * one __global__ token to the next (memmem) and reads only the
+ * declarations byte by byte, each up to its ';', '{' or '}'. Every byte is
+ * looked at a bounded number of times. */
+static void knames_scan(struct knames *k, const char *src)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    size_t len = strlen(src);
+    const unsigned char *end = (const unsigned char *)src + len;
+    const char *ext = memmem(src, len, "extern \"C\"", 10);
+    const unsigned char *p = (const unsigned char *)src;
+    pthread_once(&once, ctab_init);
+    if (!ext)
+        return;   /* no extern "C" anywhere: no kernel */
+    while (p < end) {
+        const unsigned char *q = memmem(p, (size_t)(end - p), "__global__", 10);
+        if (!q)
+            return;
+        p = q + 10;
+        if ((q > (const unsigned char *)src && ctab[q[-1]] == 1) || ctab[q[10]] == 1)
+            continue;   /* part of a longer identifier */
+        while (p < end && ctab[*p] != 2) {
+            if (ctab[*p] != 1) {
+                p++;
+                continue;
+            }
+            bool digit = *p >= '0' && *p <= '9';
+            const char *id = (const char *)p;
+            while (ctab[*p] == 1)
+                p++;
+            size_t n = (size_t)((const char *)p - id);
+            if (digit || id < ext + 10)
+                continue;   /* a number, or before any extern "C" */
+            const char *r = (const char *)p;
+            while (*r == ' ' || *r == '\t' || *r == '\n' || *r == '\r')
+                r++;
+            if (*r == '(')
+                knames_add(k, id, n);
+        }
+    }
+}
+
+static int kname_cmp(const void *a, const void *b)
+{
+    const struct kname *x = a, *y = b;
+    size_t n = x->n < y->n ? x->n : y->n;
+    int c = memcmp(x->s, y->s, n);
+    return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static bool knames_has(const struct knames *k, const char *name)
+{
+    struct kname key = {name, strlen(name)};
+    return k->n && bsearch(&key, k->v, k->n, sizeof *k->v, kname_cmp) != NULL;
 }
 
 struct ref_ctx {
@@ -130,6 +191,7 @@ int kf_solution_check(const struct kf_solution *cs, const struct kf_definition *
     struct kf_solution_spec *sp = &s->spec;
     char path[96];
     bool *seen = NULL;
+    struct knames kn = {NULL, 0, 0};
     int rc = 0;
 
     if (strcmp(s->definition, d->name) != 0)
@@ -155,12 +217,14 @@ int kf_solution_check(const struct kf_solution *cs, const struct kf_definition *
             return rc;
     }
     seen = xcalloc((size_t)d->noutputs + 1, sizeof *seen);
+    for (int f = 0; f < s->nsources; f++)
+        if (s->sources[f].content)
+            knames_scan(&kn, s->sources[f].content);
+    if (kn.n)
+        qsort(kn.v, kn.n, sizeof *kn.v, kname_cmp);
     for (int i = 0; i < sp->nlaunch; i++) {
         struct kf_launch_step *st = &sp->launch[i];
-        bool found = false;
-        for (int f = 0; !found && f < s->nsources; f++)
-            found = defines_kernel(s->sources[f].content, st->kernel);
-        if (!found) {
+        if (!knames_has(&kn, st->kernel)) {
             snprintf(path, sizeof path, "spec.launch[%d].kernel", i);
             rc = kf_err_set(err, KF_EINVAL, path,
                             "no extern \"C\" __global__ function '%s' in the sources", st->kernel);
@@ -198,5 +262,6 @@ int kf_solution_check(const struct kf_solution *cs, const struct kf_definition *
         }
 out:
     free(seen);
+    free(kn.v);
     return rc;
 }

@@ -24,6 +24,7 @@
 struct api_auth;     /* server/auth.h */
 struct api_board;    /* server/board.h */
 struct api_metrics;  /* server/metrics.h */
+struct api_health_cache;  /* server/h_ops.c */
 
 /* Server-wide state shared by handlers. */
 struct api_ctx {
@@ -33,6 +34,15 @@ struct api_ctx {
     double started_at;
     /* settings */
     size_t max_body;                  /* bytes (413 above) */
+    size_t body_budget;               /* bytes of request bodies buffered at once,
+                                         all connections together (503 above; 0: none) */
+    atomic_size_t body_used;          /* bytes reserved now against body_budget */
+    size_t max_response;              /* POST /tasks/batch answer cap in bytes */
+    int64_t quota_bytes;              /* per team: bytes of stored solutions (0: none) */
+    int64_t quota_tasks;              /* per team: tasks kept in Redis (0: none) */
+    const char *archive_dir;          /* tasks past quota_tasks go here as JSONL */
+    int64_t health_cache_ms;          /* GET /health view lifetime */
+    struct api_health_cache *health;  /* server/h_ops.c; NULL: built per request */
     int max_batch;                    /* POST /tasks/batch ids */
     int max_workloads;                /* workload uuids per submission */
     int64_t rate_limit;               /* submissions per window per caller (0: off) */
@@ -74,6 +84,10 @@ struct api_req {
     struct api_kv query[API_MAX_QUERY]; int nquery;
     const char *body; size_t body_len;
     const char *authorization;        /* header value or NULL */
+    const char *origin;               /* Origin header or NULL */
+    const char *host;                 /* Host header or NULL */
+    const char *content_type;         /* Content-Type header or NULL */
+    const char *sec_fetch_site;       /* Sec-Fetch-Site header or NULL */
     const char *client;               /* peer address text */
     char params[API_MAX_PARAMS][160]; int nparams;  /* {captures} of the route */
     struct api_principal who;
@@ -121,6 +135,11 @@ struct kfq_conn *api_redis(struct api_ctx *ctx);
  * pending task. A Redis error reads as "no note" (the note is advice). */
 json_t *api_waiting_for(struct api_ctx *ctx, const json_t *task, long *served);
 
+/* Names (solutions) every route can serve back: 1..max of [A-Za-z0-9_.-],
+ * not starting with '.' or '-' (server/h_submit.c). */
+#define API_MAX_SOLUTION_NAME 100
+bool api_valid_name(const char *s, size_t max);
+
 /* ---- handlers --------------------------------------------------------------- */
 
 /* h_dataset.c */
@@ -131,6 +150,9 @@ void api_workload_get(struct api_ctx *, struct api_req *, struct api_resp *);
 /* h_submit.c */
 void api_evaluate(struct api_ctx *, struct api_req *, struct api_resp *);
 void api_solutions_post(struct api_ctx *, struct api_req *, struct api_resp *);
+/* The kf:solution key of a stored solution name, whichever team stored it
+ * (the public board's view): new string (free), or KF_ENOENT / KF_EREDIS. */
+int api_solution_key_any(struct api_ctx *ctx, const char *name, char **key, struct kf_err *err);
 void api_solution_get(struct api_ctx *, struct api_req *, struct api_resp *);
 /* h_tasks.c */
 void api_task_get(struct api_ctx *, struct api_req *, struct api_resp *);
@@ -138,6 +160,9 @@ void api_tasks_batch(struct api_ctx *, struct api_req *, struct api_resp *);
 void api_task_traces(struct api_ctx *, struct api_req *, struct api_resp *);
 /* h_ops.c */
 void api_health(struct api_ctx *, struct api_req *, struct api_resp *);
+/* The cached /health view (ctx->health); NULL ctx->health: built per request. */
+struct api_health_cache *api_health_cache_new(void);
+void api_health_cache_free(struct api_health_cache *h);
 void api_metrics_get(struct api_ctx *, struct api_req *, struct api_resp *);
 void api_drain(struct api_ctx *, struct api_req *, struct api_resp *);
 void api_shutdown(struct api_ctx *, struct api_req *, struct api_resp *);

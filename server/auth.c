@@ -64,6 +64,7 @@ static int load_tokens(struct api_auth *a, const char *path, struct kf_err *err)
             return kf_err_set(err, KF_EINVAL, path, "line %d: roles must be read,submit,admin",
                               lineno);
         }
+        kf_log_add_secret(tok);
         a->tokens = xrealloc(a->tokens, sizeof *a->tokens * (size_t)(a->ntokens + 1));
         a->tokens[a->ntokens++] = (struct token){xstrdup(tok), xstrdup(name),
                                                  xstrdup(strcmp(team, "-") ? team : ""), r};

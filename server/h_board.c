@@ -18,6 +18,7 @@
 #include "api.h"
 #include "auth.h"
 #include "board.h"
+#include "keys.h"
 #include "xalloc.h"
 
 #define SUBMISSIONS_MAX 50
@@ -46,7 +47,7 @@ static int solution_member(struct api_ctx *ctx, const struct api_principal *who,
     }
     if (!who->authenticated)
         return 0;
-    redisReply *r = kfq_command(api_redis(ctx), err, "SISMEMBER kf:solteams:%s %s", name,
+    redisReply *r = kfq_command(api_redis(ctx), err, "SISMEMBER " KFK_SOLTEAMS " %s", name,
                                 who->team);
     if (!r)
         return KF_EREDIS;
@@ -124,9 +125,20 @@ static json_t *workload_rows(struct api_ctx *ctx, const char *task_id, const jso
          * "kernelfarm-native" today) and the PyTorch one once the contest
          * lanes write it */
         const json_t *px = json_object_get(perf, "extra");
+        const json_t *ref = json_object_get(px, "reference");
+        const json_t *unr = json_object_get(json_object_get(ev, "kernelfarm"), "unranked");
         json_object_set_new(row, "reference", get_or_null(px, "reference"));
-        json_object_set_new(row, "speedup_factor_pytorch",
-                            get_or_null(px, "speedup_factor_pytorch"));
+        if (json_is_string(ref) && !strcmp(json_string_value(ref), "pytorch")) {
+            /* the judge scored it against the PyTorch reference: the row keeps
+             * the native speedup first and the contest's beside it */
+            json_object_set_new(row, "speedup_factor_pytorch", get_or_null(perf, "speedup_factor"));
+            json_object_set_new(row, "speedup_factor", get_or_null(px, "native_speedup_factor"));
+        } else {
+            json_object_set_new(row, "speedup_factor_pytorch", json_null());
+        }
+        /* a timing outside the judge's bounds: not ranked, shown as under review */
+        json_object_set_new(row, "under_review", json_is_string(unr) ? json_incref((json_t *)unr)
+                                                                      : json_null());
         json_array_append_new(rows, row);
     }
     return rows;
@@ -168,7 +180,11 @@ void api_board_solution(struct api_ctx *ctx, struct api_req *req, struct api_res
     const char *name = req->params[0];
     struct kfq_conn *c = api_redis(ctx);
     bool member;
-    int rc = kfq_solution_get(c, name, &doc, &err);
+    char *key = NULL;
+    int rc = api_solution_key_any(ctx, name, &key, &err);
+    if (rc == 0)
+        rc = kfq_solution_get(c, key, &doc, &err);
+    free(key);
     if (rc) {
         if (rc == KF_ENOENT)
             api_error(resp, 404, "not_found", "name", "unknown solution '%s'", name);

@@ -2,6 +2,7 @@
  * status, instance_id, dataset_id, started_at, accepting, workers,
  * healthy_workers, total_workers, queue_size, active_tasks), GET /metrics
  * (Prometheus text), POST /drain, POST /shutdown. Thread-safe. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,40 +10,56 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "jsonio.h"
 #include "metrics.h"
 #include "xalloc.h"
 
-void api_health(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+/* A worker is healthy when its heartbeat is fresh (last_seen within
+ * API_WORKER_STALE_S), it says it can take work (idle or busy) and its
+ * self-test did not fail; a starting, self-testing or draining worker, or
+ * one whose beats stopped, is not. */
+#define API_WORKER_STALE_S 30.0
+
+static bool worker_healthy(const json_t *w, double now)
+{
+    const char *st = json_string_value(json_object_get(w, "state"));
+    const json_t *ls = json_object_get(w, "last_seen");
+    if (!st || (strcmp(st, "idle") != 0 && strcmp(st, "busy") != 0) || !json_is_number(ls))
+        return false;
+    double age = now - json_number_value(ls);
+    return age <= API_WORKER_STALE_S && age >= -API_WORKER_STALE_S;
+}
+
+/* Build the /health answer from Redis: status, JSON text. */
+static int health_build(struct api_ctx *ctx, bool draining, char **text)
 {
     struct kf_err err;
     struct kfq_counts n;
-    json_t *workers = NULL;
-    (void)req;
+    json_t *workers = NULL, *o;
+    int status = 200;
     struct kfq_conn *c = api_redis(ctx);
-    bool draining = atomic_load(&ctx->draining);
     if (kfq_counts(c, &n, &err) || kfq_workers(c, &workers, &err)) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:b, s:[], s:i, s:i, s:i, s:i, s:s}", "status",
-                              "unavailable", "instance_id", ctx->instance_id, "dataset_id",
-                              ctx->dataset_id ? ctx->dataset_id : "", "started_at",
-                              ctx->started_at, "accepting", 0, "workers", "healthy_workers", 0,
-                              "total_workers", 0, "queue_size", 0, "active_tasks", 0, "error",
-                              err.msg);
-        api_json(resp, 503, o);
-        resp->retry_after = 1;
-        return;
+        o = json_pack("{s:s, s:s, s:s, s:f, s:b, s:[], s:i, s:i, s:i, s:i, s:s}", "status",
+                      "unavailable", "instance_id", ctx->instance_id, "dataset_id",
+                      ctx->dataset_id ? ctx->dataset_id : "", "started_at", ctx->started_at,
+                      "accepting", 0, "workers", "healthy_workers", 0, "total_workers", 0,
+                      "queue_size", 0, "active_tasks", 0, "error", err.msg);
+        *text = kf_json_dumps(o);
+        json_decref(o);
+        return 503;
     }
     json_t *wl = json_array();
     size_t i;
     json_t *w;
-    int nhealthy = 0;
+    int healthy = 0;
+    double now = kfq_now();
     json_array_foreach(workers, i, w) {
         json_int_t dev = json_integer_value(json_object_get(w, "device"));
         char dname[32];
-        snprintf(dname, sizeof dname, "cuda:%lld", (long long)dev);
         /* a worker whose self-test failed takes no tasks and says why */
-        bool healthy = !json_is_string(json_object_get(w, "self_test"));
-        nhealthy += healthy;
-        json_t *o = json_pack("{s:s, s:b}", "device", dname, "healthy", healthy);
+        bool ok = worker_healthy(w, now) && !json_is_string(json_object_get(w, "self_test"));
+        snprintf(dname, sizeof dname, "cuda:%lld", (long long)dev);
+        o = json_pack("{s:s, s:b}", "device", dname, "healthy", ok);
         const char *keys[] = {"id", "host", "hardware", "state", "task", "last_seen",
                               "self_test", "lanes"};
         for (int k = 0; k < 8; k++) {
@@ -50,17 +67,88 @@ void api_health(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
             json_object_set(o, keys[k], v ? v : json_null());
         }
         json_array_append_new(wl, o);
+        healthy += ok;
     }
     json_decref(workers);
     int nw = (int)json_array_size(wl);
-    const char *status = draining ? "draining" : nhealthy > 0 ? "ok" : "degraded";
-    json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:b, s:o, s:i, s:i, s:I, s:I}", "status", status,
-                          "instance_id", ctx->instance_id, "dataset_id",
-                          ctx->dataset_id ? ctx->dataset_id : "", "started_at", ctx->started_at,
-                          "accepting", !draining, "workers", wl, "healthy_workers", nhealthy,
-                          "total_workers", nw, "queue_size", (json_int_t)n.pending,
-                          "active_tasks", (json_int_t)(n.pending + n.running));
-    api_json(resp, 200, o);
+    const char *st = draining ? "draining" : healthy > 0 ? "ok" : "degraded";
+    o = json_pack("{s:s, s:s, s:s, s:f, s:b, s:o, s:i, s:i, s:I, s:I}", "status", st,
+                  "instance_id", ctx->instance_id, "dataset_id",
+                  ctx->dataset_id ? ctx->dataset_id : "", "started_at", ctx->started_at,
+                  "accepting", !draining, "workers", wl, "healthy_workers", healthy,
+                  "total_workers", nw, "queue_size", (json_int_t)n.pending, "active_tasks",
+                  (json_int_t)(n.pending + n.running));
+    *text = kf_json_dumps(o);
+    json_decref(o);
+    return status;
+}
+
+/* The /health view, rebuilt at most every ctx->health_cache_ms by one
+ * thread while the others answer the previous one. */
+struct api_health_cache {
+    pthread_mutex_t mu;
+    char *text; size_t len;
+    int status;
+    double at;              /* kfq_now() when built; 0: never */
+    bool draining;          /* the flag it was built with */
+    bool refreshing;
+};
+
+struct api_health_cache *api_health_cache_new(void)
+{
+    struct api_health_cache *h = xcalloc(1, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    return h;
+}
+
+void api_health_cache_free(struct api_health_cache *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_destroy(&h->mu);
+    free(h->text);
+    free(h);
+}
+
+void api_health(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+    struct api_health_cache *h = ctx->health;
+    bool draining = atomic_load(&ctx->draining);
+    char *text = NULL;
+    int status;
+    (void)req;
+    if (h) {
+        double now = kfq_now();
+        pthread_mutex_lock(&h->mu);
+        bool fresh = h->text && h->draining == draining &&
+                     (now - h->at) * 1000.0 < (double)ctx->health_cache_ms;
+        bool stale_ok = h->text && h->draining == draining && h->refreshing;
+        if (fresh || stale_ok) {
+            text = xmalloc(h->len + 1);
+            memcpy(text, h->text, h->len + 1);
+            status = h->status;
+            pthread_mutex_unlock(&h->mu);
+            goto answer;
+        }
+        h->refreshing = true;
+        pthread_mutex_unlock(&h->mu);
+    }
+    status = health_build(ctx, draining, &text);
+    if (h) {
+        pthread_mutex_lock(&h->mu);
+        free(h->text);
+        h->text = xstrdup(text);
+        h->len = strlen(text);
+        h->status = status;
+        h->at = kfq_now();
+        h->draining = draining;
+        h->refreshing = false;
+        pthread_mutex_unlock(&h->mu);
+    }
+answer:
+    api_text(resp, status, "application/json", text, strlen(text));
+    if (status == 503)
+        resp->retry_after = 1;
 }
 
 void api_metrics_get(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "auth.h"
 #include "jsonio.h"
+#include "sha1.h"
 #include "xalloc.h"
 
 #define MAX_TIMEOUT 3600.0
@@ -20,35 +21,62 @@ static bool terminal(const char *st)
     return st && (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0);
 }
 
+/* The stored id of a client-chosen task_id of this caller's team (see
+ * h_submit.c: sha1 of team and id); false when auth is off. */
+static bool team_task_id(const struct api_req *req, const char *id, char out[65])
+{
+    struct api_sha1 h;
+    char hex[41];
+    if (!req->who.team[0])
+        return false;
+    api_sha1_init(&h);
+    api_sha1_update(&h, req->who.team, strlen(req->who.team));
+    api_sha1_update(&h, "\n", 1);
+    api_sha1_update(&h, id, strlen(id));
+    api_sha1_hex(&h, hex);
+    snprintf(out, 65, "c%s", hex);
+    return true;
+}
+
+static int get_task(struct api_ctx *ctx, const char *id, json_t **t, json_t **traces,
+                    struct kf_err *err)
+{
+    return traces ? kfq_task_get_full(api_redis(ctx), id, t, traces, err)
+                  : kfq_task_get(api_redis(ctx), id, t, err);
+}
+
 /* Load one task visible to the caller. Returns the task record or NULL with
- * resp set (404 / 503). */
+ * resp set (404 / 503). A task of another team is 404, as if absent; an id
+ * the caller's team chose on POST /evaluate is found under its team's name. */
 static json_t *load_task(struct api_ctx *ctx, struct api_req *req, const char *id,
                          const char *path, struct api_resp *resp, json_t **traces)
 {
     struct kf_err err;
     json_t *t = NULL;
+    char own[65];
     if (traces)
         *traces = NULL;
     if (!kfq_valid_task_id(id)) {
         api_error(resp, 404, "not_found", path, "unknown task '%.80s'", id);
         return NULL;
     }
-    int rc = traces ? kfq_task_get_full(api_redis(ctx), id, &t, traces, &err)
-                    : kfq_task_get(api_redis(ctx), id, &t, &err);
+    int rc = get_task(ctx, id, &t, traces, &err);
+    if (rc == 0 && !api_can_see(&req->who, json_string_value(json_object_get(t, "team")))) {
+        json_decref(t);
+        t = NULL;
+        if (traces) {
+            json_decref(*traces);
+            *traces = NULL;
+        }
+        rc = KF_ENOENT;
+    }
+    if (rc == KF_ENOENT && team_task_id(req, id, own))
+        rc = get_task(ctx, own, &t, traces, &err);
     if (rc) {
         if (rc == KF_ENOENT)
             api_error(resp, 404, "not_found", path, "unknown task '%s'", id);
         else
             api_error_from(resp, &err);
-        return NULL;
-    }
-    if (!api_can_see(&req->who, json_string_value(json_object_get(t, "team")))) {
-        json_decref(t);
-        if (traces) {
-            json_decref(*traces);
-            *traces = NULL;
-        }
-        api_error(resp, 404, "not_found", path, "unknown task '%s'", id);
         return NULL;
     }
     return t;
@@ -66,7 +94,9 @@ static json_t *field_or_null(const json_t *t, const char *k)
 static json_t *task_view(const json_t *t, json_t *all_traces, json_t *waiting_for)
 {
     const char *st = json_string_value(json_object_get(t, "status"));
-    const char *id = json_string_value(json_object_get(t, "id"));
+    const char *id = json_string_value(json_object_get(t, "client_id"));
+    if (!id)
+        id = json_string_value(json_object_get(t, "id"));
     json_t *traces = terminal(st) && all_traces ? json_incref(all_traces) : json_null();
     json_t *o = json_object();
     json_object_set_new(o, "task_id", json_string(id ? id : ""));
@@ -136,7 +166,7 @@ void api_task_get(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
     bool done = terminal(json_string_value(json_object_get(t, "status")));
     if (!answer_now(ctx, req, timeout, done, &deadline)) {
         resp->wait = true;
-        resp->wait_ids = json_pack("[s]", req->params[0]);
+        resp->wait_ids = json_pack("[O]", json_object_get(t, "id"));
         resp->wait_deadline = deadline;
     } else if (!done && atomic_load(&ctx->shutting_down) && timeout > 0) {
         shutdown_reply(resp);
@@ -148,10 +178,15 @@ void api_task_get(struct api_ctx *ctx, struct api_req *req, struct api_resp *res
     json_decref(t);
 }
 
+/* POST /tasks/batch. Each distinct id is loaded and rendered once; the
+ * answer is assembled as text from those pieces, and refused (413) before
+ * it is built when it would pass ctx->max_response: 1,000 copies of one
+ * large task cost one load, not 1,000. */
 void api_tasks_batch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
 {
     struct kf_err err;
-    json_t *body = NULL, *tasks = NULL, *tlist = NULL, *out = NULL;
+    json_t *body = NULL, *tasks = NULL, *tlist = NULL, *texts = NULL, *uniq = NULL;
+    size_t *slot = NULL;
     double timeout = 0, deadline;
     if (!req->body || !req->body_len) {
         api_error(resp, 400, "invalid", "$", "empty request body: expected {task_ids, timeout}");
@@ -173,18 +208,16 @@ void api_tasks_batch(struct api_ctx *ctx, struct api_req *req, struct api_resp *
         goto out;
     }
     if (to && !json_is_null(to)) {
-        if (!json_is_number(to)) {
-            api_error(resp, 400, "invalid", "timeout", "expected a number of seconds");
+        timeout = json_is_number(to) ? json_number_value(to) : -1;
+        if (!json_is_number(to) || !isfinite(timeout) || timeout < 0 || timeout > MAX_TIMEOUT) {
+            api_error(resp, 400, "invalid", "timeout", "timeout must be a number in 0..3600");
             goto out;
         }
-        timeout = json_number_value(to);
-        if (!isfinite(timeout) || timeout < 0)
-            timeout = 0;
-        if (timeout > MAX_TIMEOUT)
-            timeout = MAX_TIMEOUT;
     }
-    tasks = json_array();
+    tasks = json_array();   /* distinct tasks, in first-seen order */
     tlist = json_array();
+    uniq = json_object();   /* id -> index in tasks */
+    slot = xcalloc(json_array_size(ids) + 1, sizeof *slot);
     bool all_done = true;
     size_t i;
     json_t *idv;
@@ -196,10 +229,17 @@ void api_tasks_batch(struct api_ctx *ctx, struct api_req *req, struct api_resp *
             api_error(resp, 400, "invalid", path, "expected a task id string");
             goto out;
         }
+        json_t *seen = json_object_get(uniq, json_string_value(idv));
+        if (seen) {
+            slot[i] = (size_t)json_integer_value(seen);
+            continue;
+        }
         json_t *t = load_task(ctx, req, json_string_value(idv), path, resp, &tr);
         if (!t)
             goto out;   /* fail-fast: 404 for the first unknown id */
         all_done = all_done && terminal(json_string_value(json_object_get(t, "status")));
+        slot[i] = json_array_size(tasks);
+        json_object_set_new(uniq, json_string_value(idv), json_integer((json_int_t)slot[i]));
         json_array_append_new(tasks, t);
         json_array_append_new(tlist, tr);
     }
@@ -217,15 +257,43 @@ void api_tasks_batch(struct api_ctx *ctx, struct api_req *req, struct api_resp *
         shutdown_reply(resp);
         goto out;
     }
-    out = json_array();
+    /* render each distinct task once; size the answer before building it */
+    texts = json_array();
+    size_t total = 2;
     long served = -1;
-    json_array_foreach(tasks, i, idv)
-        json_array_append_new(out, task_view(idv, json_array_get(tlist, i),
-                                             api_waiting_for(ctx, idv, &served)));
-    api_json(resp, 200, out);
-    out = NULL;
+    json_array_foreach(tasks, i, idv) {
+        json_t *v = task_view(idv, json_array_get(tlist, i), api_waiting_for(ctx, idv, &served));
+        char *t = kf_json_dumps(v);
+        json_decref(v);
+        json_array_append_new(texts, json_string(t));
+        free(t);
+    }
+    json_array_foreach(ids, i, idv) {
+        total += json_string_length(json_array_get(texts, slot[i])) + 1;
+        if (ctx->max_response && total > ctx->max_response) {
+            api_error(resp, 413, "too_large", "task_ids",
+                      "the answer would pass %zu bytes (--max-response): ask for fewer or "
+                      "distinct task ids", ctx->max_response);
+            goto out;
+        }
+    }
+    char *buf = xmalloc(total + 1);
+    size_t len = 0;
+    buf[len++] = '[';
+    json_array_foreach(ids, i, idv) {
+        const json_t *t = json_array_get(texts, slot[i]);
+        if (i)
+            buf[len++] = ',';
+        memcpy(buf + len, json_string_value(t), json_string_length(t));
+        len += json_string_length(t);
+    }
+    buf[len++] = ']';
+    buf[len] = '\0';
+    api_text(resp, 200, "application/json", buf, len);
 out:
-    json_decref(out);
+    free(slot);
+    json_decref(uniq);
+    json_decref(texts);
     json_decref(tasks);
     json_decref(tlist);
     json_decref(body);

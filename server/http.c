@@ -3,11 +3,15 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,26 +32,173 @@ struct api_http {
 struct conn_state {
     struct api_http *h;
     struct MHD_Connection *conn;
-    char *body; size_t len, cap;
+    char *body; size_t len, cap;   /* cap bytes mapped or allocated (see body_*) */
+    size_t reserved;               /* bytes counted against ctx->body_used */
     bool too_big;
+    bool over_budget;              /* the body budget was exhausted mid-upload */
+    bool answered;                 /* a response was queued before the body */
+    const struct api_route *route; /* routed and authenticated on the headers */
     bool waiting;             /* suspended (or about to be resumed) */
     double deadline;
+    /* from here on, set before use (not zeroed at allocation) */
+    struct api_req req;            /* as parsed on the headers (MHD's strings live as
+                                      long as the request) */
+    char client[64];
     struct api_lp_waiter w;
 };
+
+/* Request bodies: buffers of 64 KiB and more are mapped, so that their
+ * memory goes back to the system when the connection ends (malloc keeps
+ * freed arena memory; 192 large uploads left ~1 GiB behind). */
+#define BODY_MMAP_MIN (64u << 10)
+
+static void body_free(struct conn_state *st)
+{
+    if (st->body && st->cap >= BODY_MMAP_MIN)
+        munmap(st->body, st->cap);
+    else
+        free(st->body);
+    st->body = NULL;
+    st->len = st->cap = 0;
+}
+
+/* Make room for n bytes in total (plus a NUL). */
+static void body_reserve(struct conn_state *st, size_t n)
+{
+    size_t nc = n + 1;
+    if (nc <= st->cap)
+        return;
+    if (st->cap && nc < st->cap * 2)
+        nc = st->cap * 2;   /* chunked bodies: grow geometrically */
+    if (nc < BODY_MMAP_MIN) {
+        if (nc < 4096)
+            nc = 4096;
+        st->body = xrealloc(st->body, nc);
+        st->cap = nc;
+        return;
+    }
+    nc = (nc + 4095) & ~(size_t)4095;
+    void *p;
+    if (st->cap >= BODY_MMAP_MIN)
+        p = mremap(st->body, st->cap, nc, MREMAP_MAYMOVE);
+    else {
+        p = mmap(NULL, nc, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED && st->len)
+            memcpy(p, st->body, st->len);
+        if (p != MAP_FAILED)
+            free(st->body);
+    }
+    if (p == MAP_FAILED)
+        abort();   /* out of memory, as xrealloc */
+    st->body = p;
+    st->cap = nc;
+}
+
+/* Count n more body bytes against the server-wide budget. */
+static bool budget_take(struct api_ctx *ctx, struct conn_state *st, size_t n)
+{
+    if (!ctx->body_budget)
+        return true;
+    size_t cur = atomic_load(&ctx->body_used);
+    do {
+        if (cur + n > ctx->body_budget)
+            return false;
+    } while (!atomic_compare_exchange_weak(&ctx->body_used, &cur, cur + n));
+    st->reserved += n;
+    return true;
+}
+
+static void budget_release(struct api_ctx *ctx, struct conn_state *st)
+{
+    if (st->reserved)
+        atomic_fetch_sub(&ctx->body_used, st->reserved);
+    st->reserved = 0;
+}
 
 static void resume_conn(void *conn)
 {
     MHD_resume_connection(conn);
 }
 
-static enum MHD_Result add_header_kv(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+static void client_addr(struct MHD_Connection *conn, char *buf, size_t n);
+
+/* The request line's query and the headers, gathered in one pass each. */
+struct req_scan {
+    struct api_req *req;
+    int nargs;                   /* all query parameters (only API_MAX_QUERY are kept) */
+    int ncontent_length;         /* Content-Length headers */
+    const char *content_length;
+};
+
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
 {
-    struct api_req *req = cls;
+    struct req_scan *sc = cls;
     (void)kind;
-    if (req->nquery < API_MAX_QUERY)
-        req->query[req->nquery++] = (struct api_kv){key, value ? value : ""};
+    if (sc->req->nquery < API_MAX_QUERY)
+        sc->req->query[sc->req->nquery++] = (struct api_kv){key, value ? value : ""};
+    sc->nargs++;
     return MHD_YES;
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct req_scan *sc = cls;
+    struct api_req *req = sc->req;
+    (void)kind;
+    switch (key[0] | 0x20) {
+    case 'a':
+        if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+            req->authorization = value;
+        break;
+    case 'c':
+        if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+            sc->ncontent_length++;
+            sc->content_length = value;
+        } else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
+            req->content_type = value;
+        break;
+    case 'h':
+        if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+            req->host = value;
+        break;
+    case 'o':
+        if (strcasecmp(key, MHD_HTTP_HEADER_ORIGIN) == 0)
+            req->origin = value;
+        break;
+    case 's':
+        if (strcasecmp(key, "Sec-Fetch-Site") == 0)
+            req->sec_fetch_site = value;
+        break;
+    default:
+        break;
+    }
+    return MHD_YES;
+}
+
+/* The parts of api_req known from the request line and headers. */
+static void fill_req(struct MHD_Connection *conn, const char *url, const char *method,
+                     char *client, size_t client_len, struct api_req *req, struct req_scan *sc)
+{
+    /* all but the query pairs and captures, filled up to nquery / nparams */
+    memset(req, 0, offsetof(struct api_req, query));
+    req->nquery = 0;
+    req->body = NULL;
+    req->body_len = 0;
+    req->authorization = req->origin = req->host = req->content_type = NULL;
+    req->sec_fetch_site = req->client = NULL;
+    req->nparams = 0;
+    memset(&req->who, 0, sizeof req->who);
+    req->wait_deadline = 0;
+    memset(sc, 0, sizeof *sc);
+    sc->req = req;
+    req->method = method;
+    req->path = url;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, scan_arg, sc);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, sc);
+    client_addr(conn, client, client_len);
+    req->client = client;
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, struct api_resp *resp)
@@ -92,6 +243,8 @@ static enum MHD_Result reply_error(struct api_http *h, struct MHD_Connection *co
 {
     struct api_resp resp = {0};
     api_error(&resp, status, code, "", "%s", msg);
+    if (status == 503)
+        resp.retry_after = 1;
     api_metrics_request(h->ctx->metrics, route, status);
     enum MHD_Result r = send_resp(conn, &resp);
     api_resp_clear(&resp);
@@ -116,6 +269,73 @@ static void client_addr(struct MHD_Connection *conn, char *buf, size_t n)
         snprintf(buf, n, "local");
 }
 
+/* A response answered before the body: the route, auth, a header problem or
+ * the body budget. resp is cleared. */
+static enum MHD_Result answer_early(struct api_http *h, struct conn_state *st,
+                                    const char *route, struct api_resp *resp)
+{
+    st->answered = true;
+    api_metrics_request(h->ctx->metrics, route, resp->status);
+    enum MHD_Result r = send_resp(st->conn, resp);
+    api_resp_clear(resp);
+    return r;
+}
+
+/* First call of a request: only the headers are known. Everything that can
+ * refuse it is decided here, before one body byte is buffered. */
+static enum MHD_Result on_headers(struct api_http *h, struct conn_state *st, const char *url,
+                                  const char *method)
+{
+    struct api_ctx *ctx = h->ctx;
+    struct MHD_Connection *conn = st->conn;
+    struct api_req *req = &st->req;
+    struct api_resp resp;
+    struct req_scan sc;
+    memset(&resp, 0, sizeof resp);
+    fill_req(conn, url, method, st->client, sizeof st->client, req, &sc);
+    if (sc.ncontent_length > 1) {
+        api_error(&resp, 400, "invalid", "Content-Length", "%d Content-Length headers (one at most)",
+                  sc.ncontent_length);
+        return answer_early(h, st, "unmatched", &resp);
+    }
+    if (sc.nargs > API_MAX_QUERY) {
+        api_error(&resp, 400, "invalid", "query", "%d query parameters (at most %d)", sc.nargs,
+                  API_MAX_QUERY);
+        return answer_early(h, st, "unmatched", &resp);
+    }
+    st->route = api_dispatch_begin(ctx, req, &resp);
+    if (!st->route) {
+        bool wrong;
+        const struct api_route *m = api_route_find(req, &wrong, NULL, 0);
+        return answer_early(h, st, m ? m->name : "unmatched", &resp);
+    }
+    const char *cl = sc.content_length;
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long len = strtoull(cl, &end, 10);
+        if (end == cl || *end != '\0' || errno) {
+            api_error(&resp, 400, "invalid", "Content-Length", "not a byte count: '%.40s'", cl);
+            return answer_early(h, st, st->route->name, &resp);
+        }
+        if (len > ctx->max_body) {
+            st->too_big = true;
+            api_error(&resp, 413, "too_large", "", "request body of %llu bytes is over the %zu "
+                      "byte cap", len, ctx->max_body);
+            return answer_early(h, st, st->route->name, &resp);
+        }
+        if (len > 0 && !budget_take(ctx, st, (size_t)len)) {
+            api_error(&resp, 503, "unavailable", "", "too many request bodies in flight (%zu "
+                      "bytes buffered at most); retry", ctx->body_budget);
+            resp.retry_after = 1;
+            return answer_early(h, st, st->route->name, &resp);
+        }
+        if (len > 0)
+            body_reserve(st, (size_t)len);
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -126,44 +346,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
 
     if (!st) {
-        st = xcalloc(1, sizeof *st);
+        /* zero all but the large arrays (waiter ids, query pairs, captures),
+         * which are written before they are read: a full calloc per request
+         * showed in the profile */
+        st = xmalloc(sizeof *st);
+        memset(st, 0, offsetof(struct conn_state, req));
+        memset(&st->w, 0, offsetof(struct api_lp_waiter, ids));
+        st->w.nids = 0;
+        st->w.deadline = 0;
+        st->w.registered = false;
+        st->w.prev = st->w.next = NULL;
         st->h = h;
         st->conn = conn;
         *con_cls = st;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-            char *end;
-            unsigned long long n = strtoull(cl, &end, 10);
-            if (*end == '\0' && n > ctx->max_body) {
-                st->too_big = true;
-                char msg[128];
-                snprintf(msg, sizeof msg, "request body of %llu bytes is over the %zu byte cap", n,
-                         ctx->max_body);
-                return reply_error(h, conn, "unmatched", 413, "too_large", msg);
-            }
-        }
+        return on_headers(h, st, url, method);
+    }
+    if (st->answered) {
+        *upload_size = 0;   /* already answered: the rest is discarded */
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!st->too_big) {
-            if (st->len + *upload_size > ctx->max_body) {
+        size_t add = *upload_size;
+        if (!st->too_big && !st->over_budget) {
+            if (st->len + add > ctx->max_body) {
                 st->too_big = true;
-                free(st->body);
-                st->body = NULL;
-                st->len = st->cap = 0;
+            } else if (st->len + add > st->reserved && !budget_take(ctx, st, st->len + add -
+                                                                               st->reserved)) {
+                st->over_budget = true;
             } else {
-                if (st->len + *upload_size + 1 > st->cap) {
-                    size_t nc = st->cap ? st->cap : 4096;
-                    while (nc < st->len + *upload_size + 1)
-                        nc *= 2;
-                    if (nc > ctx->max_body + 1)
-                        nc = ctx->max_body + 1;
-                    st->body = xrealloc(st->body, nc);
-                    st->cap = nc;
-                }
-                memcpy(st->body + st->len, upload_data, *upload_size);
-                st->len += *upload_size;
+                body_reserve(st, st->len + add);
+                memcpy(st->body + st->len, upload_data, add);
+                st->len += add;
+            }
+            if (st->too_big || st->over_budget) {
+                body_free(st);
+                budget_release(ctx, st);
             }
         }
         *upload_size = 0;
@@ -172,31 +389,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (st->too_big) {
         char msg[128];
         snprintf(msg, sizeof msg, "request body is over the %zu byte cap", ctx->max_body);
-        return reply_error(h, conn, "unmatched", 413, "too_large", msg);
+        return reply_error(h, conn, st->route->name, 413, "too_large", msg);
+    }
+    if (st->over_budget) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "too many request bodies in flight (%zu bytes buffered at "
+                 "most); retry", ctx->body_budget);
+        return reply_error(h, conn, st->route->name, 503, "unavailable", msg);
     }
 
-    struct api_req req;
+    struct api_req *req = &st->req;   /* route captures and caller from the headers */
     struct api_resp resp;
-    char client[64];
     memset(&resp, 0, sizeof resp);
-    req.method = method;
-    req.path = url;
-    req.nquery = 0;
-    req.nparams = 0;
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_header_kv, &req);
-    req.body = st->body;
-    req.body_len = st->len;
-    req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_AUTHORIZATION);
-    client_addr(conn, client, sizeof client);
-    req.client = client;
-    req.wait_deadline = 0;
+    req->body = st->body;
+    req->body_len = st->len;
+    req->wait_deadline = 0;
     if (st->waiting) {
         st->waiting = false;
-        req.wait_deadline = st->deadline;
+        req->wait_deadline = st->deadline;
         api_metrics_waiting(ctx->metrics, -1);
     }
-    const char *route = api_dispatch(ctx, &req, &resp);
+    const char *route = st->route->name;
+    st->route->fn(ctx, req, &resp);
     if (resp.wait) {
         st->deadline = resp.wait_deadline;
         st->waiting = true;
@@ -218,6 +432,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             MHD_resume_connection(conn);
         return MHD_YES;
     }
+    /* the body is parsed: its memory goes back before the answer is sent */
+    body_free(st);
+    budget_release(ctx, st);
     api_metrics_request(ctx->metrics, route, resp.status);
     log_debug("http", "request method=%s path=%s status=%d route=%s", method, url, resp.status,
               route);
@@ -238,7 +455,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     api_lp_remove(h->lp, &st->w);
     if (st->waiting)
         api_metrics_waiting(h->ctx->metrics, -1);
-    free(st->body);
+    body_free(st);
+    budget_release(h->ctx, st);
     free(st);
     *con_cls = NULL;
 }
@@ -302,7 +520,8 @@ int api_http_start(struct api_ctx *ctx, const struct api_http_opts *o, struct ap
         (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)o->conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_per_client,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!h->d) {
         api_lp_free(h->lp);
         free(h);
@@ -312,8 +531,9 @@ int api_http_start(struct api_ctx *ctx, const struct api_http_opts *o, struct ap
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? di->port : o->port;
-    log_info("http", "listening addr=%s port=%d threads=%d event_loop=%s max_connections=%d", host,
-             h->port, threads, use_epoll ? "epoll" : "poll", o->max_connections);
+    log_info("http", "listening addr=%s port=%d threads=%d event_loop=%s max_connections=%d "
+             "max_connections_per_client=%d", host, h->port, threads,
+             use_epoll ? "epoll" : "poll", o->max_connections, o->max_per_client);
     *out = h;
     return 0;
 bad_host:

@@ -16,6 +16,7 @@ struct api_http_opts {
     int port;                /* 0: any free port */
     int threads;             /* pool size (0: number of cores) */
     int max_connections;
+    int max_per_client;      /* connections per client address (0: no cap) */
     int conn_timeout_s;      /* idle keep-alive timeout (suspended ones excluded) */
     const char *event_loop;  /* "poll" (default) or "epoll" (see http.c) */
 };

@@ -22,9 +22,10 @@
 
 static char *o_event_loop;
 static char *o_config, *o_host, *o_port_file, *o_redis_url, *o_redis_password, *o_dataset,
-    *o_auth, *o_tokens_file, *o_log_level, *o_log_file;
+    *o_auth, *o_tokens_file, *o_log_level, *o_log_file, *o_archive_dir;
 static int64_t o_port, o_threads, o_max_conn, o_conn_timeout, o_max_body, o_max_batch,
-    o_max_workloads, o_rate_limit, o_rate_window, o_cache_ms, o_grace_ms;
+    o_max_workloads, o_rate_limit, o_rate_window, o_cache_ms, o_grace_ms, o_max_per_client,
+    o_body_memory, o_max_response, o_quota_bytes, o_quota_tasks, o_health_cache_ms;
 static bool o_redis_tokens, o_insecure_dev, o_public_sources;
 
 static struct kf_cfg_opt opts[] = {
@@ -35,11 +36,14 @@ static struct kf_cfg_opt opts[] = {
     {"threads", "KF_THREADS", KF_CFG_INT, "0", 0, 256, "HTTP threads (0: one per core)", &o_threads, NULL},
     {"event-loop", "KF_EVENT_LOOP", KF_CFG_STR, "poll", 0, -1, "poll or epoll (libmicrohttpd 0.9.75's epoll stalls under load: docs/server.md)", &o_event_loop, NULL},
     {"max-connections", "KF_MAX_CONNECTIONS", KF_CFG_INT, "16384", 16, 1000000, "connection limit", &o_max_conn, NULL},
+    {"max-connections-per-client", "KF_MAX_CONNECTIONS_PER_CLIENT", KF_CFG_INT, "1024", 0, 1000000, "connections per client address, at most max-connections/4 (0: no cap)", &o_max_per_client, NULL},
     {"connection-timeout", "KF_CONNECTION_TIMEOUT", KF_CFG_INT, "60", 1, 3600, "idle connection timeout, seconds (not for long-polls)", &o_conn_timeout, NULL},
     {"redis-url", "KF_REDIS_URL", KF_CFG_STR, "redis://127.0.0.1:6379", 0, -1, "redis://host:port[/db] or unix:///path", &o_redis_url, NULL},
     {"redis-password", "KF_REDIS_PASSWORD", KF_CFG_STR, NULL, 0, -1, "Redis password", &o_redis_password, NULL},
     {"dataset", "FIB_DATASET_PATH", KF_CFG_STR, "var/dataset", 0, -1, "FlashInfer-Trace dataset root", &o_dataset, NULL},
     {"max-body", "KF_MAX_BODY", KF_CFG_INT, "8388608", 1024, 1073741824, "request body cap in bytes (413 above)", &o_max_body, NULL},
+    {"body-memory", "KF_BODY_MEMORY", KF_CFG_INT, "268435456", 0, 68719476736.0, "request body bytes buffered at once, all connections (503 above; 0: no cap)", &o_body_memory, NULL},
+    {"max-response", "KF_MAX_RESPONSE", KF_CFG_INT, "67108864", 65536, 4294967296.0, "POST /tasks/batch answer cap in bytes (413 above)", &o_max_response, NULL},
     {"max-batch", "KF_MAX_BATCH", KF_CFG_INT, "1000", 1, 100000, "task ids per POST /tasks/batch", &o_max_batch, NULL},
     {"max-workloads", "KF_MAX_WORKLOADS", KF_CFG_INT, "4096", 1, 1000000, "workload uuids per submission", &o_max_workloads, NULL},
     {"auth", "KF_AUTH", KF_CFG_STR, "auto", 0, -1, "auto|on|off (auto: on unless loopback without tokens file)", &o_auth, NULL},
@@ -49,6 +53,10 @@ static struct kf_cfg_opt opts[] = {
     {"public-sources", "KF_PUBLIC_SOURCES", KF_CFG_BOOL, "false", 0, -1, "the web board shows every solution's source (else only to its team and admins)", &o_public_sources, NULL},
     {"rate-limit", "KF_RATE_LIMIT", KF_CFG_INT, "60", 0, 1000000, "submissions per token per window (0: off)", &o_rate_limit, NULL},
     {"rate-window", "KF_RATE_WINDOW", KF_CFG_INT, "60", 1, 86400, "rate-limit window, seconds", &o_rate_window, NULL},
+    {"quota-bytes", "KF_QUOTA_BYTES", KF_CFG_INT, "1073741824", 0, 1099511627776.0, "per team: bytes of stored solutions (0: no quota)", &o_quota_bytes, NULL},
+    {"quota-tasks", "KF_QUOTA_TASKS", KF_CFG_INT, "10000", 0, 100000000, "per team: tasks kept in Redis; older finished ones are archived (0: no quota)", &o_quota_tasks, NULL},
+    {"archive-dir", "KF_ARCHIVE_DIR", KF_CFG_STR, "var/archive", 0, -1, "archived tasks, one JSONL file per team", &o_archive_dir, NULL},
+    {"health-cache-ms", "KF_HEALTH_CACHE_MS", KF_CFG_INT, "250", 0, 60000, "GET /health view lifetime", &o_health_cache_ms, NULL},
     {"results-cache-ms", "KF_RESULTS_CACHE_MS", KF_CFG_INT, "1000", 0, 3600000, "leaderboard cache lifetime", &o_cache_ms, NULL},
     {"shutdown-grace-ms", "KF_SHUTDOWN_GRACE_MS", KF_CFG_INT, "3000", 0, 600000, "time to finish in-flight requests at shutdown", &o_grace_ms, NULL},
     {"log-level", "KF_LOG_LEVEL", KF_CFG_STR, "info", 0, -1, "debug|info|warn|error", &o_log_level, NULL},
@@ -100,6 +108,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "kf-server: cannot open log file %s\n", o_log_file);
         goto out;
     }
+    kf_log_add_secret(o_redis_password);
+    kf_log_add_url_secret(o_redis_url);
     kf_config_log(&cfg, "server");
     if (api_insecure_check(o_tokens_file, o_redis_url, o_redis_password, &err)) {
         if (!o_insecure_dev) {
@@ -134,6 +144,12 @@ int main(int argc, char **argv)
 
     api_ctx_init(&ctx, ds);
     ctx.max_body = (size_t)o_max_body;
+    ctx.body_budget = (size_t)o_body_memory;
+    ctx.max_response = (size_t)o_max_response;
+    ctx.quota_bytes = o_quota_bytes;
+    ctx.quota_tasks = o_quota_tasks;
+    ctx.archive_dir = o_archive_dir;
+    ctx.health_cache_ms = o_health_cache_ms;
     ctx.max_batch = (int)o_max_batch;
     ctx.max_workloads = (int)o_max_workloads;
     ctx.redis_url = o_redis_url;
@@ -149,9 +165,13 @@ int main(int argc, char **argv)
     log_info("server", "auth %s", api_auth_enabled(ctx.auth) ? "on" : "off (loopback)");
     ctx.board = api_board_new(o_cache_ms);
     ctx.metrics = api_metrics_new();
+    ctx.health = api_health_cache_new();
 
+    /* one client never holds more than a quarter of all connections */
+    if (o_max_per_client > 0 && o_max_per_client > o_max_conn / 4)
+        o_max_per_client = o_max_conn / 4 > 0 ? o_max_conn / 4 : 1;
     struct api_http_opts ho = {o_host, (int)o_port, (int)o_threads, (int)o_max_conn,
-                               (int)o_conn_timeout, o_event_loop};
+                               (int)o_max_per_client, (int)o_conn_timeout, o_event_loop};
     if (api_http_start(&ctx, &ho, &http, &err)) {
         log_error("server", "%s: %s", err.path, err.msg);
         goto out;
@@ -178,6 +198,7 @@ out:
     api_auth_free(ctx.auth);
     api_board_free(ctx.board);
     api_metrics_free(ctx.metrics);
+    api_health_cache_free(ctx.health);
     api_ctx_cleanup(&ctx);
     kfq_close(rc0);
     kf_dataset_free(ds);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth.h"
 
@@ -85,7 +86,44 @@ const struct api_route *api_route_find(struct api_req *req, bool *wrong_method, 
     return NULL;
 }
 
-const char *api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+/* A request that may have come from a web page of another origin: the
+ * browser sends Origin (or Sec-Fetch-Site) with it; only a simple content
+ * type (text/plain, form data) or none can be sent cross-origin without a
+ * preflight. 0 if the request is same-origin with a JSON body type. */
+static int admin_origin_check(const struct api_req *req, struct api_resp *resp)
+{
+    const char *ct = req->content_type;
+    if (req->sec_fetch_site && strcmp(req->sec_fetch_site, "same-origin") != 0 &&
+        strcmp(req->sec_fetch_site, "none") != 0) {
+        api_error(resp, 403, "forbidden", "Sec-Fetch-Site",
+                  "admin routes refuse cross-site requests (Sec-Fetch-Site: %.40s)",
+                  req->sec_fetch_site);
+        return 1;
+    }
+    if (req->origin) {
+        const char *o = req->origin, *rest = NULL;
+        if (strncmp(o, "http://", 7) == 0)
+            rest = o + 7;
+        else if (strncmp(o, "https://", 8) == 0)
+            rest = o + 8;
+        if (!rest || !req->host || strcmp(rest, req->host) != 0) {
+            api_error(resp, 403, "forbidden", "Origin",
+                      "admin routes refuse requests from another origin (Origin: %.80s)", o);
+            return 1;
+        }
+    }
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+        api_error(resp, 415, "unsupported_media_type", "Content-Type",
+                  "admin routes need 'Content-Type: application/json' (without a token, "
+                  "so that no web page can call them)");
+        return 1;
+    }
+    return 0;
+}
+
+const struct api_route *api_dispatch_begin(struct api_ctx *ctx, struct api_req *req,
+                                           struct api_resp *resp)
 {
     bool wrong;
     char allow[64];
@@ -97,11 +135,25 @@ const char *api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_re
             snprintf(resp->allow, sizeof resp->allow, "%s", allow);
         }
         else
-            api_error(resp, 404, "not_found", "", "no route for %s %s", req->method, req->path);
-        return "unmatched";
+            api_error(resp, 404, "not_found", "", "no route for %.16s %.200s", req->method,
+                      req->path);
+        return NULL;
     }
     if (api_auth_check(ctx, req, r->role, resp))
-        return r->name;
+        return NULL;
+    if ((r->role & API_ROLE_ADMIN) && !req->who.authenticated && admin_origin_check(req, resp))
+        return NULL;
+    return r;
+}
+
+const char *api_dispatch(struct api_ctx *ctx, struct api_req *req, struct api_resp *resp)
+{
+    const struct api_route *r = api_dispatch_begin(ctx, req, resp);
+    if (!r) {
+        bool wrong;
+        const struct api_route *m = api_route_find(req, &wrong, NULL, 0);
+        return m ? m->name : "unmatched";
+    }
     r->fn(ctx, req, resp);
     return r->name;
 }

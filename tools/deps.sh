@@ -2,11 +2,16 @@
 # tools/deps.sh: install whatever kernelfarm needs that this Debian 12 machine
 # lacks (Debian packages, and the Python packages the tests use). Quiet when
 # everything is present. Needs root (or sudo) only when something is missing.
+# With the argument "fuzz", also clang and libFuzzer (make fuzz).
 set -eu
 # libcurl4-openssl-dev: kf's HTTP(S) client; chromium: make test-browser
 pkgs="build-essential pkg-config libmicrohttpd-dev libjansson-dev libhiredis-dev check
       redis-server redis-tools curl libcurl4-openssl-dev python3 python3-jsonschema python3-yaml
       wrk chromium"
+# `tools/deps.sh fuzz` (make fuzz): clang and its libFuzzer runtime too
+if [ "${1:-}" = fuzz ]; then
+    pkgs="$pkgs clang libclang-rt-14-dev"
+fi
 missing=()
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

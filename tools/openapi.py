@@ -43,12 +43,17 @@ ERRORS = {
     404: "not_found: unknown definition, workload, task (or another team's), solution",
     405: "method_not_allowed: the path exists with another method (Allow header)",
     409: "conflict: a client task_id reused with another request",
-    413: "too_large: the body is over --max-body",
-    429: "rate_limited: too many submissions in the window (Retry-After)",
-    503: "unavailable (Redis down), draining, or shutting_down (Retry-After)",
+    413: "too_large: the body is over --max-body (or a response over --max-response, a launch "
+         "plan too costly to check); quota_exceeded: the team's --quota-bytes",
+    415: "unsupported_media_type: an admin route without a token needs "
+         "Content-Type: application/json (and the same origin)",
+    429: "rate_limited: too many submissions in the window; quota_exceeded: the team's "
+         "--quota-tasks (Retry-After)",
+    503: "unavailable (Redis down, or request bodies over --body-memory), draining, or "
+         "shutting_down (Retry-After)",
 }
 # role -> extra error statuses
-ROLE_ERRORS = {"": [], "read": [401, 403], "submit": [401, 403], "admin": [401, 403]}
+ROLE_ERRORS = {"": [], "read": [401, 403], "submit": [401, 403], "admin": [401, 403, 415]}
 
 
 def ref(name):

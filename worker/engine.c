@@ -206,6 +206,8 @@ static int runner_up(struct eng *E, struct wl *w)
                     E->lane->name, "device", req->device, "arch", E->dev.arch, "artifacts", arts,
                     "solution", kf_solution_to_json(req->sol), "definition",
                     kf_definition_to_json(req->def), "cache_dir", req->cache_dir);
+    if (E->lane->runner && !strcmp(E->lane->runner, "python"))
+        json_object_set_new(cmd, "runner_lib", json_string(ev_rl_runner_lib_path()));
     rc = ev_rl_call(&E->rl, cmd, "ready", -1, &rep, &err);
     if (rc == KF_EINVAL && str_eq(json_object_get(rep, "stage"), "load")) {
         /* The artifacts do not load: the solution's, for every workload. */

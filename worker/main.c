@@ -235,6 +235,9 @@ int main(int argc, char **argv)
         free(c_worker_id);
         c_worker_id = xstrdup(idbuf);
     }
+    kf_log_add_secret(c_redis_password);
+    kf_log_add_url_secret(c_redis);
+    kf_log_add_secret(c_secret);
     kf_config_log(&cfg, "worker");
     /* The judge children read the tvm-ffi root from the environment
      * (worker/lane_tvmffi.c): pass a file or flag setting on. */

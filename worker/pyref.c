@@ -81,10 +81,11 @@ static int up(struct ev_pyref *p, struct kf_err *err)
     free(env[1]);
     if (rc == 0)
         rc = ev_rl_call(&p->rl,
-                        json_pack("{s:s, s:s, s:i, s:[], s:o, s:o, s:s?}", "type", "open", "lane",
-                                  "python", "device", req->device, "artifacts", "solution",
+                        json_pack("{s:s, s:s, s:i, s:[], s:o, s:o, s:s?, s:s}", "type", "open",
+                                  "lane", "python", "device", req->device, "artifacts", "solution",
                                   as_solution(req->def), "definition",
-                                  kf_definition_to_json(req->def), "cache_dir", req->cache_dir),
+                                  kf_definition_to_json(req->def), "cache_dir", req->cache_dir,
+                                  "runner_lib", ev_rl_runner_lib_path()),
                         "ready", -1, &rep, err);
     if (rc) {
         json_decref(rep);

@@ -67,6 +67,17 @@ const char *ev_rl_pyrunner_path(void)
     return "kf_pyrunner.py";
 }
 
+const char *ev_rl_runner_lib_path(void)
+{
+    static char path[PATH_MAX + 32];
+    const char *runner = ev_rl_default_path();
+    const char *slash = strrchr(runner, '/');
+    if (getenv("KF_RUNNER_LIB") && *getenv("KF_RUNNER_LIB"))
+        return getenv("KF_RUNNER_LIB");
+    snprintf(path, sizeof path, "%.*slibkfrunner.so", slash ? (int)(slash - runner + 1) : 0, runner);
+    return path;
+}
+
 void ev_rl_python_opts(struct ev_rl_opts *o, const char *cache_dir, char *argv[3], char *env[3])
 {
     argv[0] = getenv("KF_PYTHON") && *getenv("KF_PYTHON") ? getenv("KF_PYTHON") : "python3";

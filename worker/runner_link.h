@@ -41,6 +41,9 @@ const char *ev_rl_default_path(void);
  * kf_pyrunner.py of the source tree, else beside the program's ../ or
  * ../../ . Static string. */
 const char *ev_rl_pyrunner_path(void);
+/* bin/libkfrunner.so beside bin/kf-runner (the Python runner's C code),
+ * or $KF_RUNNER_LIB. Static string. */
+const char *ev_rl_runner_lib_path(void);
 /* Point o at the Python lane's runner: the host's python3 ($KF_PYTHON)
  * running ev_rl_pyrunner_path(), with Triton's and torch extensions'
  * caches under cache_dir (may be NULL). argv and env are the caller's

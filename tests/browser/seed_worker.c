@@ -82,18 +82,22 @@ static int run_task(struct kfq_conn *c, const struct kf_dataset *ds, const json_
     int n = (int)json_array_size(t->workloads);
     if (!dd) {
         fprintf(stderr, "seed_worker: unknown definition %s\n", t->definition);
-        return kfq_task_fail(c, t, wid, "definition not in the worker's dataset", &err);
+        return kfq_task_fail(c, t, "definition not in the worker's dataset", &err);
     }
     double maxsize = 1;
     for (int i = 0; i < dd->nworkloads; i++)
         maxsize = fmax(maxsize, workload_size(dd->workloads[i]));
-    for (int i = 0; i < n; i++) {
+    struct kfq_summary sum;
+    int rc = 0;
+    (void)wid;   /* the task's attempt token identifies this worker's writes */
+    kfq_summary_init(&sum);
+    for (int i = 0; i < n && !rc; i++) {
         const char *uuid = json_string_value(json_array_get(t->workloads, (size_t)i));
         const struct kf_workload *w = kf_dataset_workload(ds, uuid, NULL);
-        if (!w)
-            return kfq_task_fail(c, t, wid, "workload not in the worker's dataset", &err);
-        if (task_error && i == n / 2)
-            return kfq_task_fail(c, t, wid, task_error, &err);
+        if (!w || (task_error && i == n / 2)) {
+            kfq_summary_free(&sum);
+            return kfq_task_fail(c, t, w ? task_error : "workload not in the worker's dataset", &err);
+        }
         double ref_ms = ref_us_largest(t->definition) / 1000.0 * hw_scale *
                         (0.12 + 0.88 * sqrt(workload_size(w) / maxsize)) * jitter(uuid, 0.05);
         double s = speedup * jitter(t->solution_name, 0.03) * jitter(uuid, 0.12);
@@ -128,14 +132,18 @@ static int run_task(struct kfq_conn *c, const struct kf_dataset *ds, const json_
         }
         json_t *tr = ev_trace_new(dd->def, w, t->solution_name, st, log[0] ? log : NULL, corr,
                                   perf, ev_environment_json(hw, 13000), NULL);
-        int rc = kfq_task_add_trace(c, t, tr, &err);
+        kfq_summary_add(&sum, tr);
+        rc = kfq_task_add_trace(c, t, tr, &err);
         json_decref(tr);
-        if (rc || kfq_task_progress(c, t, wid, i + 1, n, &err)) {
+        if (rc || kfq_task_progress(c, t, 300000, i + 1, n, &err)) {
             fprintf(stderr, "seed_worker: %s\n", err.msg);
-            return -1;
+            rc = -1;
         }
     }
-    return kfq_task_complete(c, t, wid, &err);
+    if (!rc)
+        rc = kfq_task_complete(c, t, &sum, &err);
+    kfq_summary_free(&sum);
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_stack.py (run through test_stack.sh): redis-server + kf-server +
-kf-worker on one GPU host; solutions are submitted over HTTP (curl when the
-host has it) and the traces read back.
+kf-worker on one GPU host; solutions are submitted over HTTP (Python's own
+client) and the traces read back.
 
   1. the example GDN decode solution passes on every workload it is given
   2. an endless kernel gets TIMEOUT within its deadline + 2 s (measured in
@@ -9,7 +9,9 @@ host has it) and the traces read back.
      task still passes
   3. an out-of-bounds write gets RUNTIME_ERROR on each workload, the worker
      goes on and the next task passes
-  4. /health counts the worker; SIGTERM stops it cleanly
+  4. a Triton solution passes in the python lane, and a tvm-ffi solution in
+     the tvm-ffi lane where the host has apache-tvm-ffi (KF_TVM_FFI_ROOT)
+  5. /health counts the worker; SIGTERM stops it cleanly
 
 Needs a GPU: without one the worker refuses to start and the test fails.
 Last line: "N passed, N failed".
@@ -241,6 +243,31 @@ def run(tmp, logdir):
         print("# oob log: " + t["traces"][0]["evaluation"].get("log", "")[:300].replace("\n", " | "))
     check("worker still running", worker.poll() is None)
     good("after the out-of-bounds write", uuids[8:10] if len(uuids) >= 10 else uuids[0:2])
+
+    # the contest lanes through the same stack: a Triton solution (python
+    # lane) and, where the host has apache-tvm-ffi, a tvm-ffi CUDA solution
+    def lane_task(tag, sol, lane, wls):
+        t = wait(submit(sol, wls))
+        st = statuses(t)
+        lanes = [tr["evaluation"].get("kernelfarm", {}).get("lane") for tr in t.get("traces") or []]
+        check(f"{tag}: PASSED on {len(wls)} workloads in the {lane} lane",
+              t["status"] == "completed" and st == ["PASSED"] * len(wls) and
+              lanes == [lane] * len(wls), f"status={t['status']} statuses={st} lanes={lanes} "
+              f"log={(t.get('traces') or [{}])[0].get('evaluation', {}).get('log', '')[:800]}")
+
+    tri_dir = os.path.join(ROOT, "tests", "gpu", "lanes", "gdn_decode_triton")
+    tri = json.load(open(os.path.join(tri_dir, "spec.json")))
+    tri["sources"] = [{"path": f, "content": open(os.path.join(tri_dir, f)).read()}
+                      for f in sorted(os.listdir(tri_dir)) if f != "spec.json"]
+    lane_task("Triton solution", tri, "python", uuids[0:2])
+    if os.environ.get("KF_TVM_FFI_ROOT"):
+        r = subprocess.run([progs["kf"], "pack",
+                            os.path.join(ROOT, "tests", "gpu", "solutions", "gdn_decode_tvmffi")],
+                           capture_output=True, text=True, timeout=60)
+        if check("kf pack of the tvm-ffi starter-kit directory", r.returncode == 0, r.stderr[-500:]):
+            lane_task("tvm-ffi solution", json.loads(r.stdout), "tvm-ffi", uuids[2:4])
+    else:
+        print("# NOT RUN: the tvm-ffi lane through the stack (KF_TVM_FFI_ROOT is not set)")
 
     worker.send_signal(signal.SIGTERM)
     try:

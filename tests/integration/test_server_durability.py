@@ -161,7 +161,7 @@ def test_graceful_shutdown(s):
 
 def test_shutdown_route(s):
     s.start()
-    r = s.http("POST", "/shutdown")
+    r = s.http("POST", "/shutdown", body={})
     R.check("POST /shutdown -> {status: shutting_down}", r.status == 200
             and r.json() == {"status": "shutting_down"}, r.data)
     try:

@@ -62,6 +62,10 @@ START_TEST(test_arith)
     ck_assert_int_eq(ev("-a / b"), -4); /* floor */
     ck_assert_int_eq(ev("-a % b"), 2);  /* Python modulo */
     ck_assert_int_eq(ev("a % -b"), -2);
+    /* floor modulo near INT64_MIN: no overflow (UBSan found floordiv * b) */
+    ck_assert_int_eq(ev("(-9223372036854775807) % 345001035"), 333325658);
+    ck_assert_int_eq(ev("(-9223372036854775807 - 1) % 3"), 1);
+    ck_assert_int_eq(ev("(-9223372036854775807) % -3"), -1);
     ck_assert_int_eq(ev("cdiv(a, b)"), 4);
     ck_assert_int_eq(ev("cdiv(-a, b)"), -3);
     ck_assert_int_eq(ev("cdiv(9, 3)"), 3);

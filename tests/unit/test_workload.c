@@ -86,6 +86,16 @@ START_TEST(test_scalar_kinds)
     ck_assert(w->inputs[1].scalar_is_int && !w->inputs[1].scalar_is_bool);
     ck_assert_int_eq(w->inputs[1].scalar_int, 192);
     ck_assert(!w->inputs[2].scalar_is_int);
+    {   /* a huge real scalar: no out-of-range conversion (UBSan; found by make fuzz) */
+        json_t *h = fx_json("{\"uuid\":\"u\",\"axes\":{},\"inputs\":{\"a\":{\"type\":"
+                            "\"scalar\",\"value\":3.3e82}}}");
+        struct kf_workload *hw;
+        ck_assert_int_eq(kf_workload_from_json(h, &hw, NULL, &err), 0);
+        ck_assert(hw->inputs[0].scalar_real == 3.3e82);
+        ck_assert_int_eq(hw->inputs[0].scalar_int, 0);
+        kf_workload_free(hw);
+        json_decref(h);
+    }
     json_decref(w->json);
     w->json = NULL;
     o = kf_workload_to_json(w);

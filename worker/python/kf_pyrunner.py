@@ -80,9 +80,9 @@ def reply_error(stage, message, sticky=False):
 
 # ---- kernelfarm's C runner code --------------------------------------------------
 
-def load_lib():
+def load_lib(named=None):
     here = os.path.dirname(os.path.abspath(__file__))
-    cands = [os.environ.get("KF_RUNNER_LIB", ""),
+    cands = [named or "", os.environ.get("KF_RUNNER_LIB", ""),
              os.path.join(here, "..", "..", "bin", "libkfrunner.so"),
              os.path.join(here, "libkfrunner.so")]
     for c in cands:
@@ -153,7 +153,7 @@ class Runner:
         global torch
         err = ctypes.create_string_buffer(ERRN)
         try:
-            self.lib = load_lib()
+            self.lib = load_lib(m.get("runner_lib"))   # the judge's libkfrunner.so
         except OSError as e:
             return reply_error("device", e)
         rc = self.lib.kfr_open(int(m.get("device", 0)), (m.get("cache_dir") or "").encode() or None,
@@ -190,11 +190,9 @@ class Runner:
     def enter_sandbox(self, m):
         """After torch and triton are imported, before the solution is: the
         interpreter's trees readable, the compile caches writable, processes
-        allowed (ptxas, nvcc). "sandbox": false (the judge's trusted runner of
-        the PyTorch reference) skips it. Returns the layers, or None after
-        replying with the error."""
-        if m.get("sandbox") is False:
-            return {"state": "not sandboxed: a trusted runner of the judge"}
+        allowed (ptxas, nvcc). The judge's runner of the PyTorch reference
+        is sandboxed the same way. Returns the layers, or None after replying
+        with the error."""
         read = sorted({os.path.realpath(p) for p in sys.path + [sys.prefix, sys.base_prefix,
                                                                  sys.exec_prefix]
                        if p and os.path.exists(p)})
