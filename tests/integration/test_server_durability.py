@@ -52,7 +52,9 @@ def test_restarts(s, redis, uuids):
             and r.json()["error"]["code"] and r.header("Retry-After"), r.data)
     r = s.http("POST", "/solutions?rerun=1", body=sol)
     R.check("Redis down: POST /solutions -> 503", r.status == 503)
-    r = s.http("GET", "/health")
+    # the /health view is rebuilt every 250 ms
+    r = wait_until(lambda: (lambda x: x if x.status == 503 else None)(s.http("GET", "/health"))) \
+        or s.http("GET", "/health")
     R.check("Redis down: /health unavailable", r.status == 503
             and r.json()["status"] == "unavailable")
     r = s.http("GET", "/definitions")

@@ -105,7 +105,11 @@ def main():
         rc = worker.wait(60)
         worker = None
         R.check("worker stops on SIGTERM", rc == 0, rc)
-        h = s.http("GET", "/health").json()
+        for _ in range(20):   # the /health view is rebuilt every 250 ms
+            h = s.http("GET", "/health").json()
+            if h["healthy_workers"] == 0:
+                break
+            time.sleep(0.1)
         R.check("its heartbeat is gone from /health", h["healthy_workers"] == 0, h)
     finally:
         if worker:
