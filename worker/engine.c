@@ -473,12 +473,11 @@ static int step_arena(struct eng *E, struct wl *w)
 }
 
 /* The bind command: every tensor as an offset into the arena. */
-static json_t *tensors_msg(const struct kf_definition *def, const struct kf_tensor_spec *specs,
-                           int n, const struct kf_shape *shapes, const struct ev_tensors *t,
+static json_t *tensors_msg(const struct kf_tensor_spec *specs, int n,
+                           const struct kf_shape *shapes, const struct ev_tensors *t,
                            const struct ev_arena *a, int inputs)
 {
     json_t *arr = json_array();
-    (void)def;
     for (int i = 0; i < n; i++) {
         const struct kf_tensor_spec *ts = &specs[i];
         json_t *o = json_pack("{s:s}", "name", ts->name);
@@ -557,9 +556,9 @@ static int trial_prepare(struct eng *E, struct wl *w, const struct kf_workload *
     }
     bind = json_pack("{s:s, s:o, s:o, s:o}", "type", "bind", "workload", kf_workload_to_json(wk),
                      "inputs",
-                     tensors_msg(def, def->inputs, def->ninputs, w->b->inputs, w->in, &w->arena, 1),
+                     tensors_msg(def->inputs, def->ninputs, w->b->inputs, w->in, &w->arena, 1),
                      "outputs",
-                     tensors_msg(def, def->outputs, def->noutputs, w->b->outputs, w->out,
+                     tensors_msg(def->outputs, def->noutputs, w->b->outputs, w->out,
                                  &w->arena, 0));
     if (E->pyref && t == 0 && !w->have_pyref && !w->pyref_note[0]) {
         /* The contest's reference, on the same buffers, before the poison. */
