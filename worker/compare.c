@@ -12,13 +12,14 @@
 #include "evaluators.h"
 #include "xalloc.h"
 
-void ev_compare(enum kf_dtype dt, const void *out, const void *ref, int64_t numel, double atol,
-                double rtol, struct ev_cmp *c)
+/* Elements [lo, hi): c->first_fail relative to lo, c->n = hi - lo. */
+static void compare_range(enum kf_dtype dt, const void *out, const void *ref, int64_t lo, int64_t hi,
+                          double atol, double rtol, struct ev_cmp *c)
 {
     memset(c, 0, sizeof *c);
     c->first_fail = -1;
-    c->n = numel;
-    for (int64_t i = 0; i < numel; i++) {
+    c->n = hi - lo;
+    for (int64_t i = lo; i < hi; i++) {
         double x = kf_dtype_load(dt, out, (size_t)i), y = kf_dtype_load(dt, ref, (size_t)i);
         int bad = 0;
         if (!isfinite(y)) {
@@ -39,11 +40,77 @@ void ev_compare(enum kf_dtype dt, const void *out, const void *ref, int64_t nume
         }
         if (bad) {
             if (c->first_fail < 0)
-                c->first_fail = i;
+                c->first_fail = i - lo;
             c->nfail++;
         }
     }
-    c->matched_ratio = numel ? (double)(numel - c->nfail) / (double)numel : 1.0;
+    c->matched_ratio = c->n ? (double)(c->n - c->nfail) / (double)c->n : 1.0;
+}
+
+struct cmp_job {
+    enum kf_dtype dt;
+    const void *out, *ref;
+    int64_t lo, hi;
+    double atol, rtol;
+    struct ev_cmp c;
+};
+
+static void *cmp_worker(void *arg)
+{
+    struct cmp_job *j = arg;
+    compare_range(j->dt, j->out, j->ref, j->lo, j->hi, j->atol, j->rtol, &j->c);
+    return NULL;
+}
+
+/* Chunks end on even indices: fp4 packs two elements a byte. */
+void ev_compare_threads(enum kf_dtype dt, const void *out, const void *ref, int64_t numel,
+                        double atol, double rtol, struct ev_cmp *c, int nthreads)
+{
+    struct cmp_job *jobs;
+    pthread_t *tids;
+    int64_t per;
+    if (nthreads < 2 || numel < 2 * (int64_t)nthreads) {
+        compare_range(dt, out, ref, 0, numel, atol, rtol, c);
+        return;
+    }
+    jobs = xcalloc((size_t)nthreads, sizeof *jobs);
+    tids = xcalloc((size_t)nthreads, sizeof *tids);
+    per = (numel / nthreads + 1) & ~(int64_t)1;
+    for (int k = 0; k < nthreads; k++) {
+        int64_t lo = per * k, hi = k == nthreads - 1 ? numel : per * (k + 1);
+        jobs[k] = (struct cmp_job){.dt = dt, .out = out, .ref = ref, .lo = lo < numel ? lo : numel,
+                                   .hi = hi < numel ? hi : numel, .atol = atol, .rtol = rtol};
+        if (pthread_create(&tids[k], NULL, cmp_worker, &jobs[k]) != 0) {
+            cmp_worker(&jobs[k]);   /* no thread: do it here */
+            tids[k] = 0;
+        }
+    }
+    for (int k = 0; k < nthreads; k++)
+        if (tids[k])
+            pthread_join(tids[k], NULL);
+    /* merged in index order: the same result as one pass */
+    *c = jobs[0].c;
+    for (int k = 1; k < nthreads; k++)
+        ev_cmp_merge(c, &jobs[k].c);
+    free(jobs);
+    free(tids);
+}
+
+/* Large outputs (MoE, GDN states: up to 10^8 elements, compared twice per
+ * trial) are compared on every CPU, 2^18 elements a thread at least. */
+#define CMP_MIN_PER_THREAD ((int64_t)1 << 18)
+#define CMP_MAX_THREADS 16
+
+void ev_compare(enum kf_dtype dt, const void *out, const void *ref, int64_t numel, double atol,
+                double rtol, struct ev_cmp *c)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t n = numel / CMP_MIN_PER_THREAD;
+    if (cpus > CMP_MAX_THREADS)
+        cpus = CMP_MAX_THREADS;
+    if (n > cpus)
+        n = cpus;
+    ev_compare_threads(dt, out, ref, numel, atol, rtol, c, n > 1 ? (int)n : 1);
 }
 
 void ev_cmp_merge(struct ev_cmp *a, const struct ev_cmp *b)

@@ -28,7 +28,13 @@ struct ev_cmp {
  * -inf lse rows of empty attention). */
 void ev_compare(enum kf_dtype dt, const void *out, const void *ref, int64_t numel, double atol,
                 double rtol, struct ev_cmp *c);
-/* Merge b into a (max of maxima, sums of counts). */
+/* The same with nthreads threads over contiguous chunks, merged in index
+ * order (identical result for any count); ev_compare picks the count (every
+ * CPU up to 16, at least 2^18 elements a thread). Exposed for tests. */
+void ev_compare_threads(enum kf_dtype dt, const void *out, const void *ref, int64_t numel,
+                        double atol, double rtol, struct ev_cmp *c, int nthreads);
+/* Merge b, the elements right after a's, into a (max of maxima, sums of
+ * counts, b's first failure offset by a's count). */
 void ev_cmp_merge(struct ev_cmp *a, const struct ev_cmp *b);
 /* Pass iff no unmatched non-finite value and matched_ratio >= required. */
 int ev_cmp_pass(const struct ev_cmp *c, double required_matched_ratio);

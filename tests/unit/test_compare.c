@@ -266,6 +266,62 @@ START_TEST(test_topk_random_bruteforce)
 }
 END_TEST
 
+static void cmp_eq(const struct ev_cmp *a, const struct ev_cmp *b)
+{
+    ck_assert(a->max_abs == b->max_abs);
+    ck_assert(a->max_rel == b->max_rel);
+    ck_assert_int_eq(a->n, b->n);
+    ck_assert_int_eq(a->nfail, b->nfail);
+    ck_assert_int_eq(a->nonfinite, b->nonfinite);
+    ck_assert_int_eq(a->first_fail, b->first_fail);
+    ck_assert(a->matched_ratio == b->matched_ratio);
+}
+
+/* Large outputs are compared on several threads: the result is the one of a
+ * single pass, for any thread count, first failure and NaN/Inf included, and
+ * for packed fp4 with an odd element count. */
+START_TEST(test_threads_same_result)
+{
+    int64_t n = 3000001;
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    unsigned char *p = malloc((size_t)n / 2 + 1), *q = malloc((size_t)n / 2 + 1);
+    struct ev_cmp one, many, dflt;
+    uint64_t r = 88172645463325252ull;
+    for (int64_t i = 0; i < n; i++) {
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        y[i] = (float)((double)(r % 2000000) / 1000000.0 - 1.0);
+        x[i] = y[i] + (float)((double)(r % 7) * 1e-4);
+    }
+    x[1234567] = y[1234567] + 0.5f;       /* mismatches in the middle ... */
+    x[2999990] = y[2999990] - 0.75f;      /* ... and in the last chunk */
+    x[1700000] = NAN;                     /* an unmatched non-finite */
+    y[2000000] = x[2000000] = INFINITY;   /* a matched Inf */
+    for (int t = 2; t <= 9; t += 7) {
+        ev_compare_threads(KF_DT_F32, x, y, n, 1e-2, 1e-2, &one, 1);
+        ev_compare_threads(KF_DT_F32, x, y, n, 1e-2, 1e-2, &many, t);
+        cmp_eq(&one, &many);
+    }
+    ev_compare(KF_DT_F32, x, y, n, 1e-2, 1e-2, &dflt);
+    cmp_eq(&one, &dflt);
+    ck_assert_int_eq(one.first_fail, 1234567);
+    ck_assert_int_eq(one.nfail, 3);
+    ck_assert_int_eq(one.nonfinite, 1);
+    for (int64_t i = 0; i < n / 2 + 1; i++) {
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        p[i] = q[i] = (unsigned char)r;
+    }
+    p[n / 2] ^= 0x0F;   /* the last (odd) element differs */
+    ev_compare_threads(KF_DT_F4E2M1, p, q, n, 0, 0, &one, 1);
+    ev_compare_threads(KF_DT_F4E2M1, p, q, n, 0, 0, &many, 5);
+    cmp_eq(&one, &many);
+    ck_assert_int_ge(one.first_fail, n - 1);
+    free(x);
+    free(y);
+    free(p);
+    free(q);
+}
+END_TEST
+
 /* The per-definition table: the contest's DSA definitions get their
  * evaluators and hooks, every other definition the default row. */
 START_TEST(test_definition_rules)
@@ -307,6 +363,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_topk_short_sequence);
     tcase_add_test(tc, test_topk_random_bruteforce);
     tcase_add_test(tc, test_definition_rules);
+    tcase_add_test(tc, test_threads_same_result);
     suite_add_tcase(s, tc);
     return s;
 }
