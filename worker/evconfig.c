@@ -116,15 +116,16 @@ int ev_config_resolve(const json_t *file, const struct kf_definition *def, const
                 return rc;
         }
     }
-    /* The floor guards the ranking against impossible results: a submitter
-     * must not be able to lower or disable it for their own task. */
-    if (json_is_object(request) && json_object_get(request, "floor_margin"))
-        return kf_err_set(err, KF_EPERM, "config.floor_margin",
-                          "set by the operator's eval config only, not by a request");
-    /* Which reference a speedup is against is the board's choice, not a team's. */
-    if (json_is_object(request) && json_object_get(request, "reference"))
-        return kf_err_set(err, KF_EPERM, "config.reference",
-                          "set by the operator's eval config only, not by a request");
+    /* Keys a submitter must not set for their own task: the floor guards the
+     * ranking against impossible results, and which reference a speedup is
+     * against is the board's choice, not a team's. */
+    static const char *const operator_only[] = {"floor_margin", "reference"};
+    for (size_t i = 0; i < sizeof operator_only / sizeof operator_only[0]; i++)
+        if (json_is_object(request) && json_object_get(request, operator_only[i])) {
+            snprintf(p, sizeof p, "config.%s", operator_only[i]);
+            return kf_err_set(err, KF_EPERM, p,
+                              "set by the operator's eval config only, not by a request");
+        }
     return ev_config_apply(out, request, "config", err);
 }
 
