@@ -20,6 +20,7 @@
 
 #include "compile_opts.h"
 #include "log.h"
+#include "nvrtc_build.h"
 #include "sha256.h"
 #include "subproc.h"
 #include "tvmffi_abi.h"
@@ -142,20 +143,6 @@ static const char *toolchain_id(const char *root)
     return id;
 }
 
-static void mkdirs(const char *dir)
-{
-    char *p = xstrdup(dir);
-    for (char *s = p + 1; *s; s++) {
-        if (*s == '/') {
-            *s = 0;
-            mkdir(p, 0755);
-            *s = '/';
-        }
-    }
-    mkdir(p, 0755);
-    free(p);
-}
-
 static void rm_tree(const char *path)
 {
     struct stat st;
@@ -185,7 +172,7 @@ static int write_file(const char *path, const char *content)
     char *dir = xstrdup(path), *slash = strrchr(dir, '/');
     if (slash) {
         *slash = 0;
-        mkdirs(dir);
+        ev_mkdirs(dir);
     }
     free(dir);
     f = fopen(path, "w");
@@ -372,11 +359,11 @@ static int tv_build(const struct kf_solution *sol, const struct kf_definition *d
 
     if (cache_dir && *cache_dir) {
         sodir = xasprintf("%s/so", cache_dir);
-        mkdirs(sodir);
+        ev_mkdirs(sodir);
     } else {
         const char *t = getenv("TMPDIR");
         sodir = xasprintf("%s/kf-so", t && *t ? t : "/tmp");
-        mkdirs(sodir);
+        ev_mkdirs(sodir);
     }
     so = xasprintf("%s/%s.so", sodir, hex);
     if (stat(so, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
