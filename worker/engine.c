@@ -53,6 +53,7 @@ struct eng {
     char **arts; int narts;       /* what the lane built (runner loads them) */
     int compiled;                 /* 1 ok, 0 compile error (traces say COMPILE_ERROR) */
     char *compile_log;
+    double build_ms;              /* the lane's judge-side build (nvrtc, nvcc; ~0 when cached) */
     struct ev_rl rl;              /* the runner; rl.pid 0 when none is up */
     json_t *runner_info;          /* its "ready" reply (owned) */
     struct ev_pyref *pyref;       /* the PyTorch reference (eval config "reference": "pytorch") */
@@ -820,6 +821,7 @@ static json_t *step_trace(struct eng *E, struct wl *w, const struct kf_workload 
     for (int i = 0; i < PH_N; i++)
         json_object_set_new(ph, ph_names[i], json_real(round(w->ph[i] * 1000) / 1000));
     json_object_set_new(kfx, "wall_ms", ph);
+    json_object_set_new(kfx, "build_ms", json_real(round(E->build_ms * 1000) / 1000));
     trace = ev_trace_new(req->def, wk, req->sol->name, w->st, w->log, corr, perf,
                          ev_environment_json(E->dev.hardware, E->dev.driver_version), kfx);
     if (kf_trace_validate(trace, &err))
@@ -904,8 +906,10 @@ static void build_solution(struct eng *E)
         E->compile_log = xasprintf("solution does not fit the definition: %s: %s", e2.path, e2.msg);
         return;
     }
+    E->build_ms = now_ms();
     rc = E->lane->build(req->sol, req->def, E->dev.arch, req->cache_dir, &E->arts, &E->narts, &log,
                         &e2);
+    E->build_ms = now_ms() - E->build_ms;
     if (rc)
         E->compile_log = xasprintf("%s compilation for %s failed (%s)\n%s", E->lane->name,
                                    E->dev.arch, e2.msg, log ? log : "");

@@ -21,7 +21,10 @@ python3 -m pip download "${common[@]}" pydantic
 # flashinfer-bench itself without its heavy requirements (torch: the GPU host
 # has it; flashinfer-python: not imported by `run`); its small ones by name.
 # safetensors (an abi3 wheel) reads the dataset's blobs
-# (flashinfer_bench/data/trace_set.py imports it).
+# (flashinfer_bench/data/trace_set.py imports it). ninja: both FIB's tvm-ffi
+# builder (tvm_ffi.cpp.build) and torch.utils.cpp_extension (FIB's torch
+# builder, kernelfarm's Python lane for binding "torch") build with it; its
+# wheel puts the binary in bin/ of the --target folder.
 python3 -m pip download "${common[@]}" --no-deps flashinfer-bench==0.1.2 docstring-parser \
-    apache-tvm-ffi safetensors
+    apache-tvm-ffi safetensors ninja
 ls -1 "$dest"

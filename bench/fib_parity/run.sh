@@ -2,60 +2,79 @@
 # bench/fib_parity/run.sh: kernelfarm and flashinfer-bench (FIB) side by side
 # on one GPU (issue 10, deliver 6). Prints numbers; not a test.
 #
-#   1. a dataset: the synthesized one (var/dataset, or BENCH_DATASET) copied
-#      with a solutions/ folder holding the contest-lane solutions that both
-#      run: tests/gpu/lanes/* (PyTorch DPS and returning, Triton) and
-#      tests/gpu/solutions/gdn_decode_tvmffi (tvm-ffi CUDA, packed by kf pack);
-#   2. FIB 0.1.2 (`flashinfer-bench run --local DS --use-isolated-runner`)
-#      over those solutions and PARITY_WORKLOADS workloads of GDN decode; its
-#      traces land in DS/traces/;
-#   3. kf run of the same solutions on the same workloads, with FIB's
-#      defaults (warmup 10, iterations 50, 3 trials, rtol = atol = 0.01) and
-#      the native reference (latencies are compared, not speedups);
-#   4. compare.py: per workload and solution, both statuses and
-#      kernelfarm/FIB latency; the median |ratio - 1| over kernels of 50 us
-#      or more (the goal: at most 3%).
+#   prep  a dataset in $PARITY_WORK/ds: the synthesized one (var/dataset, or
+#         BENCH_DATASET) with the GDN decode workloads cut to the first
+#         PARITY_PER_BATCH of each batch size, and a solutions/ folder holding
+#         the contest-lane solutions both run: tests/gpu/lanes/* (PyTorch DPS
+#         and returning, Triton, CUDA with the torch binding) and
+#         tests/gpu/solutions/gdn_decode_tvmffi (tvm-ffi CUDA, by kf pack);
+#         then FIB itself loads it (TraceSet.from_path) and names what it read.
+#         Runs without a GPU: the check that FIB accepts what we hand it.
+#   fib   FIB 0.1.2: `flashinfer-bench run --local DS --use-isolated-runner`
+#         with its defaults (warmup 10, iterations 50, 3 trials, rtol = atol =
+#         0.01); its traces land in DS/traces/.
+#   kf    kf run of the same solutions on the same workloads with the same
+#         settings and the contest's reference (the definition's PyTorch code:
+#         speedup_factor is against it, performance.extra keeps the native one);
+#         one traces file per solution, $PARITY_WORK/kf_<name>.jsonl.
+#   compare  compare.py: per workload and solution both statuses, latencies
+#         and speedups, kernelfarm/FIB; per solution the medians; per lane
+#         kernelfarm's statuses, mean speedups and build/evaluation wall time.
+# PARITY_STAGES (default "prep fib kf compare") picks stages; the work folder
+# carries their results between runs (FIB and kernelfarm in two device calls
+# on the same warm GPU).
 #
-# Needs a GPU, python3 with torch and triton, FIB's wheels installed
-# (bench/fib_parity/fetch_wheels.sh here, then on the host
-#  python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl
-#  and PYTHONPATH=/tmp/site), KF_TVM_FFI_ROOT for the tvm-ffi solution.
-# Environment: KF (bin/kf), BENCH_DATASET (var/dataset), PARITY_WORKLOADS
-# (12), PARITY_WORK (scratch; default a temp dir).
-# Status: written in the session that built the lanes, after its device time
-# ran out: not yet run.
+# Needs for fib/kf: a GPU, python3 with torch and triton, FIB's wheels
+# installed (bench/fib_parity/fetch_wheels.sh here, then on the host
+#  python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl,
+#  PYTHONPATH=/tmp/site), KF_TVM_FFI_ROOT for the tvm-ffi solution, ninja for
+# the torch binding (cpp_extension builds with it).
+# Environment: KF (bin/kf), BENCH_DATASET (var/dataset), PARITY_PER_BATCH (1),
+# PARITY_WORK (default .job/parity), PARITY_STAGES, FIB_ARGS (extra flags of
+# FIB's run), PYTHON (python3).
 set -u
 cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
 KF=${KF:-bin/kf}
+PY=${PYTHON:-python3}
 SRC=${BENCH_DATASET:-var/dataset}
-N=${PARITY_WORKLOADS:-12}
-W=${PARITY_WORK:-$(mktemp -d /tmp/kf-parity.XXXXXX)}
+PER=${PARITY_PER_BATCH:-1}
+W=${PARITY_WORK:-.job/parity}
+STAGES=${PARITY_STAGES:-prep fib kf compare}
 DEF=gdn_decode_qk4_v8_d128_k_last
-if ! nvidia-smi -L >/dev/null 2>&1; then
-    echo "fib_parity: FATAL: no NVIDIA GPU" >&2
-    exit 1
-fi
-python3 -c "import flashinfer_bench" 2>/dev/null || { echo "fib_parity: FATAL: flashinfer_bench not importable (see the header)" >&2; exit 1; }
-[ -d "$SRC/definitions" ] || "$KF" synth --out "$SRC" --seed 1 >/dev/null || exit 1
+mkdir -p "$W"
+W=$(cd "$W" && pwd)
 DS=$W/ds
-rm -rf "$DS"
-mkdir -p "$DS"
-cp -r "$SRC/definitions" "$SRC/workloads" "$DS/"
-ln -s "$(cd "$SRC" && pwd)/blob" "$DS/blob"
-# the first N workloads only, in both runs
-python3 - "$DS" "$DEF" "$N" <<'PY'
-import glob, sys
-ds, d, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-f = glob.glob(f"{ds}/workloads/*/{d}.jsonl")[0]
-lines = open(f).read().splitlines()[:n]
-open(f, "w").write("\n".join(lines) + "\n")
-PY
 sols=$DS/solutions/kernelfarm/gdn/$DEF
-mkdir -p "$sols"
-names=()
-for d in tests/gpu/lanes/*/; do
-    n=$(basename "$d")
-    python3 - "$d" "$sols/$n.json" <<'PY'
+die() { echo "fib_parity: FATAL: $*" >&2; exit 1; }
+has() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
+need_gpu() { nvidia-smi -L >/dev/null 2>&1 || die "no NVIDIA GPU (stage $1)"; }
+
+if has prep; then
+    [ -d "$SRC/definitions" ] || "$KF" synth --out "$SRC" --seed 1 >/dev/null || die "kf synth"
+    rm -rf "$DS"
+    mkdir -p "$DS" "$sols"
+    cp -r "$SRC/definitions" "$SRC/workloads" "$DS/"
+    ln -s "$(cd "$SRC" && pwd)/blob" "$DS/blob"
+    # the other definitions out (FIB runs every definition it finds a solution
+    # for; none here) and GDN decode cut to PER workloads per batch size
+    "$PY" - "$DS" "$DEF" "$PER" <<'PY' || die "cutting the workloads"
+import glob, json, os, sys
+ds, d, per = sys.argv[1], sys.argv[2], int(sys.argv[3])
+f = glob.glob(f"{ds}/workloads/*/{d}.jsonl")[0]
+keep, seen = [], {}
+for line in open(f):
+    if not line.strip():
+        continue
+    b = json.loads(line)["workload"]["axes"].get("batch_size")
+    if seen.get(b, 0) < per:
+        seen[b] = seen.get(b, 0) + 1
+        keep.append(line.rstrip("\n"))
+open(f, "w").write("\n".join(keep) + "\n")
+print(f"prep: {len(keep)} workloads of {d}, batch sizes {sorted(seen)}")
+PY
+    for d in tests/gpu/lanes/*/; do
+        "$PY" - "$d" "$sols/$(basename "$d").json" <<'PY' || die "packing $d"
 import json, os, sys
 d, out = sys.argv[1], sys.argv[2]
 sol = json.load(open(os.path.join(d, "spec.json")))
@@ -63,32 +82,70 @@ sol["sources"] = [{"path": f, "content": open(os.path.join(d, f)).read()}
                   for f in sorted(os.listdir(d)) if f != "spec.json"]
 json.dump(sol, open(out, "w"), indent=1)
 PY
-    names+=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$sols/$n.json")")
-done
-if [ -n "${KF_TVM_FFI_ROOT:-}" ] && "$KF" pack tests/gpu/solutions/gdn_decode_tvmffi -o "$sols/tvmffi.json" 2>/dev/null; then
-    names+=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$sols/tvmffi.json")")
+    done
+    "$KF" pack tests/gpu/solutions/gdn_decode_tvmffi -o "$sols/gdn_decode_tvmffi.json" \
+        || die "kf pack of the tvm-ffi directory"
+    # FIB reads what we wrote: definitions, workloads, solutions
+    "$PY" - "$DS" "$DEF" <<'PY' || die "flashinfer_bench cannot load $DS (see above)"
+import sys
+from flashinfer_bench.data import TraceSet
+ts = TraceSet.from_path(sys.argv[1])
+d = sys.argv[2]
+sols = ts.solutions.get(d, [])
+print(f"prep: FIB loads {len(ts.definitions)} definitions, {len(ts.workloads.get(d, []))} "
+      f"workloads of {d}, solutions "
+      + ", ".join(f"{s.name} ({s.spec.language.value}"
+                  f"{'/' + s.spec.binding.value if getattr(s.spec, 'binding', None) else ''})"
+                  for s in sols))
+assert len(sols) >= 5, "expected 5 solutions"
+PY
 fi
-echo "== FIB: ${names[*]}"
-t0=$(date +%s)
-python3 -c "from flashinfer_bench.cli.main import cli; cli()" run --local "$DS" \
-    --definitions "$DEF" --solutions "${names[@]}" --use-isolated-runner --log-level WARNING \
-    >"$W/fib.log" 2>&1
-echo "FIB exit $? in $(( $(date +%s) - t0 )) s (log $W/fib.log)"
-python3 - "$DS" "$W/config.json" <<'PY'
+[ -d "$sols" ] || die "no prepared dataset in $DS: run the prep stage"
+names=()
+for f in "$sols"/*.json; do
+    names+=("$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$f")")
+done
+
+if has fib; then
+    need_gpu fib
+    "$PY" -c "import flashinfer_bench" 2>/dev/null || die "flashinfer_bench not importable (see the header)"
+    rm -rf "$DS/traces"
+    echo "== FIB: ${names[*]}"
+    t0=$(date +%s)
+    # shellcheck disable=SC2086
+    "$PY" -c "from flashinfer_bench.cli.main import cli; cli()" run --local "$DS" \
+        --definitions "$DEF" --solutions "${names[@]}" --use-isolated-runner \
+        --log-level INFO ${FIB_ARGS:-} >"$W/fib.log" 2>&1
+    rc=$?
+    echo "FIB exit $rc in $(( $(date +%s) - t0 )) s (log $W/fib.log)"
+    [ $rc -eq 0 ] || tail -n 30 "$W/fib.log"
+fi
+
+if has kf; then
+    need_gpu kf
+    "$PY" - "$W/config.json" <<'PY'
 import json, sys
 json.dump({"default": {"warmup": 10, "iterations": 50, "trials": 3, "rtol": 0.01, "atol": 0.01,
-                       "required_matched_ratio": 1.0, "reference": "native"}},
-          open(sys.argv[2], "w"))
+                       "required_matched_ratio": 1.0, "reference": "pytorch"}},
+          open(sys.argv[1], "w"))
 PY
-wl=$(python3 -c "
+    wl=$("$PY" -c "
 import glob, json
 f = glob.glob('$DS/workloads/*/$DEF.jsonl')[0]
 print(','.join(json.loads(l)['workload']['uuid'] for l in open(f) if l.strip()))")
-for f in "$sols"/*.json; do
-    n=$(basename "$f" .json)
-    t0=$(date +%s)
-    "$KF" run --dataset "$DS" --config "$W/config.json" --workloads "$wl" --cache "$W/cache" \
-        --out "$W/kf_$n.jsonl" --quiet "$f" >"$W/kf_$n.log" 2>&1
-    echo "kernelfarm $n: exit $? in $(( $(date +%s) - t0 )) s"
-done
-python3 bench/fib_parity/compare.py "$DS" "$W"
+    for f in "$sols"/*.json; do
+        n=$(basename "$f" .json)
+        t0=$(date +%s%N)
+        "$KF" run --dataset "$DS" --config "$W/config.json" --workloads "$wl" --cache "$W/cache" \
+            --out "$W/kf_$n.jsonl" "$f" >"$W/kf_$n.log" 2>&1
+        rc=$?
+        ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+        echo "$n $ms" >>"$W/kf_wall.txt"
+        echo "kernelfarm $n: exit $rc in $ms ms"
+        [ $rc -eq 0 ] || tail -n 15 "$W/kf_$n.log"
+    done
+fi
+
+if has compare; then
+    "$PY" bench/fib_parity/compare.py "$DS" "$W"
+fi
