@@ -232,12 +232,16 @@ class Runner:
                 f.write(s["content"])
         lang, binding = spec.get("language"), spec.get("binding")
         if lang in ("cuda", "cpp") and binding == "torch":
+            # As flashinfer-bench's TorchBuilder: the C/C++/CUDA sources only (the
+            # rest is reachable through the solution folder on the include path),
+            # CUDA (nvcc, libc10_cuda/libtorch_cuda) for language "cuda" only.
             from torch.utils import cpp_extension
             files = [os.path.join(root, s["path"]) for s in srcs
-                     if s["path"].endswith((".cu", ".cpp", ".cc", ".cxx"))]
+                     if s["path"].endswith((".cu", ".cpp", ".cc", ".cxx", ".c"))]
             build = os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR", root), "kf_" + digest)
             os.makedirs(build, exist_ok=True)
             mod = cpp_extension.load(name="kf_" + digest, sources=files, build_directory=build,
+                                     extra_include_paths=[root], with_cuda=(lang == "cuda"),
                                      verbose=False)
         else:
             sys.path.insert(0, root)
