@@ -6,8 +6,10 @@
 #   gdn_decode_torch       python, plain PyTorch, destination-passing style
 #   gdn_decode_torch_ret   python, returning its outputs (dps false)
 #   gdn_decode_triton      triton
+#   gdn_decode_torchcuda   python, CUDA with the torch binding (cpp_extension)
 # Environment: KF (bin/kf), KF_GPU_DATASET (var/dataset), KF_GPU_OUT.
-# Last line: "N passed, N failed". Needs a GPU, python3 with torch and triton.
+# Last line: "N passed, N failed". Needs a GPU, python3 with torch and triton;
+# gdn_decode_torchcuda also nvcc ($CUDA_HOME) and ninja for cpp_extension.
 set -u
 cd "$(dirname "$0")/../.."
 KF=${KF:-bin/kf}
