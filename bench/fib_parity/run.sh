@@ -30,7 +30,11 @@
 #  PYTHONPATH=/tmp/site), KF_TVM_FFI_ROOT for the tvm-ffi solution, ninja for
 # the torch binding (cpp_extension builds with it).
 # Environment: KF (bin/kf), BENCH_DATASET (var/dataset), PARITY_PER_BATCH (1),
-# PARITY_WORK (default .job/parity), PARITY_STAGES, FIB_ARGS (extra flags of
+# PARITY_WORK (default .job/parity), PARITY_STAGES, PARITY_FIB_RUNNER
+# (isolated, the default: --use-isolated-runner, a fresh process per solution
+# and workload; persistent: FIB's default runner, the same timing code and
+# builds kept in one process: minutes faster), PARITY_FIB_TIMEOUT (s, 0 =
+# none; FIB writes its traces only at the end), FIB_ARGS (extra flags of
 # FIB's run), PYTHON (python3).
 set -u
 cd "$(dirname "$0")/../.."
@@ -110,11 +114,14 @@ if has fib; then
     need_gpu fib
     "$PY" -c "import flashinfer_bench" 2>/dev/null || die "flashinfer_bench not importable (see the header)"
     rm -rf "$DS/traces"
-    echo "== FIB: ${names[*]}"
+    runner=()
+    [ "${PARITY_FIB_RUNNER:-isolated}" = persistent ] || runner=(--use-isolated-runner)
+    echo "== FIB (${PARITY_FIB_RUNNER:-isolated} runner): ${names[*]}"
     t0=$(date +%s)
     # shellcheck disable=SC2086
-    "$PY" -c "from flashinfer_bench.cli.main import cli; cli()" run --local "$DS" \
-        --definitions "$DEF" --solutions "${names[@]}" --use-isolated-runner \
+    timeout -k 5 "${PARITY_FIB_TIMEOUT:-0}" \
+        "$PY" -c "from flashinfer_bench.cli.main import cli; cli()" run --local "$DS" \
+        --definitions "$DEF" --solutions "${names[@]}" "${runner[@]}" \
         --log-level INFO ${FIB_ARGS:-} >"$W/fib.log" 2>&1
     rc=$?
     echo "FIB exit $rc in $(( $(date +%s) - t0 )) s (log $W/fib.log)"
