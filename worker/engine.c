@@ -214,7 +214,9 @@ static int runner_up(struct eng *E, struct wl *w)
         /* The artifacts do not load: the solution's, for every workload. */
         E->compiled = 0;
         free(E->compile_log);
-        E->compile_log = xasprintf("the solution does not load: %s", err.msg);
+        /* the runner's whole message (a build log's tail), not err's 400 bytes */
+        const char *full = json_string_value(json_object_get(rep, "message"));
+        E->compile_log = xasprintf("the solution does not load: %s", full ? full : err.msg);
         json_decref(rep);
         runner_down(E, 1);
         w->st = KF_ST_COMPILE_ERROR;

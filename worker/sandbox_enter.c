@@ -363,6 +363,8 @@ out:
 #define SB_MAX_INSNS 512
 #define SB_EPERM (SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
 #define SB_ENOSYS (SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA))
+/* "Done" without doing it: the call returns 0 and nothing changes. */
+#define SB_PRETEND (SECCOMP_RET_ERRNO | 0)
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define ARG_LO(i) ((uint32_t)(offsetof(struct seccomp_data, args) + 8 * (i)))
@@ -448,8 +450,9 @@ static const long sb_denied[] = {
     __NR_delete_module, __NR_reboot, __NR_swapon, __NR_swapoff, __NR_acct, __NR_syslog,
     __NR_settimeofday, __NR_clock_settime, __NR_adjtimex, __NR_clock_adjtime,
     __NR_sethostname, __NR_setdomainname, __NR_vhangup,
-    /* leaving the supervisor's process group (its deadline kill) */
-    __NR_setpgid, __NR_setsid,
+    /* leaving the supervisor's process group (its deadline kill); setpgid
+     * is answered without being done, below */
+    __NR_setsid,
     /* identity and limits */
     __NR_setuid, __NR_setgid, __NR_setreuid, __NR_setregid, __NR_setresuid, __NR_setresgid,
     __NR_setfsuid, __NR_setfsgid, __NR_setgroups, __NR_capset, __NR_setrlimit,
@@ -528,6 +531,12 @@ static int build_filter(struct sb_prog *b, int allow_fork, pid_t self)
     if (!allow_fork)
         for (size_t i = 0; i < sizeof sb_spawning / sizeof sb_spawning[0]; i++)
             match_nr(b, sb_spawning[i], SB_EPERM);
+    /* setpgid: 0 without effect. Build tools start their children in a new
+     * process group (ninja's posix_spawn with POSIX_SPAWN_SETPGROUP, under
+     * torch.utils.cpp_extension and tvm_ffi.cpp), and fail on a refusal;
+     * pretending keeps every process in the supervisor's group, where its
+     * deadline kill(-pgid) reaches it. */
+    match_nr(b, __NR_setpgid, SB_PRETEND);
     /* clone3 passes its flags in memory a filter cannot read: ENOSYS, and
      * glibc falls back to clone, whose flags it can. */
     match_nr(b, __NR_clone3, SB_ENOSYS);

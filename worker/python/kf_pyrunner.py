@@ -74,8 +74,12 @@ def write_frame(obj):
 
 
 def reply_error(stage, message, sticky=False):
-    write_frame({"type": "error", "stage": stage, "message": str(message)[:4000],
-                 "sticky": bool(sticky)})
+    # the head (where it failed) and the tail (a build log's last lines: the
+    # compiler's error) of a long message
+    message = str(message)
+    if len(message) > 6000:
+        message = message[:1500] + "\n[... cut ...]\n" + message[-4500:]
+    write_frame({"type": "error", "stage": stage, "message": message, "sticky": bool(sticky)})
 
 
 # ---- kernelfarm's C runner code --------------------------------------------------
