@@ -35,7 +35,8 @@
 # and workload; persistent: FIB's default runner, the same timing code and
 # builds kept in one process: minutes faster), PARITY_FIB_TIMEOUT (s, 0 =
 # none; FIB writes its traces only at the end), FIB_ARGS (extra flags of
-# FIB's run), PYTHON (python3).
+# FIB's run), PARITY_ONLY (kf stage: only the solution files whose name,
+# less .json, matches this shell pattern), PYTHON (python3).
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -142,6 +143,8 @@ f = glob.glob('$DS/workloads/*/$DEF.jsonl')[0]
 print(','.join(json.loads(l)['workload']['uuid'] for l in open(f) if l.strip()))")
     for f in "$sols"/*.json; do
         n=$(basename "$f" .json)
+        # shellcheck disable=SC2254
+        case "$n" in ${PARITY_ONLY:-*}) ;; *) continue ;; esac
         t0=$(date +%s%N)
         "$KF" run --dataset "$DS" --config "$W/config.json" --workloads "$wl" --cache "$W/cache" \
             --out "$W/kf_$n.jsonl" "$f" >"$W/kf_$n.log" 2>&1
