@@ -183,8 +183,11 @@ static int runner_up(struct eng *E, struct wl *w)
     int rc;
     if (E->rl.pid)
         return 0;
-    if (E->lane->runner && !strcmp(E->lane->runner, "python"))
-        ev_rl_python_opts(&o, req->cache_dir, py_argv, py_env);
+    if (E->lane->runner && !strcmp(E->lane->runner, "python")) {
+        char scope[65];
+        ev_rl_python_scope(req->sol, scope);
+        ev_rl_python_opts(&o, req->cache_dir, scope, py_argv, py_env);
+    }
     rc = ev_rl_start(&E->rl, &o, &err);
     free(py_env[0]);
     free(py_env[1]);

@@ -75,7 +75,7 @@ static int up(struct ev_pyref *p, struct kf_err *err)
         p->dead = 1;
         return kf_err_set(err, KF_EINVAL, "reference", "the definition has no reference code");
     }
-    ev_rl_python_opts(&o, req->cache_dir, argv, env);
+    ev_rl_python_opts(&o, req->cache_dir, EV_RL_SCOPE_PYREF, argv, env);
     rc = ev_rl_start(&p->rl, &o, err);
     free(env[0]);
     free(env[1]);

@@ -18,6 +18,7 @@
 #include "runner.h"
 #include "nvrtc_build.h"
 #include "sandbox.h"
+#include "sha256.h"
 #include "xalloc.h"
 
 const char *ev_rl_default_path(void)
@@ -78,16 +79,44 @@ const char *ev_rl_runner_lib_path(void)
     return path;
 }
 
-void ev_rl_python_opts(struct ev_rl_opts *o, const char *cache_dir, char *argv[3], char *env[3])
+void ev_rl_python_scope(const struct kf_solution *sol, char out[65])
+{
+    json_t *j = kf_solution_to_json(sol);
+    struct ev_sha256 h;
+    char *text;
+    json_object_del(j, "name");
+    json_object_del(j, "author");
+    json_object_del(j, "description");
+    text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    ev_sha256_init(&h);
+    ev_sha256_str(&h, "kernelfarm python-lane cache scope 1\n");
+    ev_sha256_str(&h, text ? text : "");
+    ev_sha256_hex(&h, out);
+    free(text);
+    json_decref(j);
+}
+
+static int scope_ok(const char *s)
+{
+    if (!s || !*s || strlen(s) > 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || *s == '-'))
+            return 0;
+    return 1;
+}
+
+void ev_rl_python_opts(struct ev_rl_opts *o, const char *cache_dir, const char *scope,
+                       char *argv[3], char *env[3])
 {
     argv[0] = getenv("KF_PYTHON") && *getenv("KF_PYTHON") ? getenv("KF_PYTHON") : "python3";
     argv[1] = (char *)ev_rl_pyrunner_path();
     argv[2] = NULL;
     env[0] = env[1] = env[2] = NULL;
     o->argv = argv;
-    if (cache_dir) {
-        env[0] = xasprintf("TRITON_CACHE_DIR=%s/triton", cache_dir);
-        env[1] = xasprintf("TORCH_EXTENSIONS_DIR=%s/torch_ext", cache_dir);
+    if (cache_dir && scope_ok(scope)) {
+        env[0] = xasprintf("TRITON_CACHE_DIR=%s/python/%s/triton", cache_dir, scope);
+        env[1] = xasprintf("TORCH_EXTENSIONS_DIR=%s/python/%s/torch_ext", cache_dir, scope);
         o->env_set = env;
         /* The runner writes them after dropping to the sandbox's uid. */
         for (int i = 0; i < 2; i++) {

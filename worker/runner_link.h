@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "kf_err.h"
+#include "model.h"
 #include "wire.h"
 
 /* Replies are small; a timed reply of 100000 samples fits. */
@@ -44,11 +45,24 @@ const char *ev_rl_pyrunner_path(void);
 /* bin/libkfrunner.so beside bin/kf-runner (the Python runner's C code),
  * or $KF_RUNNER_LIB. Static string. */
 const char *ev_rl_runner_lib_path(void);
+/* The scope of a Python-lane solution's compile caches: the SHA-256 (hex)
+ * of what it runs (definition, spec and sources; not its name, author or
+ * description). Two solutions share a scope only when they are the same
+ * code. */
+void ev_rl_python_scope(const struct kf_solution *sol, char out[65]);
+/* The scope of the PyTorch reference's runner (worker/pyref.c). */
+#define EV_RL_SCOPE_PYREF "pytorch-reference"
 /* Point o at the Python lane's runner: the host's python3 ($KF_PYTHON)
  * running ev_rl_pyrunner_path(), with Triton's and torch extensions'
- * caches under cache_dir (may be NULL). argv and env are the caller's
- * storage (3 slots each); free env[0..1] after ev_rl_start. */
-void ev_rl_python_opts(struct ev_rl_opts *o, const char *cache_dir, char *argv[3], char *env[3]);
+ * caches in cache_dir/python/<scope>/{triton,torch_ext} (cache_dir may be
+ * NULL: no caches). The runner may write there, so one scope per solution:
+ * a solution that could write the caches other solutions load (a Triton
+ * cubin or an extension of another team's code, by its predictable key)
+ * could change their results and timings. scope: hex digits, '-' and
+ * lowercase letters only (anything else: no caches). argv and env are the
+ * caller's storage (3 slots each); free env[0..1] after ev_rl_start. */
+void ev_rl_python_opts(struct ev_rl_opts *o, const char *cache_dir, const char *scope,
+                       char *argv[3], char *env[3]);
 /* Start the runner. 0, or KF_EIO with err set. Sets SIGPIPE to SIG_IGN in
  * the calling process (a dead runner is an error of the write). */
 int ev_rl_start(struct ev_rl *rl, const struct ev_rl_opts *o, struct kf_err *err);

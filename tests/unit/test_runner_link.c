@@ -338,6 +338,83 @@ START_TEST(worst_trial_wins)
 }
 END_TEST
 
+/* ---- the Python lane's compile caches ------------------------------------- */
+
+static struct kf_solution *py_solution(const char *name, const char *code)
+{
+    struct kf_solution *sol = NULL;
+    struct kf_err err = {0};
+    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:s, s:[s], s:s}, s:[{s:s, s:s}]}", "name", name,
+                          "definition", "gdn_decode_qk4_v8_d128_k_last", "author", name, "spec",
+                          "language", "triton", "target_hardware", "cuda", "entry_point",
+                          "kernel.py::run", "sources", "path", "kernel.py", "content", code);
+    ck_assert_msg(kf_solution_from_json(j, &sol, &err) == 0, "%s: %s", err.path, err.msg);
+    json_decref(j);
+    return sol;
+}
+
+static const char *env_val(char *env[3], const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; env[i]; i++)
+        if (!strncmp(env[i], name, n) && env[i][n] == '=')
+            return env[i] + n + 1;
+    return NULL;
+}
+
+/* A runner may write its Triton and torch-extension caches: if every
+ * solution shared them, one team's runner could plant a cubin or an
+ * extension under the key of another team's (public) kernel and change its
+ * results or timing. Each solution gets caches of its own. */
+START_TEST(python_caches_are_per_solution)
+{
+    struct kf_solution *a = py_solution("team-a", "def run(): pass\n");
+    struct kf_solution *a2 = py_solution("team-b-copy", "def run(): pass\n");
+    struct kf_solution *b = py_solution("team-b", "def run(): return 1\n");
+    char sa[65], sa2[65], sb[65], *argv[3], *ea[3], *eb[3], *er[3];
+    struct ev_rl_opts o = {0};
+    char c[] = "/tmp/kf-pyscope.XXXXXX", pre[64];
+    ck_assert_ptr_nonnull(mkdtemp(c));
+    snprintf(pre, sizeof pre, "%s/python/", c);
+    ev_rl_python_scope(a, sa);
+    ev_rl_python_scope(a2, sa2);
+    ev_rl_python_scope(b, sb);
+    ck_assert_str_eq(sa, sa2);             /* the same code: name and author aside */
+    ck_assert_str_ne(sa, sb);
+    ev_rl_python_opts(&o, c, sa, argv, ea);
+    ev_rl_python_opts(&o, c, sb, argv, eb);
+    ev_rl_python_opts(&o, c, EV_RL_SCOPE_PYREF, argv, er);
+    for (int i = 0; i < 2; i++) {
+        const char *k = i ? "TORCH_EXTENSIONS_DIR" : "TRITON_CACHE_DIR";
+        ck_assert_ptr_nonnull(env_val(ea, k));
+        ck_assert_ptr_nonnull(env_val(eb, k));
+        ck_assert_ptr_nonnull(env_val(er, k));
+        ck_assert_str_ne(env_val(ea, k), env_val(eb, k));
+        ck_assert_str_ne(env_val(ea, k), env_val(er, k));
+        ck_assert_msg(strstr(env_val(ea, k), sa), "%s", env_val(ea, k));
+        ck_assert(!strncmp(env_val(ea, k), pre, strlen(pre)));
+    }
+    for (int i = 0; i < 2; i++) {
+        free(ea[i]);
+        free(eb[i]);
+        free(er[i]);
+    }
+    /* a scope that could leave the cache folder gets no cache at all */
+    ev_rl_python_opts(&o, c, "../x", argv, ea);
+    ck_assert_ptr_null(ea[0]);
+    ev_rl_python_opts(&o, c, "A/B", argv, ea);
+    ck_assert_ptr_null(ea[0]);
+    kf_solution_free(a);
+    kf_solution_free(a2);
+    kf_solution_free(b);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", c);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("runner_link");
@@ -351,6 +428,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, silent_runner_times_out_and_is_killed);
     tcase_add_test(tc, runner_inherits_no_descriptor_but_its_pipes);
     tcase_add_test(tc, call_after_stop_fails_cleanly);
+    tcase_add_test(tc, python_caches_are_per_solution);
     suite_add_tcase(s, tc);
     tc = tcase_create("verdict");
     tcase_add_test(tc, timed_reply_values_are_checked);
