@@ -4,10 +4,12 @@
 # everything is present. Needs root (or sudo) only when something is missing.
 # With the argument "fuzz", also clang and libFuzzer (make fuzz).
 set -eu
-# libcurl4-openssl-dev: kf's HTTP(S) client; chromium: make test-browser
+# libcurl4-openssl-dev: kf's HTTP(S) client; chromium: make test-browser;
+# ninja-build and python3-dev: the Python lane's torch binding
+# (torch.utils.cpp_extension builds with ninja against Python.h)
 pkgs="build-essential pkg-config libmicrohttpd-dev libjansson-dev libhiredis-dev check
       redis-server redis-tools curl libcurl4-openssl-dev python3 python3-jsonschema python3-yaml
-      wrk chromium"
+      wrk chromium ninja-build python3-dev"
 # `tools/deps.sh fuzz` (make fuzz): clang and its libFuzzer runtime too
 if [ "${1:-}" = fuzz ]; then
     pkgs="$pkgs clang libclang-rt-14-dev"
