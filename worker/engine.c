@@ -899,6 +899,7 @@ static void build_solution(struct eng *E)
     struct kf_err e2 = {0};
     const char *why = NULL;
     char *log = NULL;
+    double t0;
     int rc;
     E->compiled = 0;
     if (!(E->lane = ev_lane_for(req->sol, &why))) {
@@ -911,10 +912,10 @@ static void build_solution(struct eng *E)
         E->compile_log = xasprintf("solution does not fit the definition: %s: %s", e2.path, e2.msg);
         return;
     }
-    E->build_ms = now_ms();
+    t0 = now_ms();
     rc = E->lane->build(req->sol, req->def, E->dev.arch, req->cache_dir, &E->arts, &E->narts, &log,
                         &e2);
-    E->build_ms = now_ms() - E->build_ms;
+    E->build_ms = now_ms() - t0;
     if (rc)
         E->compile_log = xasprintf("%s compilation for %s failed (%s)\n%s", E->lane->name,
                                    E->dev.arch, e2.msg, log ? log : "");

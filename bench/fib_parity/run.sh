@@ -79,14 +79,7 @@ open(f, "w").write("\n".join(keep) + "\n")
 print(f"prep: {len(keep)} workloads of {d}, batch sizes {sorted(seen)}")
 PY
     for d in tests/gpu/lanes/*/; do
-        "$PY" - "$d" "$sols/$(basename "$d").json" <<'PY' || die "packing $d"
-import json, os, sys
-d, out = sys.argv[1], sys.argv[2]
-sol = json.load(open(os.path.join(d, "spec.json")))
-sol["sources"] = [{"path": f, "content": open(os.path.join(d, f)).read()}
-                  for f in sorted(os.listdir(d)) if f != "spec.json"]
-json.dump(sol, open(out, "w"), indent=1)
-PY
+        "$PY" tests/gpu/pack_lane.py "$d" "$sols/$(basename "$d").json" || die "packing $d"
     done
     "$KF" pack tests/gpu/solutions/gdn_decode_tvmffi -o "$sols/gdn_decode_tvmffi.json" \
         || die "kf pack of the tvm-ffi directory"

@@ -35,14 +35,7 @@ PY
 )
 for dir in tests/gpu/lanes/*/; do
     name=$(basename "$dir")
-    python3 - "$dir" "$OUT/$name.json" <<'PY'
-import json, os, sys
-d, out = sys.argv[1], sys.argv[2]
-sol = json.load(open(os.path.join(d, "spec.json")))
-sol["sources"] = [{"path": f, "content": open(os.path.join(d, f)).read()}
-                  for f in sorted(os.listdir(d)) if f != "spec.json"]
-json.dump(sol, open(out, "w"), indent=1)
-PY
+    python3 tests/gpu/pack_lane.py "$dir" "$OUT/$name.json"
     t0=$(date +%s%N)
     "$KF" run --dataset "$DATASET" --workloads "$wl" --cache "$CACHE" --out "$OUT/$name.jsonl" \
         "$OUT/$name.json" >"$OUT/$name.log" 2>&1

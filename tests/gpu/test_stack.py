@@ -32,6 +32,8 @@ import tempfile
 import time
 import urllib.request
 
+import pack_lane   # tests/gpu/pack_lane.py, beside this file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEF = "gdn_decode_qk4_v8_d128_k_last"
 EXAMPLE = os.path.join(ROOT, "kernels", "examples", DEF, "solution.json")
@@ -166,6 +168,11 @@ def run(tmp, logdir):
         [progs["kf-server"], "--port", "0", "--port-file", portfile, "--redis-url",
          "unix://" + sock, "--dataset", ds, "--auth", "off"],
         stdout=open(server_log, "w"), stderr=subprocess.STDOUT))
+    for _ in range(300):
+        if os.path.exists(portfile) and open(portfile).read().strip():
+            break
+        time.sleep(0.05)
+    base = "http://127.0.0.1:%s" % open(portfile).read().strip()
     tvm_ffi_root = find_tvm_ffi_root()
     env = dict(os.environ)
     if tvm_ffi_root:
@@ -184,17 +191,13 @@ def run(tmp, logdir):
              "--heartbeat", "1"],
             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
         procs.append(w)
-        for _ in range(300):
-            if os.path.exists(portfile) and open(portfile).read().strip():
-                break
-            time.sleep(0.05)
         healthy = False
         for _ in range(240):
             if w.poll() is not None:
                 break
-            code, body = http("GET", "http://127.0.0.1:%s/health" % open(portfile).read().strip())
-            me = [x for x in (json.loads(body).get("workers") or []) if code == 200
-                  and x.get("id") == "gpu-stack-" + tag and x.get("healthy")]
+            code, body = http("GET", base + "/health")
+            me = [x for x in (json.loads(body).get("workers") or []) if
+                  x.get("id") == "gpu-stack-" + tag and x.get("healthy")] if code == 200 else []
             if me:
                 healthy = me[0]
                 break
@@ -217,7 +220,6 @@ def run(tmp, logdir):
     if worker is None:
         return
     worker_log = os.path.join(logdir, "kf-worker-a.log")
-    base = "http://127.0.0.1:%s" % open(portfile).read().strip()
 
     example = json.load(open(EXAMPLE))
 
@@ -319,10 +321,7 @@ def run(tmp, logdir):
           "python" in worker_lanes["b"], str(worker_lanes["b"]))
     lanes_root = os.path.join(ROOT, "tests", "gpu", "lanes")
     for i, name in enumerate(sorted(os.listdir(lanes_root))):
-        d = os.path.join(lanes_root, name)
-        sol = json.load(open(os.path.join(d, "spec.json")))
-        sol["sources"] = [{"path": f, "content": open(os.path.join(d, f)).read()}
-                          for f in sorted(os.listdir(d)) if f != "spec.json"]
+        sol = pack_lane.pack(os.path.join(lanes_root, name))
         k = (2 * i) % max(len(uuids) - 1, 1)
         lane_task(f"{name} ({sol['spec']['language']}"
                   f"{', binding ' + sol['spec']['binding'] if sol['spec'].get('binding') else ''})",
