@@ -1,5 +1,5 @@
 /* pack.c: `kf pack DIR [-o OUT]`: build a solution document from a kernel
- * directory (spec.json plus its CUDA sources, see lib/pack.h), check it, and
+ * directory (spec.json plus its sources, see lib/pack.h), check it, and
  * write it as JSON to OUT or stdout. Single-threaded.
  */
 #include <jansson.h>
@@ -22,7 +22,7 @@ static void pack_usage(FILE *f)
                "Build a FlashInfer-Trace solution.json from a directory, validate it and write it\n"
                "to OUT (default stdout). DIR is either\n"
                "  a kernel directory: DIR/spec.json holds the solution without sources; every\n"
-               "  .cu, .cuh and .h file beside it becomes a source; or\n"
+               "  .py .cu .cuh .cpp .cc .cxx .c .h .hpp file beside it becomes a source; or\n"
                "  a contest starter-kit directory: DIR/config.toml ([solution] name, definition,\n"
                "  author; [build] language, entry_point, destination_passing_style, binding,\n"
                "  compile_options) and the sources in DIR/solution/<language>/.\n"

@@ -1,7 +1,7 @@
 /* pack.c: a solution document from a kernel directory (see pack.h):
  * spec.json (a solution without sources, or with "sources": []) plus every
- * regular .cu, .cuh and .h file in the directory, sorted by name, as
- * {path, content}; or, without spec.json but with config.toml, a starter-kit
+ * regular file in the directory with an extension flashinfer-bench packs
+ * (kf_pack_is_source), sorted by name, as {path, content}; or, without spec.json but with config.toml, a starter-kit
  * directory (lib/starter.c). The result is validated with
  * kf_solution_from_json. Thread-safe.
  */
@@ -21,11 +21,17 @@
 #define PACK_MAX_FILE ((size_t)16 << 20)
 #define PACK_MAX_FILES 256
 
-static bool is_source(const char *n)
+bool kf_pack_is_source(const char *name)
 {
-    size_t l = strlen(n);
-    return (l > 3 && strcmp(n + l - 3, ".cu") == 0) || (l > 4 && strcmp(n + l - 4, ".cuh") == 0) ||
-           (l > 2 && strcmp(n + l - 2, ".h") == 0);
+    static const char *const ext[] = {".py", ".cu", ".cuh", ".cpp", ".cc", ".cxx", ".c", ".h",
+                                      ".hpp", NULL};
+    size_t l = strlen(name);
+    for (int i = 0; ext[i]; i++) {
+        size_t e = strlen(ext[i]);
+        if (l > e && strcmp(name + l - e, ext[i]) == 0)
+            return true;
+    }
+    return false;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -149,7 +155,7 @@ int kf_pack_dir(const char *dir, json_t **out, struct kf_err *err)
                         "sources: spec.json lists no sources (they are read from the directory)");
         goto out;
     }
-    if ((rc = kf_pack_sources(dir, is_source, &arr, err)))
+    if ((rc = kf_pack_sources(dir, kf_pack_is_source, &arr, err)))
         goto out;
     json_object_set_new(doc, "sources", arr);
     arr = NULL;

@@ -1,8 +1,10 @@
 /* pack.h: build a solution document from a directory.
  *
  * A kernel directory (kernels/reference/DEF, kernels/examples/DEF):
- * spec.json holds the solution without sources; every .cu, .cuh and .h
- * file beside it becomes a source {path, content}. Used by `kf pack` and by
+ * spec.json holds the solution without sources; every file beside it with
+ * an extension flashinfer-bench packs (.py .cu .cuh .cpp .cc .cxx .c .h
+ * .hpp) becomes a source {path, content}, so CUDA, Triton and PyTorch
+ * solutions pack alike. Used by `kf pack` and by
  * the evaluator to load the reference kernels.
  *
  * A contest starter-kit directory (no spec.json, a config.toml): see
@@ -23,14 +25,17 @@ int kf_pack_dir(const char *dir, json_t **out, struct kf_err *err);
  * author, optional description) and [build] (language, entry_point,
  * optional destination_passing_style, binding, dependencies,
  * target_hardware, compile_options), sources in solution/LANGUAGE (the
- * regular files directly in it with the extensions flashinfer-bench packs:
- * .py .cu .cuh .cpp .cc .cxx .c .h .hpp, sorted by name). An entry_point
+ * regular files directly in it with the extensions flashinfer-bench packs,
+ * kf_pack_is_source, sorted by name). An entry_point
  * without "::" (the kit's template says "kernel") names a function of the
  * only source of the language's main kind (.py for triton/python/tilelang,
  * .cu for cuda, .cpp/.cc/.cxx for cpp), or else of the one such source
  * named after it (kernel.py). Errors name config.toml's line and key. Returns 0 and *out (a
  * validated solution document, new reference) or a code with err set. */
 int kf_pack_starter(const char *dir, json_t **out, struct kf_err *err);
+
+/* Whether a file name has one of the source extensions above. */
+bool kf_pack_is_source(const char *name);
 
 /* Every regular, non-hidden file directly in dir for which want(name) is
  * true, sorted by name, as a JSON array of {path, content} (new

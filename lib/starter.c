@@ -23,16 +23,6 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-static bool fib_source(const char *n)
-{
-    static const char *const ext[] = {".py", ".cu", ".cuh", ".cpp", ".cc", ".cxx", ".c", ".h",
-                                      ".hpp", NULL};
-    for (int i = 0; ext[i]; i++)
-        if (ends_with(n, ext[i]))
-            return true;
-    return false;
-}
-
 /* The main kind of source of a language: where an entry point lives. */
 static bool main_source(const char *lang, const char *path)
 {
@@ -171,7 +161,7 @@ int kf_pack_starter(const char *dir, json_t **out, struct kf_err *err)
                         lang, lang);
         goto out;
     }
-    if ((rc = kf_pack_sources(srcdir, fib_source, &sources, err))) {
+    if ((rc = kf_pack_sources(srcdir, kf_pack_is_source, &sources, err))) {
         kf_err_prefix(err, "solution");
         goto out;
     }

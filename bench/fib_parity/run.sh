@@ -79,7 +79,7 @@ open(f, "w").write("\n".join(keep) + "\n")
 print(f"prep: {len(keep)} workloads of {d}, batch sizes {sorted(seen)}")
 PY
     for d in tests/gpu/lanes/*/; do
-        "$PY" tests/gpu/pack_lane.py "$d" "$sols/$(basename "$d").json" || die "packing $d"
+        "$KF" pack "$d" -o "$sols/$(basename "$d").json" || die "kf pack of $d"
     done
     "$KF" pack tests/gpu/solutions/gdn_decode_tvmffi -o "$sols/gdn_decode_tvmffi.json" \
         || die "kf pack of the tvm-ffi directory"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/gpu/test_lanes.sh: the contest lanes end to end with kf run (part 3 of
 # tests/gpu/run.sh): each solution folder of tests/gpu/lanes/ (spec.json plus
-# its sources) is packed into a solution.json here, evaluated on three GDN
+# its sources) is packed with `kf pack`, evaluated on three GDN
 # decode workloads, and must PASS every one in the lane it names.
 #   gdn_decode_torch       python, plain PyTorch, destination-passing style
 #   gdn_decode_torch_ret   python, returning its outputs (dps false)
@@ -11,7 +11,7 @@
 # Last line: "N passed, N failed". Needs a GPU, python3 with torch and triton;
 # gdn_decode_torchcuda also nvcc ($CUDA_HOME) and ninja for cpp_extension.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 KF=${KF:-bin/kf}
 DATASET=${KF_GPU_DATASET:-var/dataset}
 OUT=${KF_GPU_OUT:-$(mktemp -d /tmp/kf-lanes.XXXXXX)}/lanes
@@ -35,7 +35,10 @@ PY
 )
 for dir in tests/gpu/lanes/*/; do
     name=$(basename "$dir")
-    python3 tests/gpu/pack_lane.py "$dir" "$OUT/$name.json"
+    if ! "$KF" pack "$dir" -o "$OUT/$name.json" 2>"$OUT/$name.pack.log"; then
+        fail=$((fail + 1)); echo "FAIL lane $name (kf pack: $(tail -n 1 "$OUT/$name.pack.log"))"
+        continue
+    fi
     t0=$(date +%s%N)
     "$KF" run --dataset "$DATASET" --workloads "$wl" --cache "$CACHE" --out "$OUT/$name.jsonl" \
         "$OUT/$name.json" >"$OUT/$name.log" 2>&1

@@ -1,5 +1,6 @@
 /* test_pack.c: kf_pack_dir builds a solution document from a kernel
- * directory: spec.json plus sorted .cu/.cuh/.h files. */
+ * directory: spec.json plus the sorted files with flashinfer-bench's source
+ * extensions (CUDA, C++ and Python alike). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,38 @@ START_TEST(test_pack)
 }
 END_TEST
 
+/* A Triton kernel directory: its .py sources pack as a CUDA one's .cu do
+ * (before, only .cu/.cuh/.h were taken and this failed on entry_point). */
+START_TEST(test_pack_python)
+{
+    json_t *doc, *src;
+    struct kf_err err;
+    put("spec.json", "{\"name\":\"t\",\"definition\":\"toy_add_h4\",\"author\":\"me\","
+                     "\"spec\":{\"language\":\"triton\",\"target_hardware\":[\"cuda\"],"
+                     "\"entry_point\":\"kernel.py::run\",\"destination_passing_style\":true}}");
+    put("kernel.py", "def run(x, out):\n    pass\n");
+    put("util.py", "# helper\n");
+    put("host.cpp", "// c++\n");
+    ck_assert_msg(kf_pack_dir(dir, &doc, &err) == 0, "%s: %s", err.path, err.msg);
+    src = json_object_get(doc, "sources");
+    /* a.cuh b.cu c.h host.cpp kernel.py util.py; notes.txt and .hidden.cu left out */
+    ck_assert_int_eq(json_array_size(src), 6);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(src, 3), "path")), "host.cpp");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(src, 4), "path")), "kernel.py");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(src, 5), "path")), "util.py");
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_is_source)
+{
+    ck_assert(kf_pack_is_source("k.cu") && kf_pack_is_source("k.py") && kf_pack_is_source("k.hpp"));
+    ck_assert(kf_pack_is_source("k.c") && kf_pack_is_source("k.cc") && kf_pack_is_source("k.cxx"));
+    ck_assert(!kf_pack_is_source("k.txt") && !kf_pack_is_source(".py") && !kf_pack_is_source("spec.json"));
+    ck_assert(!kf_pack_is_source("k.pyc") && !kf_pack_is_source("cu"));
+}
+END_TEST
+
 START_TEST(test_empty_sources_ok)
 {
     char spec[1024];
@@ -115,6 +148,8 @@ static Suite *make_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_pack);
+    tcase_add_test(tc, test_pack_python);
+    tcase_add_test(tc, test_is_source);
     tcase_add_test(tc, test_empty_sources_ok);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
