@@ -6,7 +6,8 @@
 #   gdn_decode_torch       python, plain PyTorch, destination-passing style
 #   gdn_decode_torch_ret   python, returning its outputs (dps false)
 #   gdn_decode_triton      triton
-#   gdn_decode_torchcuda   python, CUDA with the torch binding (cpp_extension)
+#   gdn_decode_torchcuda   python, CUDA with the torch binding (cpp_extension);
+#                          then run again: it must reuse its cached build
 # Environment: KF (bin/kf), KF_GPU_DATASET (var/dataset), KF_GPU_OUT.
 # Last line: "N passed, N failed". Needs a GPU, python3 with torch and triton;
 # gdn_decode_torchcuda also nvcc ($CUDA_HOME) and ninja for cpp_extension.
@@ -64,5 +65,30 @@ PY
         grep -A12 -- "^--- " "$OUT/$name.log" | head -40
     fi
 done
+
+# The torch binding's build is cached per solution: a second kf run of it
+# (a new runner process) must load the same shared object, not rebuild it.
+so_list() { find "$CACHE/python" -name 'kf_*.so' -printf '%p %T@\n' 2>/dev/null | sort; }
+before=$(so_list)
+if [ -f "$OUT/gdn_decode_torchcuda.json" ] && [ -n "$before" ]; then
+    t0=$(date +%s%N)
+    "$KF" run --dataset "$DATASET" --workloads "${wl%%,*}" --cache "$CACHE" \
+        --out "$OUT/torchcuda-again.jsonl" "$OUT/gdn_decode_torchcuda.json" \
+        >"$OUT/torchcuda-again.log" 2>&1
+    rc=$?
+    t1=$(date +%s%N)
+    after=$(so_list)
+    if [ $rc -eq 0 ] && [ "$before" = "$after" ]; then
+        pass=$((pass + 1))
+        echo "ok   torch binding: second kf run reuses the cached build ($(( (t1 - t0) / 1000000 )) ms wall)"
+    else
+        fail=$((fail + 1))
+        echo "FAIL torch binding: second kf run rebuilt or failed (exit $rc; log $OUT/torchcuda-again.log)"
+        printf 'before: %s\nafter:  %s\n' "$before" "$after"
+    fi
+else
+    fail=$((fail + 1))
+    echo "FAIL torch binding: no cached build under $CACHE/python after its kf run"
+fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

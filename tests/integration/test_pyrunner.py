@@ -156,5 +156,36 @@ finish(p, cw, rr)
 check(isinstance(rep, dict) and rep.get("type") == "error" and rep.get("stage") == "device",
       "open without libkfrunner.so or a GPU: an error reply, not a crash", str(rep))
 
+# the solution folder: sources written once; a file that already holds its
+# content keeps its mtime (a torch-binding build cached beside it stays valid:
+# ninja finds nothing to do); a changed one is rewritten; no path leaves it
+sys.path.insert(0, os.path.dirname(RUNNER))
+import kf_pyrunner  # noqa: E402  (its module level imports nothing beyond the stdlib)
+import tempfile  # noqa: E402
+import time  # noqa: E402
+with tempfile.TemporaryDirectory() as td:
+    root = os.path.join(td, "kf_x", "src")
+    srcs = [{"path": "kernel.cu", "content": "// k\n"}, {"path": "inc/a.h", "content": "// a\n"}]
+    kf_pyrunner.write_solution_folder(srcs, root)
+    k, a = os.path.join(root, "kernel.cu"), os.path.join(root, "inc", "a.h")
+    check(open(k).read() == "// k\n" and open(a).read() == "// a\n",
+          "solution folder: sources written, subfolders made")
+    os.utime(k, (1000, 1000))
+    os.utime(a, (1000, 1000))
+    kf_pyrunner.write_solution_folder(srcs, root)
+    check(os.stat(k).st_mtime == 1000 and os.stat(a).st_mtime == 1000,
+          "solution folder: unchanged sources keep their mtime (cached build reused)",
+          f"{os.stat(k).st_mtime} {os.stat(a).st_mtime}")
+    kf_pyrunner.write_solution_folder([{"path": "kernel.cu", "content": "// k2\n"}], root)
+    check(open(k).read() == "// k2\n" and os.stat(k).st_mtime > time.time() - 3600,
+          "solution folder: a changed source is rewritten")
+    try:
+        kf_pyrunner.write_solution_folder([{"path": "../evil.cu", "content": ""}], root)
+        escaped = True
+    except ValueError:
+        escaped = False
+    check(not escaped and not os.path.exists(os.path.join(td, "kf_x", "evil.cu")),
+          "solution folder: a path leaving it is refused")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

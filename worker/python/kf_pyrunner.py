@@ -123,6 +123,27 @@ class Cai:
                                          "data": (ptr, False), "version": 2, "strides": None}
 
 
+def write_solution_folder(srcs, root):
+    """Write the solution's sources under root ({path, content} each; a path
+    may not leave root). A file that already holds the content is left
+    alone, so its mtime stays and a cached build of it stays valid."""
+    root = os.path.normpath(root)
+    for s in srcs:
+        p = os.path.normpath(os.path.join(root, s["path"]))
+        if not p.startswith(root + os.sep):
+            raise ValueError(f"source path {s['path']!r} leaves the solution folder")
+        data = s["content"].encode()
+        try:
+            with open(p, "rb") as f:
+                if f.read() == data:
+                    continue
+        except OSError:
+            pass
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+
+
 def torch_dtype(name):
     m = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
          "float8_e4m3fn": getattr(torch, "float8_e4m3fn", None),
@@ -226,15 +247,17 @@ class Runner:
         path, name = entry.split("::", 1)
         srcs = sol.get("sources") or []
         digest = hashlib.sha256(json.dumps(srcs, sort_keys=True).encode()).hexdigest()[:16]
-        root = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kf-solution-" + digest)
-        for s in srcs:
-            p = os.path.normpath(os.path.join(root, s["path"]))
-            if not p.startswith(root + os.sep):
-                raise ValueError(f"source path {s['path']!r} leaves the solution folder")
-            os.makedirs(os.path.dirname(p), exist_ok=True)
-            with open(p, "w") as f:
-                f.write(s["content"])
         lang, binding = spec.get("language"), spec.get("binding")
+        ext_dir = os.environ.get("TORCH_EXTENSIONS_DIR")
+        if lang in ("cuda", "cpp") and binding == "torch" and ext_dir:
+            # a stable folder in the (per-solution) extension cache, so that
+            # ninja's next build there finds the same paths and mtimes: no work
+            build = os.path.join(ext_dir, "kf_" + digest)
+            root = os.path.join(build, "src")
+        else:
+            build = None
+            root = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kf-solution-" + digest)
+        write_solution_folder(srcs, root)
         if lang in ("cuda", "cpp") and binding == "torch":
             # As flashinfer-bench's TorchBuilder: the C/C++/CUDA sources only (the
             # rest is reachable through the solution folder on the include path),
@@ -242,7 +265,7 @@ class Runner:
             from torch.utils import cpp_extension
             files = [os.path.join(root, s["path"]) for s in srcs
                      if s["path"].endswith((".cu", ".cpp", ".cc", ".cxx", ".c"))]
-            build = os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR", root), "kf_" + digest)
+            build = build or os.path.join(root, "build")
             os.makedirs(build, exist_ok=True)
             mod = cpp_extension.load(name="kf_" + digest, sources=files, build_directory=build,
                                      extra_include_paths=[root], with_cuda=(lang == "cuda"),
