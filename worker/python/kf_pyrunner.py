@@ -140,8 +140,10 @@ def write_solution_folder(srcs, root):
         except OSError:
             pass
         os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
+        tmp = f"{p}.kf-tmp{os.getpid()}"
+        with open(tmp, "wb") as f:
             f.write(data)
+        os.replace(tmp, p)   # a build reading it beside us sees old or new, never half
 
 
 def torch_dtype(name):
