@@ -1,8 +1,8 @@
 /* pack.c: a solution document from a kernel directory (see pack.h):
  * spec.json (a solution without sources, or with "sources": []) plus every
  * regular file in the directory with an extension flashinfer-bench packs
- * (kf_pack_is_source), sorted by name, as {path, content}; or, without spec.json but with config.toml, a starter-kit
- * directory (lib/starter.c). The result is validated with
+ * (kf_pack_is_source), sorted by name, as {path, content}; or, without
+ * spec.json but with config.toml, a starter-kit directory (lib/starter.c). The result is validated with
  * kf_solution_from_json. Thread-safe.
  */
 #include "pack.h"

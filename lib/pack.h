@@ -4,8 +4,8 @@
  * spec.json holds the solution without sources; every file beside it with
  * an extension flashinfer-bench packs (.py .cu .cuh .cpp .cc .cxx .c .h
  * .hpp) becomes a source {path, content}, so CUDA, Triton and PyTorch
- * solutions pack alike. Used by `kf pack` and by
- * the evaluator to load the reference kernels.
+ * solutions pack alike. Used by `kf pack` and by the evaluator to load the
+ * reference kernels.
  *
  * A contest starter-kit directory (no spec.json, a config.toml): see
  * kf_pack_starter. Thread-safe.
@@ -26,8 +26,7 @@ int kf_pack_dir(const char *dir, json_t **out, struct kf_err *err);
  * optional destination_passing_style, binding, dependencies,
  * target_hardware, compile_options), sources in solution/LANGUAGE (the
  * regular files directly in it with the extensions flashinfer-bench packs,
- * kf_pack_is_source, sorted by name). An entry_point
- * without "::" (the kit's template says "kernel") names a function of the
+ * kf_pack_is_source, sorted by name). An entry_point without "::" (the kit's template says "kernel") names a function of the
  * only source of the language's main kind (.py for triton/python/tilelang,
  * .cu for cuda, .cpp/.cc/.cxx for cpp), or else of the one such source
  * named after it (kernel.py). Errors name config.toml's line and key. Returns 0 and *out (a

@@ -32,7 +32,6 @@ import tempfile
 import time
 import urllib.request
 
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEF = "gdn_decode_qk4_v8_d128_k_last"
 EXAMPLE = os.path.join(ROOT, "kernels", "examples", DEF, "solution.json")

@@ -250,24 +250,24 @@ class Runner:
         srcs = sol.get("sources") or []
         digest = hashlib.sha256(json.dumps(srcs, sort_keys=True).encode()).hexdigest()[:16]
         lang, binding = spec.get("language"), spec.get("binding")
+        torch_binding = lang in ("cuda", "cpp") and binding == "torch"
         ext_dir = os.environ.get("TORCH_EXTENSIONS_DIR")
-        if lang in ("cuda", "cpp") and binding == "torch" and ext_dir:
+        if torch_binding and ext_dir:
             # a stable folder in the (per-solution) extension cache, so that
             # ninja's next build there finds the same paths and mtimes: no work
             build = os.path.join(ext_dir, "kf_" + digest)
             root = os.path.join(build, "src")
         else:
-            build = None
             root = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kf-solution-" + digest)
+            build = os.path.join(root, "build")
         write_solution_folder(srcs, root)
-        if lang in ("cuda", "cpp") and binding == "torch":
+        if torch_binding:
             # As flashinfer-bench's TorchBuilder: the C/C++/CUDA sources only (the
             # rest is reachable through the solution folder on the include path),
             # CUDA (nvcc, libc10_cuda/libtorch_cuda) for language "cuda" only.
             from torch.utils import cpp_extension
             files = [os.path.join(root, s["path"]) for s in srcs
                      if s["path"].endswith((".cu", ".cpp", ".cc", ".cxx", ".c"))]
-            build = build or os.path.join(root, "build")
             os.makedirs(build, exist_ok=True)
             mod = cpp_extension.load(name="kf_" + digest, sources=files, build_directory=build,
                                      extra_include_paths=[root], with_cuda=(lang == "cuda"),
